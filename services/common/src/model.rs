@@ -386,3 +386,23 @@ mod tests {
         assert_eq!(tree.path(1), vec!["Article 9 Termination", "9.2"]);
     }
 }
+
+/// Counts tokens the way the embedder will see them, so chunk sizes are
+/// measured in the unit that matters (the embedder's context window).
+pub trait TokenCounter: Send + Sync {
+    /// Number of tokens in `text`, special tokens excluded.
+    fn count_tokens(&self, text: &str) -> usize;
+}
+
+/// A rough counter (one token per whitespace-separated word, plus one per
+/// punctuation run) for tests and for tools that run without a model.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApproxTokenCounter;
+
+impl TokenCounter for ApproxTokenCounter {
+    fn count_tokens(&self, text: &str) -> usize {
+        text.split_whitespace()
+            .map(|word| 1 + word.chars().filter(|c| c.is_ascii_punctuation()).count() / 2)
+            .sum()
+    }
+}

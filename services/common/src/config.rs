@@ -1,0 +1,338 @@
+//! Layered configuration: built-in defaults → `folio.toml` (or the file named
+//! by `--config` / `FOLIO_CONFIG`) → environment variables
+//! `FOLIO__SECTION__KEY` (e.g. `FOLIO__INGEST__CHUNK_TOKENS=400`).
+//!
+//! Every knob is documented here; `README.md` links to this module as the
+//! reference.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration of a Folio process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FolioConfig {
+    /// Directory holding every piece of embedded state (DB file, indexes,
+    /// blobs). Relative paths elsewhere in the config are not resolved
+    /// against it; only the defaults below live under it.
+    pub data_dir: PathBuf,
+    /// HTTP server settings.
+    pub server: ServerConfig,
+    /// Metadata store (SQLite file by default, PostgreSQL URL at scale).
+    pub store: StoreConfig,
+    /// Where models live.
+    pub models: ModelsConfig,
+    /// Ingestion pipeline knobs.
+    pub ingest: IngestConfig,
+    /// Vector store backend.
+    pub vectors: VectorsConfig,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub bind: String,
+    /// Largest accepted upload, in bytes (also the largest ingested file).
+    pub max_upload_bytes: u64,
+}
+
+/// Metadata store settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` or `postgres://…`; empty means `sqlite://<data_dir>/folio.db`.
+    pub url: String,
+    /// Connection pool size.
+    pub max_connections: u32,
+}
+
+/// Model locations. Each path may point anywhere on disk; empty values mean
+/// the layout that `folio models fetch` creates under `dir`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Directory `folio models fetch` unpacks into.
+    pub dir: PathBuf,
+    /// Embedder directory (model.onnx + tokenizer files).
+    pub embedder: Option<PathBuf>,
+    /// ONNX Runtime shared library (`libonnxruntime.so.1.x`, ≥ 1.24).
+    pub onnxruntime: Option<PathBuf>,
+    /// GGUF file of the local LLM.
+    pub llm_gguf: Option<PathBuf>,
+}
+
+/// Ingestion pipeline knobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Target chunk size in embedder tokens.
+    pub chunk_tokens: usize,
+    /// Hard cap on chunk size in embedder tokens (below the embedder's window).
+    pub max_chunk_tokens: usize,
+    /// Sibling sections smaller than this may merge into one chunk.
+    pub min_chunk_tokens: usize,
+    /// Passages per embedder call.
+    pub embed_batch: usize,
+    /// Embedder truncation length in tokens.
+    pub embed_max_length: usize,
+    /// Threads the embedder may use (0 = all cores).
+    pub embed_threads: usize,
+    /// Concurrent ingestion jobs in one process.
+    pub workers: usize,
+    /// How long a claimed job stays leased before another worker may take it.
+    pub lease_seconds: u64,
+    /// Attempts before a job that keeps crashing is failed for good.
+    pub max_attempts: u32,
+}
+
+/// Which vector store holds the embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorBackend {
+    /// In-process qdrant-edge shard under the data directory.
+    Edge,
+    /// A Qdrant server or cluster reached through qdrant-client.
+    Qdrant,
+}
+
+/// Vector store settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VectorsConfig {
+    /// Backend choice.
+    pub backend: VectorBackend,
+    /// Qdrant URL (gRPC, e.g. `http://127.0.0.1:6334`) for the `qdrant` backend.
+    pub qdrant_url: String,
+    /// Qdrant API key, if the server wants one.
+    pub qdrant_api_key: Option<String>,
+    /// Collection name in Qdrant.
+    pub collection: String,
+    /// Shards of the collection when Folio creates it.
+    pub shards: u32,
+    /// Replication factor of the collection when Folio creates it.
+    pub replication_factor: u32,
+}
+
+impl Default for FolioConfig {
+    fn default() -> Self {
+        FolioConfig {
+            data_dir: PathBuf::from("data"),
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
+            models: ModelsConfig::default(),
+            ingest: IngestConfig::default(),
+            vectors: VectorsConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:8080".into(),
+            max_upload_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: String::new(),
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            dir: PathBuf::from("models"),
+            embedder: None,
+            onnxruntime: None,
+            llm_gguf: None,
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            chunk_tokens: 300,
+            max_chunk_tokens: 480,
+            min_chunk_tokens: 40,
+            embed_batch: 32,
+            embed_max_length: 512,
+            embed_threads: 0,
+            workers: 1,
+            lease_seconds: 120,
+            max_attempts: 5,
+        }
+    }
+}
+
+impl Default for VectorsConfig {
+    fn default() -> Self {
+        VectorsConfig {
+            backend: VectorBackend::Edge,
+            qdrant_url: "http://127.0.0.1:6334".into(),
+            qdrant_api_key: None,
+            collection: "folio_chunks".into(),
+            shards: 1,
+            replication_factor: 1,
+        }
+    }
+}
+
+/// The file name looked for in the working directory when no path is given.
+pub const DEFAULT_CONFIG_FILE: &str = "folio.toml";
+/// Prefix of the environment overrides (`FOLIO__INGEST__WORKERS=2`).
+pub const ENV_PREFIX: &str = "FOLIO__";
+
+/// Why the configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A layer held a value of the wrong shape, or an unknown key.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    /// `--config` named a file that does not exist.
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+}
+
+impl FolioConfig {
+    /// Builds the configuration from the layers. `file` is the explicit
+    /// config path (it must exist); without it `folio.toml` is read when
+    /// present in the working directory.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(FolioConfig::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::MissingFile(path.to_path_buf()));
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        figment.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+
+    /// The metadata store URL, defaulting to a SQLite file in the data dir.
+    pub fn store_url(&self) -> String {
+        if self.store.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("folio.db").display())
+        } else {
+            self.store.url.clone()
+        }
+    }
+
+    /// Directory of original and canonical document blobs.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+
+    /// Directory of the tantivy index.
+    pub fn bm25_dir(&self) -> PathBuf {
+        self.data_dir.join("bm25")
+    }
+
+    /// Directory of the qdrant-edge shard.
+    pub fn edge_dir(&self) -> PathBuf {
+        self.data_dir.join("vectors")
+    }
+
+    /// Embedder directory.
+    pub fn embedder_dir(&self) -> PathBuf {
+        self.models
+            .embedder
+            .clone()
+            .unwrap_or_else(|| self.models.dir.join("all-minilm-l6-v2"))
+    }
+
+    /// ONNX Runtime library path: the config value, else `ORT_DYLIB_PATH`,
+    /// else the library `folio models fetch` unpacked.
+    pub fn onnxruntime_path(&self) -> PathBuf {
+        if let Some(path) = &self.models.onnxruntime {
+            return path.clone();
+        }
+        if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
+            return PathBuf::from(path);
+        }
+        let dir = self.models.dir.join("onnxruntime");
+        // The fetched library's file name carries its version; take whichever is there.
+        std::fs::read_dir(&dir)
+            .ok()
+            .and_then(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("libonnxruntime.so"))
+                    })
+                    .max()
+            })
+            .unwrap_or_else(|| dir.join("libonnxruntime.so"))
+    }
+
+    /// GGUF file of the local LLM.
+    pub fn llm_gguf_path(&self) -> PathBuf {
+        self.models.llm_gguf.clone().unwrap_or_else(|| {
+            self.models
+                .dir
+                .join("smollm2-135m-instruct")
+                .join("SmolLM2-135M-Instruct.Q4_1.gguf")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "custom.toml",
+                "data_dir = \"/srv/folio\"\n[ingest]\nchunk_tokens = 256\nworkers = 3\n",
+            )?;
+            jail.set_env("FOLIO__INGEST__WORKERS", "4");
+            jail.set_env("FOLIO__VECTORS__BACKEND", "qdrant");
+            let config = FolioConfig::load(Some(Path::new("custom.toml")))
+                .map_err(|e| figment::Error::from(e.to_string()))?;
+            assert_eq!(config.data_dir, PathBuf::from("/srv/folio"));
+            assert_eq!(config.ingest.chunk_tokens, 256, "file overrides default");
+            assert_eq!(config.ingest.workers, 4, "env overrides file");
+            assert_eq!(config.vectors.backend, VectorBackend::Qdrant);
+            assert_eq!(config.ingest.embed_batch, 32, "untouched default stays");
+            assert_eq!(config.store_url(), "sqlite:///srv/folio/folio.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("folio.toml", "[ingest]\nchunk_tokenz = 1\n")?;
+            assert!(FolioConfig::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        assert!(matches!(
+            FolioConfig::load(Some(Path::new("/nonexistent/folio.toml"))),
+            Err(ConfigError::MissingFile(_))
+        ));
+    }
+}
