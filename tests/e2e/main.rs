@@ -1,1 +1,9 @@
+//! End-to-end tests that drive the real `folio` binary: HTTP upload and
+//! ingestion, bad input, crash recovery (SIGKILL and failure-injection
+//! points), and the CLI. One test binary for the whole suite.
 
+mod harness;
+
+mod cli;
+mod crash;
+mod documents;

@@ -1,1 +1,233 @@
-fn main() {}
+//! `folio`: the all-in-one binary (server, CLI, benchmarks).
+
+mod bench;
+mod cli;
+mod docs;
+mod http;
+mod ingest_cmd;
+mod models;
+mod runtime;
+mod upload;
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use folio_common::config::FolioConfig;
+use tokio::sync::{watch, Notify};
+
+use cli::{Cli, Command, DocsCommand, LogFormat, ModelsCommand};
+use runtime::Runtime;
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FOLIO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tantivy=warn,ort=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<FolioConfig> {
+    let mut config = FolioConfig::load(cli.config.as_deref())?;
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(dir) = &cli.models_dir {
+        config.models.dir = dir.clone();
+    }
+    if let Some(url) = &cli.store_url {
+        config.store.url = url.clone();
+    }
+    Ok(config)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let mut config = load_config(&cli)?;
+    if let Command::Models(command) = &cli.command {
+        return models_command(&config, command);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => {
+                if let Some(bind) = args.bind {
+                    config.server.bind = bind;
+                }
+                if let Some(workers) = args.workers {
+                    config.ingest.workers = workers;
+                }
+                serve(config).await
+            }
+            Command::Ingest(args) => ingest_cmd::run(Runtime::open(config).await?, args).await,
+            Command::Docs(command) => docs_command(Runtime::open(config).await?, command).await,
+            Command::Bench(command) => bench::run(config, command).await,
+            Command::Models(_) => unreachable!("handled before the runtime starts"),
+        }
+    })
+}
+
+fn models_command(config: &FolioConfig, command: &ModelsCommand) -> Result<()> {
+    match command {
+        ModelsCommand::Fetch { force } => {
+            for line in models::fetch(&config.models.dir, *force)? {
+                println!("{line}");
+            }
+            println!("models are in {}", config.models.dir.display());
+        }
+        ModelsCommand::Check => {
+            let mut missing = 0;
+            for (file, ok) in models::check(&config.models.dir) {
+                println!("{}  {}", if ok { "ok     " } else { "MISSING" }, file);
+                missing += usize::from(!ok);
+            }
+            if missing > 0 {
+                anyhow::bail!("{missing} model file(s) missing or corrupt: run `folio models fetch`");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn serve(config: FolioConfig) -> Result<()> {
+    let bind = config.server.bind.clone();
+    let workers = config.ingest.workers.max(1);
+    let runtime = Runtime::open(config).await?;
+    runtime.recover().await?;
+    let wake = Arc::new(Notify::new());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut worker_tasks = Vec::new();
+    for slot in 0..workers {
+        let worker = folio_ingest::worker::Worker::new(
+            runtime.pipeline.clone(),
+            format!("{}-{}-{slot}", hostname(), std::process::id()),
+            wake.clone(),
+        );
+        worker_tasks.push(tokio::spawn(worker.run_forever(shutdown_rx.clone())));
+    }
+    let app = http::router(http::AppState { runtime: runtime.clone(), wake });
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, workers, llm = ?runtime.llm.as_ref().map(|m| &m.architecture), "folio is serving");
+    println!("folio listening on http://{local}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing open requests");
+        })
+        .await?;
+    let _ = shutdown_tx.send(true);
+    for task in worker_tasks {
+        let _ = task.await;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "folio".into())
+}
+
+async fn docs_command(runtime: Runtime, command: DocsCommand) -> Result<()> {
+    let tenant = runtime.tenant.id.clone();
+    match command {
+        DocsCommand::List { collection, json } => {
+            let collection_id = match collection {
+                Some(name) => Some(
+                    runtime
+                        .store
+                        .find_collection(&tenant, &name)
+                        .await?
+                        .with_context(|| format!("no collection named {name}"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let documents = runtime.store.list_documents(&tenant, collection_id.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&documents)?);
+            } else {
+                println!("{:<36}  {:<10}  {:>7}  {:>6}  {:>6}  name", "id", "status", "version", "pages", "chunks");
+                for d in documents {
+                    println!(
+                        "{:<36}  {:<10}  {:>7}  {:>6}  {:>6}  {}{}",
+                        d.id,
+                        d.status.as_str(),
+                        d.current_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+                        d.page_count.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+                        d.chunk_count.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+                        d.name,
+                        d.error.map(|e| format!("  [{}: {}]", e.code, e.message)).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        DocsCommand::Text { id, json } => {
+            let text = docs::document_text(&runtime, &id).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&text)?);
+            } else {
+                print!("{}", text.text);
+            }
+        }
+        DocsCommand::Chunks { id, json } => {
+            runtime.store.get_document(&tenant, &id).await?;
+            let chunks = runtime.store.document_chunks(&tenant, &id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&chunks)?);
+            } else {
+                for c in chunks {
+                    println!(
+                        "#{:<4} chars {}..{}  pages {}-{}  {} tokens  {}",
+                        c.ordinal,
+                        c.char_start,
+                        c.char_end,
+                        c.page_start,
+                        c.page_end,
+                        c.token_count,
+                        c.heading_path.join(" › ")
+                    );
+                }
+            }
+        }
+        DocsCommand::Delete { id } => {
+            runtime.store.request_delete(&tenant, &id).await?;
+            let worker = folio_ingest::worker::Worker::new(runtime.pipeline.clone(), "cli", Arc::new(Notify::new()));
+            worker.drain().await?;
+            println!("deleted {id}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Integration tests of folio-index (one test binary per crate).

@@ -1,0 +1,1 @@
+//! Chunker (owned by the structure work).

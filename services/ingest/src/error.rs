@@ -1,0 +1,50 @@
+//! The ingestion crate's error type.
+
+use folio_common::store::FailureReason;
+
+use crate::parse::ParseError;
+
+/// Why an ingestion job (or a step of it) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The document could not be read; permanent for these bytes.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The metadata store failed.
+    #[error(transparent)]
+    Store(#[from] folio_common::store::StoreError),
+    /// The blob store failed.
+    #[error(transparent)]
+    Blob(#[from] folio_common::blob::BlobError),
+    /// An index (embedder, BM25, vectors) failed.
+    #[error(transparent)]
+    Index(#[from] folio_index::IndexError),
+    /// The document parsed but produced no indexable text.
+    #[error("the document has no indexable text")]
+    NoText,
+    /// A failure-injection point fired (tests only).
+    #[error("injected failure at {0}")]
+    Injected(&'static str),
+    /// A pipeline task panicked or was cancelled.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl IngestError {
+    /// The stable reason recorded on the failed job and shown by the API.
+    pub fn reason(&self) -> FailureReason {
+        let code = match self {
+            IngestError::Parse(e) => e.code(),
+            IngestError::Store(_) => "store_error",
+            IngestError::Blob(_) => "blob_error",
+            IngestError::Index(_) => "index_error",
+            IngestError::NoText => "no_text",
+            IngestError::Injected(_) => "injected_failure",
+            IngestError::Internal(_) => "internal_error",
+        };
+        FailureReason {
+            code: code.to_string(),
+            message: self.to_string(),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Named failure-injection points in the ingestion pipeline.
+//!
+//! Crash-recovery tests must hit every stage boundary deterministically, and
+//! they drive the real `folio` binary, so the points are armed through the
+//! environment: `FOLIO_FAILPOINTS="before_db_commit=abort,after_parse=error"`.
+//! `abort` kills the process on the spot (as SIGKILL would); `error` fails
+//! the current job with code `injected_failure`. Unset, every point is a
+//! no-op costing one hash lookup per stage.
+
+use std::collections::HashMap;
+
+/// Every point the pipeline passes, in order.
+pub const FAILPOINTS: &[&str] = &[
+    "after_claim",
+    "after_parse",
+    "after_canonical_write",
+    "after_chunk",
+    "after_embed_batch",
+    "after_bm25_commit",
+    "after_vector_upsert",
+    "before_db_commit",
+    "after_db_commit",
+    "delete_after_indexes",
+];
+
+/// What an armed point does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailAction {
+    /// Abort the process (no cleanup, like SIGKILL).
+    Abort,
+    /// Return an error from the stage.
+    Error,
+}
+
+/// The set of armed points.
+#[derive(Debug, Clone, Default)]
+pub struct FailPoints {
+    armed: HashMap<String, FailAction>,
+}
+
+impl FailPoints {
+    /// Reads `FOLIO_FAILPOINTS`; unknown names or actions are ignored with a warning.
+    pub fn from_env() -> Self {
+        std::env::var("FOLIO_FAILPOINTS")
+            .map(|spec| Self::parse(&spec))
+            .unwrap_or_default()
+    }
+
+    /// Parses `name=action[,name=action…]`.
+    pub fn parse(spec: &str) -> Self {
+        let mut armed = HashMap::new();
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, action) = item.split_once('=').unwrap_or((item, "abort"));
+            let action = match action {
+                "abort" => FailAction::Abort,
+                "error" => FailAction::Error,
+                other => {
+                    tracing::warn!(failpoint = name, action = other, "unknown failpoint action ignored");
+                    continue;
+                }
+            };
+            if !FAILPOINTS.contains(&name) {
+                tracing::warn!(failpoint = name, "unknown failpoint ignored");
+                continue;
+            }
+            armed.insert(name.to_string(), action);
+        }
+        FailPoints { armed }
+    }
+
+    /// Passes the point `name`: aborts, or returns `Err(())` for an armed
+    /// `error` point, else `Ok(())`.
+    pub fn hit(&self, name: &str) -> Result<(), ()> {
+        match self.armed.get(name) {
+            None => Ok(()),
+            Some(FailAction::Error) => Err(()),
+            Some(FailAction::Abort) => {
+                tracing::error!(failpoint = name, "failpoint armed with abort: aborting the process");
+                std::process::abort();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_fires_error_points() {
+        let points = FailPoints::parse("after_parse=error, nonsense=error, after_chunk=explode");
+        assert_eq!(points.hit("after_parse"), Err(()));
+        assert_eq!(points.hit("after_chunk"), Ok(()), "unknown action ignored");
+        assert_eq!(points.hit("before_db_commit"), Ok(()));
+    }
+}

@@ -1,0 +1,541 @@
+//! The ingestion pipeline: one job takes one document version from its
+//! original bytes to chunk rows, BM25 entries and vectors.
+//!
+//! Every stage is idempotent, so a job interrupted anywhere (crash, SIGKILL,
+//! lost lease) can simply run again from the start: the canonical text is
+//! rewritten in place, chunk ids are derived from (document, version,
+//! ordinal), index entries of the version are deleted before they are added,
+//! embeddings already computed are read back from the cache, and the DB
+//! commit that makes the version visible is a single transaction.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use folio_common::blob::BlobStore;
+use folio_common::config::IngestConfig;
+use folio_common::model::{ChunkDraft, DocumentFormat, ParsedDocument, SectionTree};
+use folio_common::store::{
+    ChunkRecord, IngestResult, JobProgress, JobRecord, JobStage, MetadataStore,
+};
+use folio_index::{Bm25Index, Embedder, IndexedChunk, PointPayload, VectorPoint, VectorStore};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::chunk::{chunk_document, ChunkOptions};
+use crate::error::IngestError;
+use crate::failpoints::FailPoints;
+use crate::parse::{parse, ParseLimits};
+use crate::structure::structurize;
+
+/// The indexes a pipeline writes to.
+#[derive(Clone)]
+pub struct Indexes {
+    /// Embedding model (also the chunker's token counter).
+    pub embedder: Arc<Embedder>,
+    /// Full-text index.
+    pub bm25: Arc<Bm25Index>,
+    /// Vector store.
+    pub vectors: Arc<dyn VectorStore>,
+}
+
+/// Wall time spent per stage (summed over jobs when aggregated).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StageTimings {
+    /// Reading the original and parsing it.
+    pub parse: Duration,
+    /// Building the section tree.
+    pub structure: Duration,
+    /// Cutting chunks.
+    pub chunk: Duration,
+    /// Embedding (cache look-ups included).
+    pub embed: Duration,
+    /// Writing BM25, vectors and the DB commit.
+    pub index: Duration,
+}
+
+impl StageTimings {
+    /// Adds another job's timings.
+    pub fn add(&mut self, other: &StageTimings) {
+        self.parse += other.parse;
+        self.structure += other.structure;
+        self.chunk += other.chunk;
+        self.embed += other.embed;
+        self.index += other.index;
+    }
+
+    /// Sum of all stages.
+    pub fn total(&self) -> Duration {
+        self.parse + self.structure + self.chunk + self.embed + self.index
+    }
+}
+
+/// What one finished ingestion produced.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestSummary {
+    /// Bytes of the original.
+    pub bytes: u64,
+    /// Characters of canonical text.
+    pub chars: usize,
+    /// Pages.
+    pub pages: usize,
+    /// Sections.
+    pub sections: usize,
+    /// Chunks.
+    pub chunks: usize,
+    /// Chunks whose embedding came from the cache.
+    pub cached_embeddings: usize,
+    /// Per-stage timings.
+    pub timings: StageTimings,
+    /// False when a newer version or a delete overtook this job.
+    pub committed: bool,
+}
+
+/// The stored structure of a version: page map, section tree, defined terms.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StoredStructure {
+    /// Page map in character offsets: (page number, start, end).
+    pub pages: Vec<(u32, usize, usize)>,
+    /// Sections with character offsets.
+    pub sections: Vec<StoredSection>,
+    /// Defined terms with character offsets.
+    pub terms: Vec<StoredTerm>,
+    /// Title from the document's metadata.
+    pub title: Option<String>,
+}
+
+/// A section of [`StoredStructure`] (character offsets).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StoredSection {
+    /// Index in the list.
+    pub id: u32,
+    /// Parent index.
+    pub parent: Option<u32>,
+    /// Depth from 0.
+    pub depth: u8,
+    /// Kind, as in [`folio_common::model::SectionKind`].
+    pub kind: folio_common::model::SectionKind,
+    /// Label and title, as shown in heading paths.
+    pub name: String,
+    /// Char offset of the section start.
+    pub start: usize,
+    /// Char offset one past its end.
+    pub end: usize,
+}
+
+/// A defined term of [`StoredStructure`] (character offsets).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StoredTerm {
+    /// The term.
+    pub term: String,
+    /// Char offset of the definition.
+    pub start: usize,
+    /// Char offset one past it.
+    pub end: usize,
+}
+
+impl StoredStructure {
+    fn build(doc: &ParsedDocument, tree: &SectionTree) -> Self {
+        let offsets = folio_common::model::CharOffsets::new(&doc.text);
+        StoredStructure {
+            pages: doc
+                .pages
+                .iter()
+                .map(|p| (p.number, offsets.char_of_byte(p.start), offsets.char_of_byte(p.end)))
+                .collect(),
+            sections: tree
+                .sections
+                .iter()
+                .map(|s| StoredSection {
+                    id: s.id,
+                    parent: s.parent,
+                    depth: s.depth,
+                    kind: s.kind,
+                    name: s.display_name(),
+                    start: offsets.char_of_byte(s.start),
+                    end: offsets.char_of_byte(s.end),
+                })
+                .collect(),
+            terms: tree
+                .terms
+                .iter()
+                .map(|t| StoredTerm {
+                    term: t.term.clone(),
+                    start: offsets.char_of_byte(t.start),
+                    end: offsets.char_of_byte(t.end),
+                })
+                .collect(),
+            title: doc.title.clone(),
+        }
+    }
+}
+
+/// Turns claimed jobs into indexed documents.
+#[derive(Clone)]
+pub struct Pipeline {
+    store: MetadataStore,
+    blobs: BlobStore,
+    indexes: Indexes,
+    config: IngestConfig,
+    limits: ParseLimits,
+    failpoints: FailPoints,
+}
+
+/// The id a chunk has in every store: derived, so re-running a job
+/// overwrites instead of duplicating.
+pub fn chunk_id(document_id: &str, version: i64, ordinal: u32) -> uuid::Uuid {
+    let digest = Sha256::digest(format!("{document_id}\u{0}{version}\u{0}{ordinal}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+fn text_hash(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Runs blocking (CPU-bound) work off the async runtime, turning a panic
+/// into an error instead of a dead worker.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, IngestError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| IngestError::Internal(format!("pipeline task failed: {e}")))
+}
+
+impl Pipeline {
+    /// Assembles a pipeline.
+    pub fn new(
+        store: MetadataStore,
+        blobs: BlobStore,
+        indexes: Indexes,
+        config: IngestConfig,
+        limits: ParseLimits,
+        failpoints: FailPoints,
+    ) -> Self {
+        Pipeline {
+            store,
+            blobs,
+            indexes,
+            config,
+            limits,
+            failpoints,
+        }
+    }
+
+    /// The metadata store.
+    pub fn store(&self) -> &MetadataStore {
+        &self.store
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// The indexes.
+    pub fn indexes(&self) -> &Indexes {
+        &self.indexes
+    }
+
+    /// The ingestion settings.
+    pub fn config(&self) -> &IngestConfig {
+        &self.config
+    }
+
+    fn fail(&self, point: &'static str) -> Result<(), IngestError> {
+        self.failpoints.hit(point).map_err(|()| IngestError::Injected(point))
+    }
+
+    async fn progress(&self, job: &JobRecord, stage: JobStage, progress: f64, done: usize, total: usize) {
+        let update = JobProgress {
+            stage,
+            progress,
+            chunks_done: done as i64,
+            chunks_total: total as i64,
+        };
+        if let Err(e) = self.store.update_progress(&job.id, &update).await {
+            // Progress is informative; the job itself goes on.
+            tracing::warn!(job = %job.id, error = %e, "could not record progress");
+        }
+    }
+
+    /// Runs an ingestion job to its commit. Errors are returned, not
+    /// recorded: the worker records them.
+    pub async fn ingest(&self, job: &JobRecord) -> Result<IngestSummary, IngestError> {
+        let mut timings = StageTimings::default();
+        self.fail("after_claim")?;
+        self.store.mark_processing(&job.document_id, job.version).await?;
+
+        // Parsing.
+        let started = Instant::now();
+        self.progress(job, JobStage::Parsing, 0.02, 0, 0).await;
+        let version = self.store.get_version(&job.document_id, job.version).await?;
+        let original = self.blobs.read_original(&version.blob_key).await?;
+        let bytes = original.len() as u64;
+        let format = DocumentFormat::parse(&version.format).unwrap_or(DocumentFormat::Text);
+        let limits = self.limits.clone();
+        let doc = blocking(move || parse(format, &original, &limits)).await??;
+        if doc.text.trim().is_empty() {
+            return Err(IngestError::NoText);
+        }
+        self.fail("after_parse")?;
+        let doc = Arc::new(doc);
+        self.blobs.put_canonical(&version.blob_key, &doc.text).await?;
+        self.fail("after_canonical_write")?;
+        timings.parse = started.elapsed();
+
+        // Structuring.
+        let started = Instant::now();
+        self.progress(job, JobStage::Structuring, 0.08, 0, 0).await;
+        let tree = {
+            let doc = doc.clone();
+            blocking(move || structurize(&doc)).await?
+        };
+        let tree = Arc::new(tree);
+        timings.structure = started.elapsed();
+
+        // Chunking.
+        let started = Instant::now();
+        self.progress(job, JobStage::Chunking, 0.1, 0, 0).await;
+        let options = ChunkOptions {
+            target_tokens: self.config.chunk_tokens,
+            max_tokens: self.config.max_chunk_tokens,
+            min_tokens: self.config.min_chunk_tokens,
+        };
+        let drafts = {
+            let (doc, tree, embedder) = (doc.clone(), tree.clone(), self.indexes.embedder.clone());
+            blocking(move || chunk_document(&doc, &tree, embedder.as_ref(), &options)).await?
+        };
+        if drafts.is_empty() {
+            return Err(IngestError::NoText);
+        }
+        self.fail("after_chunk")?;
+        timings.chunk = started.elapsed();
+
+        // Embedding.
+        let started = Instant::now();
+        let (vectors, cached) = self.embed(job, &drafts).await?;
+        timings.embed = started.elapsed();
+
+        // Indexing.
+        let started = Instant::now();
+        self.progress(job, JobStage::Indexing, 0.95, drafts.len(), drafts.len()).await;
+        let records = self.index(job, &drafts, vectors).await?;
+        let structure = StoredStructure::build(&doc, &tree);
+        let result = IngestResult {
+            text_chars: doc.text.chars().count() as i64,
+            page_count: doc.pages.len() as i64,
+            section_count: tree.sections.len() as i64,
+            structure_json: serde_json::to_string(&structure)
+                .map_err(|e| IngestError::Internal(e.to_string()))?,
+            chunks: records,
+        };
+        self.fail("before_db_commit")?;
+        let committed = self.store.complete_ingest(job, &result).await?;
+        self.fail("after_db_commit")?;
+        timings.index = started.elapsed();
+
+        Ok(IngestSummary {
+            bytes,
+            chars: result.text_chars as usize,
+            pages: doc.pages.len(),
+            sections: tree.sections.len(),
+            chunks: drafts.len(),
+            cached_embeddings: cached,
+            timings,
+            committed,
+        })
+    }
+
+    /// Embeds every chunk, reusing cached vectors, caching new ones batch by
+    /// batch so an interrupted job resumes where it stopped.
+    async fn embed(
+        &self,
+        job: &JobRecord,
+        drafts: &[ChunkDraft],
+    ) -> Result<(Vec<Vec<f32>>, usize), IngestError> {
+        let embedder = self.indexes.embedder.clone();
+        let model_id = embedder.model_id();
+        let texts: Vec<String> = drafts.iter().map(ChunkDraft::indexed_text).collect();
+        let hashes: Vec<String> = texts.iter().map(|t| text_hash(t)).collect();
+        let mut known: std::collections::HashMap<String, Vec<f32>> = self
+            .store
+            .cached_embeddings(&model_id, &hashes)
+            .await?
+            .into_iter()
+            .collect();
+        let cached = hashes.iter().filter(|h| known.contains_key(*h)).count();
+        let mut missing: Vec<usize> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, hash) in hashes.iter().enumerate() {
+            if !known.contains_key(hash) && seen.insert(hash.clone()) {
+                missing.push(i);
+            }
+        }
+        let total = drafts.len();
+        let mut done = total - missing.len();
+        self.progress(job, JobStage::Embedding, 0.1 + 0.85 * done as f64 / total as f64, done, total)
+            .await;
+        for batch in missing.chunks(self.config.embed_batch.max(1)) {
+            let batch_texts: Vec<String> = batch.iter().map(|&i| texts[i].clone()).collect();
+            let embedder = embedder.clone();
+            let vectors = blocking(move || embedder.embed(&batch_texts)).await??;
+            let entries: Vec<(String, Vec<f32>)> = batch
+                .iter()
+                .zip(vectors)
+                .map(|(&i, v)| (hashes[i].clone(), v))
+                .collect();
+            self.store.cache_embeddings(&model_id, &entries).await?;
+            known.extend(entries);
+            done += batch.len();
+            self.progress(job, JobStage::Embedding, 0.1 + 0.85 * done as f64 / total as f64, done, total)
+                .await;
+            self.fail("after_embed_batch")?;
+        }
+        let vectors = hashes
+            .iter()
+            .map(|h| {
+                known
+                    .get(h)
+                    .cloned()
+                    .ok_or_else(|| IngestError::Internal("embedding missing after embed".into()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((vectors, cached))
+    }
+
+    /// Writes the version's BM25 entries and vectors (replacing any left by
+    /// an interrupted run) and returns the chunk rows to commit.
+    async fn index(
+        &self,
+        job: &JobRecord,
+        drafts: &[ChunkDraft],
+        vectors: Vec<Vec<f32>>,
+    ) -> Result<Vec<ChunkRecord>, IngestError> {
+        let version = self.store.get_version(&job.document_id, job.version).await?;
+        let document = self.store.get_document(&job.tenant_id, &job.document_id).await?;
+        let records: Vec<ChunkRecord> = drafts
+            .iter()
+            .map(|d| ChunkRecord {
+                id: chunk_id(&job.document_id, job.version, d.ordinal).to_string(),
+                document_id: job.document_id.clone(),
+                version: version.version,
+                tenant_id: job.tenant_id.clone(),
+                collection_id: document.collection_id.clone(),
+                ordinal: d.ordinal as i64,
+                heading_path: d.heading_path.clone(),
+                char_start: d.char_start as i64,
+                char_end: d.char_end as i64,
+                page_start: d.page_start as i64,
+                page_end: d.page_end as i64,
+                token_count: d.token_count as i64,
+                text: d.text.clone(),
+                context_header: d.context_header.clone(),
+            })
+            .collect();
+        let entries: Vec<IndexedChunk> = drafts
+            .iter()
+            .map(|d| IndexedChunk {
+                chunk_id: chunk_id(&job.document_id, job.version, d.ordinal),
+                tenant: job.tenant_id.clone(),
+                collection: document.collection_id.clone(),
+                document: job.document_id.clone(),
+                version: job.version as u64,
+                ordinal: d.ordinal,
+                heading: d.heading_path.join(" › "),
+                body: match &d.context_header {
+                    Some(header) => format!("{header}\n{}", d.text),
+                    None => d.text.clone(),
+                },
+            })
+            .collect();
+        let bm25 = self.indexes.bm25.clone();
+        let (document_id, version_number) = (job.document_id.clone(), job.version as u64);
+        blocking(move || -> Result<(), folio_index::IndexError> {
+            bm25.delete_document_version(&document_id, version_number)?;
+            bm25.add(&entries)?;
+            bm25.commit()
+        })
+        .await??;
+        self.fail("after_bm25_commit")?;
+
+        let points: Vec<VectorPoint> = drafts
+            .iter()
+            .zip(vectors)
+            .map(|(d, vector)| VectorPoint {
+                id: chunk_id(&job.document_id, job.version, d.ordinal),
+                vector,
+                payload: PointPayload {
+                    tenant: job.tenant_id.clone(),
+                    collection: document.collection_id.clone(),
+                    document: job.document_id.clone(),
+                    version: job.version as u64,
+                    ordinal: d.ordinal,
+                },
+            })
+            .collect();
+        self.indexes
+            .vectors
+            .delete_document_version(&job.document_id, job.version as u64)
+            .await?;
+        for batch in points.chunks(256) {
+            self.indexes.vectors.upsert(batch).await?;
+        }
+        self.fail("after_vector_upsert")?;
+        Ok(records)
+    }
+
+    /// Removes a superseded version's index entries.
+    pub async fn purge_version(&self, job: &JobRecord) -> Result<(), IngestError> {
+        let bm25 = self.indexes.bm25.clone();
+        let (document_id, version) = (job.document_id.clone(), job.version as u64);
+        blocking(move || -> Result<(), folio_index::IndexError> {
+            bm25.delete_document_version(&document_id, version)?;
+            bm25.commit()
+        })
+        .await??;
+        self.indexes
+            .vectors
+            .delete_document_version(&job.document_id, job.version as u64)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a document from both indexes, the blob store and the DB.
+    pub async fn delete_document(&self, job: &JobRecord) -> Result<(), IngestError> {
+        let bm25 = self.indexes.bm25.clone();
+        let document_id = job.document_id.clone();
+        blocking(move || -> Result<(), folio_index::IndexError> {
+            bm25.delete_document(&document_id)?;
+            bm25.commit()
+        })
+        .await??;
+        self.indexes.vectors.delete_document(&job.document_id).await?;
+        self.fail("delete_after_indexes")?;
+        let versions = match self.store.list_versions(&job.tenant_id, &job.document_id).await {
+            Ok(versions) => versions,
+            // Rows already gone: a previous run finished all but the job row.
+            Err(folio_common::store::StoreError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for version in &versions {
+            self.blobs.delete(&version.blob_key).await?;
+        }
+        self.store.purge_document_rows(&job.document_id).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_ids_are_stable_and_distinct() {
+        assert_eq!(chunk_id("d", 1, 0), chunk_id("d", 1, 0));
+        assert_ne!(chunk_id("d", 1, 0), chunk_id("d", 2, 0));
+        assert_ne!(chunk_id("d", 1, 0), chunk_id("d", 1, 1));
+        assert_ne!(chunk_id("d1", 1, 0), chunk_id("d", 11, 0));
+    }
+}

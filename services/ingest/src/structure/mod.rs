@@ -1,0 +1,1 @@
+//! Structurizer (owned by the structure work).

@@ -1,0 +1,1 @@
+//! Parser tests on real and hand-made malformed documents.

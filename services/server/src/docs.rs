@@ -1,0 +1,49 @@
+//! Reading a document's canonical text with its page map and structure.
+
+use axum::http::StatusCode;
+use folio_ingest::pipeline::StoredStructure;
+use serde::Serialize;
+
+use crate::http::ApiError;
+use crate::runtime::Runtime;
+
+/// The canonical text of a document's current version and its layout.
+#[derive(Debug, Serialize)]
+pub struct DocumentText {
+    /// Document id.
+    pub document_id: String,
+    /// Version the text belongs to.
+    pub version: i64,
+    /// The canonical text; every offset in Folio refers to it.
+    pub text: String,
+    /// Page map, sections and defined terms (character offsets).
+    pub structure: StoredStructure,
+}
+
+/// Loads the canonical text of the current version of a tenant's document.
+pub async fn document_text(runtime: &Runtime, id: &str) -> Result<DocumentText, ApiError> {
+    let document = runtime.store.get_document(&runtime.tenant.id, id).await?;
+    let Some(version) = document.current_version else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "document_not_ready",
+            format!("document {id} has no ingested version yet (status: {})", document.status.as_str()),
+        ));
+    };
+    let record = runtime.store.get_version(id, version).await?;
+    let text = runtime.blobs.read_canonical(&record.blob_key).await?;
+    let structure = runtime
+        .store
+        .version_structure(id, version)
+        .await?
+        .map(|json| serde_json::from_str::<StoredStructure>(&json))
+        .transpose()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt_structure", e.to_string()))?
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt_structure", "structure missing"))?;
+    Ok(DocumentText {
+        document_id: id.to_string(),
+        version,
+        text,
+        structure,
+    })
+}

@@ -1,0 +1,181 @@
+//! `folio ingest PATH…`: stores the files, then runs the ingestion workers
+//! in this process until every queued job is done, with progress bars.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use folio_common::store::{JobStage, SubmitOutcome};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+use tokio::sync::Notify;
+
+use crate::cli::IngestArgs;
+use crate::runtime::Runtime;
+use crate::upload::Upload;
+
+/// Files under `paths` (directories walked recursively, hidden files skipped), sorted.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut stack: Vec<PathBuf> = paths.to_vec();
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::metadata(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                let entry = entry?.path();
+                let hidden = entry
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'));
+                if !hidden {
+                    stack.push(entry);
+                }
+            }
+        } else {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Streams one file into the store and records it; returns what happened.
+pub async fn submit_file(runtime: &Runtime, collection_id: &str, path: &Path) -> Result<(String, SubmitOutcome)> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("document").to_string();
+    let mut upload = Upload::begin(runtime, &name).await?;
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = upload.write(&buf[..n]).await {
+            upload.abort().await;
+            return Err(e.into());
+        }
+    }
+    Ok(upload.finish(runtime, collection_id).await?)
+}
+
+pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
+    runtime.recover().await?;
+    let collection = runtime.collection(&args.collection).await?;
+    let files = collect_files(&args.paths)?;
+    let mut queued: Vec<(String, String, String)> = Vec::new(); // (name, document, job)
+    let mut report = Vec::new();
+    for path in &files {
+        match submit_file(&runtime, &collection.id, path).await {
+            Ok((name, SubmitOutcome::Queued { document_id, job_id, .. })) => {
+                queued.push((name, document_id, job_id));
+            }
+            Ok((name, SubmitOutcome::Unchanged { document_id, .. })) => {
+                report.push(json!({"file": path, "name": name, "document_id": document_id, "status": "unchanged"}));
+                if !args.json {
+                    println!("unchanged  {}", path.display());
+                }
+            }
+            Err(e) => {
+                report.push(json!({"file": path, "status": "rejected", "error": format!("{e:#}")}));
+                if !args.json {
+                    eprintln!("rejected   {}: {e:#}", path.display());
+                }
+            }
+        }
+    }
+
+    let workers = runtime.config.ingest.workers.max(1);
+    let wake = Arc::new(Notify::new());
+    let mut tasks = Vec::new();
+    for slot in 0..workers {
+        let worker = folio_ingest::worker::Worker::new(runtime.pipeline.clone(), format!("cli-{}-{slot}", std::process::id()), wake.clone());
+        tasks.push(tokio::spawn(async move { worker.drain().await }));
+    }
+
+    let multi = MultiProgress::new();
+    if args.json {
+        multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let overall = multi.add(ProgressBar::new(queued.len() as u64));
+    overall.set_style(
+        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} documents  {elapsed_precise}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    overall.set_prefix("ingesting");
+    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
+    let style = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {percent:>3}% {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let mut finished: HashMap<String, serde_json::Value> = HashMap::new();
+    while finished.len() < queued.len() {
+        for (name, document_id, job_id) in &queued {
+            if finished.contains_key(job_id) {
+                continue;
+            }
+            let job = runtime.store.get_job(&runtime.tenant.id, job_id).await?;
+            let bar = bars.entry(job_id.clone()).or_insert_with(|| {
+                let bar = multi.add(ProgressBar::new(100));
+                bar.set_style(style.clone());
+                bar
+            });
+            bar.set_prefix(job.progress.stage.as_str().to_string());
+            bar.set_position((job.progress.progress * 100.0) as u64);
+            let chunks = if job.progress.chunks_total > 0 {
+                format!(" ({}/{} chunks)", job.progress.chunks_done, job.progress.chunks_total)
+            } else {
+                String::new()
+            };
+            bar.set_message(format!("{name}{chunks}"));
+            if job.status == "succeeded" || job.status == "failed" {
+                bar.finish_and_clear();
+                overall.inc(1);
+                let line = match (&job.status[..], &job.error) {
+                    ("failed", Some(e)) => format!("failed     {name}: [{}] {}", e.code, e.message),
+                    _ => format!("ready      {name} ({} chunks)", job.progress.chunks_total),
+                };
+                if !args.json {
+                    multi.println(line).ok();
+                }
+                finished.insert(
+                    job_id.clone(),
+                    json!({"name": name, "document_id": document_id, "job_id": job_id,
+                           "status": if job.progress.stage == JobStage::Done { "ready" } else { "failed" },
+                           "chunks": job.progress.chunks_total, "error": job.error}),
+                );
+            }
+        }
+        if tasks.iter().all(|t| t.is_finished()) && finished.len() < queued.len() {
+            // Workers are done but some job is not terminal: poll once more, then stop.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if tasks.iter().all(|t| t.is_finished()) {
+                let pending: Vec<_> = queued.iter().filter(|(_, _, j)| !finished.contains_key(j)).collect();
+                let mut all_terminal = true;
+                for (_, _, job_id) in &pending {
+                    let job = runtime.store.get_job(&runtime.tenant.id, job_id).await?;
+                    all_terminal &= job.status == "succeeded" || job.status == "failed";
+                }
+                if !all_terminal {
+                    anyhow::bail!("workers stopped with {} job(s) unfinished", pending.len());
+                }
+                continue;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    overall.finish_and_clear();
+    for task in tasks {
+        task.await??;
+    }
+    let failed = finished.values().filter(|v| v["status"] == "failed").count();
+    report.extend(finished.into_values());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json!({"documents": report}))?);
+    } else {
+        println!("{} queued, {} failed, {} unchanged or rejected", queued.len(), failed, report.len() - queued.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Opens the stores, indexes and models a Folio process works with.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use folio_common::blob::BlobStore;
+use folio_common::config::{FolioConfig, VectorBackend};
+use folio_common::store::{Collection, MetadataStore, Tenant};
+use folio_index::{
+    Bm25Index, EdgeVectorStore, Embedder, EmbedderOptions, QdrantCollectionOptions,
+    QdrantServerStore, VectorStore,
+};
+use folio_ingest::failpoints::FailPoints;
+use folio_ingest::parse::ParseLimits;
+use folio_ingest::pipeline::{Indexes, Pipeline};
+
+/// The tenant used until API keys bind requests to tenants.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// Everything a running Folio process holds.
+#[derive(Clone)]
+pub struct Runtime {
+    /// The configuration in force.
+    pub config: Arc<FolioConfig>,
+    /// Metadata store.
+    pub store: MetadataStore,
+    /// Blob store.
+    pub blobs: BlobStore,
+    /// Ingestion pipeline (with the indexes).
+    pub pipeline: Pipeline,
+    /// The default tenant.
+    pub tenant: Tenant,
+    /// The local LLM's metadata, if its file is present.
+    pub llm: Option<folio_llm::GgufModelInfo>,
+}
+
+impl Runtime {
+    /// Opens every component named by the configuration.
+    pub async fn open(config: FolioConfig) -> Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        let store = MetadataStore::connect(&config.store_url(), config.store.max_connections)
+            .await
+            .with_context(|| format!("opening the metadata store {}", config.store_url()))?;
+        let blobs = BlobStore::new(config.blob_dir());
+        let embedder_dir = config.embedder_dir();
+        let ort = config.onnxruntime_path();
+        let options = EmbedderOptions {
+            batch_size: config.ingest.embed_batch,
+            max_length: config.ingest.embed_max_length,
+            threads: config.ingest.embed_threads,
+        };
+        let embedder = tokio::task::spawn_blocking(move || Embedder::load(&embedder_dir, &ort, options))
+            .await?
+            .with_context(|| {
+                format!(
+                    "loading the embedder from {} (run `folio models fetch` first?)",
+                    config.embedder_dir().display()
+                )
+            })?;
+        let bm25 = Bm25Index::open_or_create(&config.bm25_dir()).with_context(|| {
+            format!(
+                "opening the full-text index at {} (is another folio process using this data directory?)",
+                config.bm25_dir().display()
+            )
+        })?;
+        let vectors: Arc<dyn VectorStore> = match config.vectors.backend {
+            VectorBackend::Edge => Arc::new(
+                EdgeVectorStore::open(&config.edge_dir())
+                    .with_context(|| format!("opening the vector shard at {}", config.edge_dir().display()))?,
+            ),
+            VectorBackend::Qdrant => Arc::new(
+                QdrantServerStore::connect(
+                    &config.vectors.qdrant_url,
+                    &config.vectors.collection,
+                    QdrantCollectionOptions {
+                        shards: config.vectors.shards,
+                        replication_factor: config.vectors.replication_factor,
+                        api_key: config.vectors.qdrant_api_key.clone(),
+                    },
+                )
+                .await
+                .with_context(|| format!("connecting to Qdrant at {}", config.vectors.qdrant_url))?,
+            ),
+        };
+        vectors.ensure_ready(embedder.dimension()).await?;
+        let indexes = Indexes {
+            embedder: Arc::new(embedder),
+            bm25: Arc::new(bm25),
+            vectors,
+        };
+        let limits = ParseLimits {
+            max_input_bytes: config.server.max_upload_bytes,
+            ..ParseLimits::default()
+        };
+        let pipeline = Pipeline::new(
+            store.clone(),
+            blobs.clone(),
+            indexes,
+            config.ingest.clone(),
+            limits,
+            FailPoints::from_env(),
+        );
+        let tenant = store.ensure_tenant(DEFAULT_TENANT).await?;
+        let llm = folio_llm::GgufModelInfo::read(&config.llm_gguf_path()).ok();
+        Ok(Runtime {
+            config: Arc::new(config),
+            store,
+            blobs,
+            pipeline,
+            tenant,
+            llm,
+        })
+    }
+
+    /// Start-up recovery for a single-process deployment: jobs left running
+    /// by a crash are requeued and unreferenced upload blobs removed.
+    pub async fn recover(&self) -> Result<()> {
+        if self.store.dialect() == folio_common::store::Dialect::Sqlite {
+            let requeued = self.store.requeue_interrupted_jobs().await?;
+            if requeued > 0 {
+                tracing::info!(requeued, "requeued jobs interrupted by a previous crash");
+            }
+            let referenced = self.store.all_blob_keys().await?;
+            for orphan in self.blobs.orphans(&referenced).await? {
+                tracing::info!(blob = %orphan, "removing an upload that never reached the database");
+                self.blobs.delete(&orphan).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The collection `name` of the default tenant, created if needed.
+    pub async fn collection(&self, name: &str) -> Result<Collection> {
+        Ok(self.store.ensure_collection(&self.tenant.id, name).await?)
+    }
+}

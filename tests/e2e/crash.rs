@@ -1,0 +1,142 @@
+//! Crash recovery: SIGKILL at random moments during ingestion, and
+//! failure-injection points that abort the process at each stage boundary.
+
+use std::time::Duration;
+
+use crate::harness::{consistency, eval_doc, Server, SMALL_CONTRACTS};
+
+const SETTLE: Duration = Duration::from_secs(300);
+
+/// A tiny deterministic generator, so a failing run can be replayed by seed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next_ms(&mut self, lo: u64, hi: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        lo + (self.0 >> 33) % (hi - lo)
+    }
+}
+
+async fn wait_all_ready(server: &Server, expected: usize) -> Vec<serde_json::Value> {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, list) = server.get("/v1/documents").await;
+        assert_eq!(status, 200);
+        let docs = list["documents"].as_array().unwrap().clone();
+        if docs.len() == expected && docs.iter().all(|d| d["status"] == "ready") {
+            let (_, jobs) = server.get("/v1/jobs").await;
+            let open = jobs["jobs"].as_array().unwrap().iter().any(|j| j["status"] == "queued" || j["status"] == "running");
+            if !open {
+                return docs;
+            }
+        }
+        assert!(started.elapsed() < SETTLE, "not settled: {list}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_ingestion_loses_nothing() {
+    let seed = std::env::var("FOLIO_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261128u64);
+    eprintln!("crash test seed {seed} (FOLIO_CRASH_SEED replays it)");
+    let mut rng = Lcg(seed);
+    let data = tempfile::tempdir().unwrap();
+    let mut files: Vec<(String, Vec<u8>)> = SMALL_CONTRACTS.iter().map(|n| (n.to_string(), eval_doc(n))).collect();
+    files.push(("mgm.txt".into(), eval_doc("fb-MGMRESORTS_2022Q4_EARNINGS.txt")));
+    files.push(("ulta.pdf".into(), eval_doc("fb-ULTABEAUTY_2023Q4_EARNINGS.pdf")));
+    let server = Server::start(data.path(), &[]);
+    let named: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let (status, body) = server.upload(&named, "default").await;
+    assert_eq!(status, 202, "{body}");
+    let mut server = Some(server);
+    for round in 0..3 {
+        let delay = rng.next_ms(300, 2500);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        server.take().unwrap().kill();
+        eprintln!("round {round}: killed after {delay} ms");
+        server = Some(Server::start(data.path(), &[]));
+    }
+    let server = server.unwrap();
+    let docs = wait_all_ready(&server, files.len()).await;
+    let mut names: Vec<&str> = docs.iter().map(|d| d["name"].as_str().unwrap()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), files.len(), "every document exactly once");
+    for doc in &docs {
+        crate::harness::assert_chunks_are_exact_slices(&server, doc["id"].as_str().unwrap()).await;
+    }
+    server.kill();
+    let counts = consistency(data.path()).await;
+    assert_eq!(counts.ready_documents as usize, files.len(), "{counts:?}");
+    assert_eq!(counts.db_chunks as u64, counts.bm25_entries, "{counts:?}");
+    assert_eq!(counts.db_chunks as u64, counts.vector_points, "{counts:?}");
+    assert_eq!((counts.open_jobs, counts.orphan_blobs), (0, 0), "{counts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn abort_at_every_stage_boundary_then_recover() {
+    let data = tempfile::tempdir().unwrap();
+    let points = [
+        "after_claim",
+        "after_parse",
+        "after_canonical_write",
+        "after_chunk",
+        "after_embed_batch",
+        "after_bm25_commit",
+        "after_vector_upsert",
+        "before_db_commit",
+        "after_db_commit",
+    ];
+    let base = eval_doc(SMALL_CONTRACTS[2]);
+    for (i, point) in points.iter().enumerate() {
+        let server = Server::start(data.path(), &[("FOLIO_FAILPOINTS", &format!("{point}=abort"))]);
+        // Each round uploads a distinct document (its bytes differ).
+        let mut bytes = base.clone();
+        bytes.extend_from_slice(format!("\n\nSCHEDULE {i}\n\nRound {i} for {point}.\n").as_bytes());
+        let (status, body) = server.upload(&[(&format!("doc-{i}.txt"), bytes)], "default").await;
+        assert_eq!(status, 202, "{body}");
+        let exit = server.wait_exit(SETTLE);
+        assert!(!exit.success(), "{point}: the armed failpoint aborts the process");
+        let server = Server::start(data.path(), &[]);
+        wait_all_ready(&server, i + 1).await;
+        server.kill();
+        let counts = consistency(data.path()).await;
+        assert_eq!(counts.ready_documents as usize, i + 1, "{point}: {counts:?}");
+        assert_eq!(counts.db_chunks as u64, counts.bm25_entries, "{point}: {counts:?}");
+        assert_eq!(counts.db_chunks as u64, counts.vector_points, "{point}: {counts:?}");
+        assert_eq!(counts.orphan_blobs, 0, "{point}");
+    }
+
+    // A crash while re-ingesting a changed document: v2 wins, v1's entries go.
+    let server = Server::start(data.path(), &[("FOLIO_FAILPOINTS", "after_bm25_commit=abort")]);
+    let mut changed = base.clone();
+    changed.extend_from_slice(b"\n\nSCHEDULE 0\n\nRound 0 for after_claim.\n\nAMENDED.\n");
+    let (status, body) = server.upload(&[("doc-0.txt", changed)], "default").await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["documents"][0]["version"], 2);
+    server.wait_exit(SETTLE);
+    let server = Server::start(data.path(), &[]);
+    wait_all_ready(&server, points.len()).await;
+    server.kill();
+    let counts = consistency(data.path()).await;
+    assert_eq!(counts.db_chunks as u64, counts.bm25_entries, "re-ingest: {counts:?}");
+    assert_eq!(counts.db_chunks as u64, counts.vector_points, "re-ingest: {counts:?}");
+
+    // A crash in the middle of a delete: it completes after the restart.
+    let server = Server::start(data.path(), &[("FOLIO_FAILPOINTS", "delete_after_indexes=abort")]);
+    let (_, list) = server.get("/v1/documents").await;
+    let victim = list["documents"][0]["id"].as_str().unwrap().to_string();
+    let response = server.http.delete(server.url(&format!("/v1/documents/{victim}"))).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    server.wait_exit(SETTLE);
+    let server = Server::start(data.path(), &[]);
+    wait_all_ready(&server, points.len() - 1).await;
+    let (status, _) = server.get(&format!("/v1/documents/{victim}")).await;
+    assert_eq!(status, 404);
+    server.kill();
+    let counts = consistency(data.path()).await;
+    assert_eq!(counts.ready_documents as usize, points.len() - 1);
+    assert_eq!(counts.db_chunks as u64, counts.bm25_entries, "delete: {counts:?}");
+    assert_eq!(counts.db_chunks as u64, counts.vector_points, "delete: {counts:?}");
+    assert_eq!((counts.open_jobs, counts.orphan_blobs), (0, 0), "delete: {counts:?}");
+}

@@ -1,0 +1,218 @@
+//! Starting and stopping `folio serve`, and checking that the stores agree.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use folio_common::store::MetadataStore;
+use folio_index::{Bm25Index, EdgeVectorStore, SearchFilter, VectorStore};
+use serde_json::Value;
+
+/// The repository's models directory (filled by `folio models fetch`).
+pub fn models_dir() -> PathBuf {
+    let dir = std::env::var_os("FOLIO_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    assert!(
+        dir.join("all-minilm-l6-v2/model.onnx").exists(),
+        "models missing in {}: run `folio models fetch` (the test script does)",
+        dir.display()
+    );
+    dir
+}
+
+/// The dev eval documents.
+pub fn eval_docs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/eval/docs")
+}
+
+/// A `folio` command with the data and models directories set.
+pub fn folio(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_folio"));
+    cmd.env("FOLIO_DATA_DIR", data_dir)
+        .env("FOLIO_MODELS_DIR", models_dir())
+        .env_remove("FOLIO_FAILPOINTS")
+        .env_remove("FOLIO_CONFIG")
+        .env("FOLIO_LOG", "warn");
+    cmd
+}
+
+/// A running `folio serve`.
+pub struct Server {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    /// Starts the server on a free port with extra environment variables.
+    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = folio(data_dir);
+        cmd.args(["serve", "--bind", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("folio serve starts");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(addr) = line.strip_prefix("folio listening on ") {
+                        break addr.trim().to_string();
+                    }
+                }
+                _ => panic!("folio serve exited before listening (status {:?})", child.try_wait()),
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            base,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+        }
+    }
+
+    /// Full URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Uploads files (name, bytes) in one request.
+    pub async fn upload(&self, files: &[(&str, Vec<u8>)], collection: &str) -> (u16, Value) {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, bytes) in files {
+            form = form.part("file", reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()));
+        }
+        let response = self
+            .http
+            .post(self.url(&format!("/v1/documents?collection={collection}")))
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GET returning (status, JSON).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until the document reaches a terminal status; returns it.
+    pub async fn wait_settled(&self, document_id: &str, timeout: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, doc) = self.get(&format!("/v1/documents/{document_id}")).await;
+            assert_eq!(status, 200, "{doc}");
+            let state = doc["status"].as_str().unwrap_or("");
+            if state == "ready" || state == "failed" {
+                return doc;
+            }
+            assert!(started.elapsed() < timeout, "document {document_id} still {state} after {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// SIGKILLs the server.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to exit by itself (e.g. an `abort` failpoint).
+    pub fn wait_exit(mut self, timeout: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(started.elapsed() < timeout, "server did not exit within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What each store holds for the default tenant, read with no server running.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Consistency {
+    /// Ready documents.
+    pub ready_documents: i64,
+    /// Chunk rows in the DB.
+    pub db_chunks: i64,
+    /// Entries in tantivy.
+    pub bm25_entries: u64,
+    /// Points in the vector store.
+    pub vector_points: u64,
+    /// Jobs queued or running.
+    pub open_jobs: i64,
+    /// Blob directories no version references.
+    pub orphan_blobs: usize,
+}
+
+/// Opens the stores of a stopped server's data directory and counts.
+pub async fn consistency(data_dir: &Path) -> Consistency {
+    let store = MetadataStore::connect(&format!("sqlite://{}", data_dir.join("folio.db").display()), 2)
+        .await
+        .unwrap();
+    let tenant = store.ensure_tenant("default").await.unwrap();
+    let counts = store.counts().await.unwrap();
+    let filter = SearchFilter { tenant: tenant.id.clone(), collections: vec![], documents: vec![] };
+    let bm25 = Bm25Index::open_or_create(&data_dir.join("bm25")).unwrap();
+    let vectors = EdgeVectorStore::open(&data_dir.join("vectors")).unwrap();
+    let blobs = folio_common::blob::BlobStore::new(data_dir.join("blobs"));
+    let orphans = blobs.orphans(&store.all_blob_keys().await.unwrap()).await.unwrap();
+    Consistency {
+        ready_documents: counts.ready_documents,
+        db_chunks: counts.chunks,
+        bm25_entries: bm25.count(&filter).unwrap(),
+        vector_points: vectors.count(&filter).await.unwrap(),
+        open_jobs: counts.open_jobs,
+        orphan_blobs: orphans.len(),
+    }
+}
+
+/// Reads one of the dev eval documents.
+pub fn eval_doc(name: &str) -> Vec<u8> {
+    std::fs::read(eval_docs().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Small dev documents used across tests (CUAD contracts as text).
+pub const SMALL_CONTRACTS: &[&str] = &[
+    "cuad-ElPolloLocoHoldingsInc_20200306_10-K_EX-10.16_12041700_EX-10.16_Development_Agreement.txt",
+    "cuad-CORIOINC_07_20_2000-EX-10.5-LICENSE_AND_HOSTING_AGREEMENT.txt",
+    "cuad-INKTOMICORP_06_08_1998-EX-10.14-SOFTWARE_HOSTING_AGREEMENT.txt",
+];
+
+/// Checks every chunk of a document is the exact slice of its canonical text.
+pub async fn assert_chunks_are_exact_slices(server: &Server, document_id: &str) -> usize {
+    let (status, text) = server.get(&format!("/v1/documents/{document_id}/text")).await;
+    assert_eq!(status, 200, "{text}");
+    let chars: Vec<char> = text["text"].as_str().unwrap().chars().collect();
+    let (status, chunks) = server.get(&format!("/v1/documents/{document_id}/chunks")).await;
+    assert_eq!(status, 200);
+    let chunks = chunks["chunks"].as_array().unwrap();
+    assert!(!chunks.is_empty());
+    for chunk in chunks {
+        let start = chunk["char_start"].as_u64().unwrap() as usize;
+        let end = chunk["char_end"].as_u64().unwrap() as usize;
+        let slice: String = chars[start..end].iter().collect();
+        assert_eq!(slice, chunk["text"].as_str().unwrap(), "chunk {}", chunk["ordinal"]);
+    }
+    chunks.len()
+}
