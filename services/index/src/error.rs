@@ -56,7 +56,9 @@ pub enum IndexError {
     },
 
     /// A vector's length differs from the store's dimension.
-    #[error("vector dimension mismatch: the store holds {expected}-dimensional vectors, got {actual}")]
+    #[error(
+        "vector dimension mismatch: the store holds {expected}-dimensional vectors, got {actual}"
+    )]
     DimensionMismatch {
         /// The store's dimension.
         expected: usize,

@@ -61,7 +61,12 @@ pub fn reciprocal_rank_fusion(lists: &[(f32, &[Hit])], k: f32) -> Vec<FusedHit> 
 }
 
 fn best_rank(hit: &FusedHit) -> usize {
-    hit.ranks.iter().flatten().copied().min().unwrap_or(usize::MAX)
+    hit.ranks
+        .iter()
+        .flatten()
+        .copied()
+        .min()
+        .unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
@@ -113,7 +118,11 @@ mod tests {
         let b = hits(&[6, 5]);
         let fused = reciprocal_rank_fusion(&[(1.0, &a), (1.0, &b)], 60.0);
         assert_eq!(fused[0].score, fused[1].score);
-        assert_eq!(fused[0].chunk_id, id(5), "equal score and best rank: lower id first");
+        assert_eq!(
+            fused[0].chunk_id,
+            id(5),
+            "equal score and best rank: lower id first"
+        );
         for pair in fused.windows(2) {
             assert!(pair[0].score >= pair[1].score);
         }

@@ -52,13 +52,19 @@ impl SearchFilter {
     }
 
     /// Restricts the filter to the given collections.
-    pub fn with_collections(mut self, collections: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn with_collections(
+        mut self,
+        collections: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         self.collections = collections.into_iter().map(Into::into).collect();
         self
     }
 
     /// Restricts the filter to the given documents.
-    pub fn with_documents(mut self, documents: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn with_documents(
+        mut self,
+        documents: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         self.documents = documents.into_iter().map(Into::into).collect();
         self
     }

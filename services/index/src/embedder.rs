@@ -1,0 +1,362 @@
+//! Dense embeddings with fastembed on a local ONNX model, fully offline.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use fastembed::{
+    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+};
+use folio_common::model::{ApproxTokenCounter, TokenCounter};
+use sha2::{Digest, Sha256};
+
+use crate::IndexError;
+
+/// The oldest ONNX Runtime the bundled `ort` (API level 24) accepts.
+const MIN_ONNX_RUNTIME_MINOR: u32 = 24;
+
+/// Tuning knobs for [`Embedder::load`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbedderOptions {
+    /// Texts per ONNX Runtime call.
+    pub batch_size: usize,
+    /// Intra-op threads for ONNX Runtime; `None` lets ONNX Runtime choose (all cores).
+    pub threads: Option<usize>,
+    /// Tokens per text before truncation; capped by the model's own `model_max_length`.
+    pub max_length: usize,
+}
+
+impl Default for EmbedderOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            threads: None,
+            max_length: 256,
+        }
+    }
+}
+
+/// A sentence embedder (for example all-MiniLM-L6-v2) loaded from a local directory.
+///
+/// Vectors are L2-normalised. [`Embedder::embed`] is synchronous and CPU-bound: call it
+/// from `tokio::task::spawn_blocking` in async code. Calls are serialised internally
+/// (the ONNX session needs exclusive access), so one `Embedder` can be shared behind an
+/// `Arc` by many tasks.
+pub struct Embedder {
+    model: Mutex<TextEmbedding>,
+    /// Same vocabulary as the model's, but without truncation or padding, so that token
+    /// counts are exact for texts of any length.
+    counting_tokenizer: tokenizers::Tokenizer,
+    batch_size: usize,
+    max_length: usize,
+    dimension: usize,
+    model_id: String,
+}
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedder")
+            .field("model_id", &self.model_id)
+            .field("dimension", &self.dimension)
+            .field("max_length", &self.max_length)
+            .field("batch_size", &self.batch_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Embedder {
+    /// Loads the model in `model_dir` (`model.onnx`, `tokenizer.json`, `config.json`,
+    /// `special_tokens_map.json`, `tokenizer_config.json`) on the ONNX Runtime library at
+    /// `ort_dylib` (for example `libonnxruntime.so.1.31.1` from the PyPI `onnxruntime` wheel).
+    ///
+    /// The library is checked before `ort` touches it (it would panic otherwise): it must
+    /// exist and be ONNX Runtime 1.24 or newer. Pooling is mean pooling (sentence-transformers
+    /// models), unless the model directory holds a sentence-transformers
+    /// `1_Pooling/config.json` that asks for the CLS token.
+    pub fn load(
+        model_dir: &Path,
+        ort_dylib: &Path,
+        options: EmbedderOptions,
+    ) -> Result<Self, IndexError> {
+        if options.batch_size == 0 || options.max_length == 0 || options.threads == Some(0) {
+            return Err(IndexError::InvalidInput(format!(
+                "embedder options must be positive, got {options:?}"
+            )));
+        }
+        init_onnx_runtime(ort_dylib)?;
+
+        let read = |name: &str| {
+            let path = model_dir.join(name);
+            std::fs::read(&path).map_err(|source| IndexError::ModelFile { path, source })
+        };
+        let onnx_file = read("model.onnx")?;
+        let tokenizer_file = read("tokenizer.json")?;
+        let tokenizer_config_file = read("tokenizer_config.json")?;
+        let tokenizer_files = TokenizerFiles {
+            tokenizer_file: tokenizer_file.clone(),
+            config_file: read("config.json")?,
+            special_tokens_map_file: read("special_tokens_map.json")?,
+            tokenizer_config_file: tokenizer_config_file.clone(),
+        };
+        let pooling = pooling_for(model_dir);
+        let max_length = effective_max_length(options.max_length, &tokenizer_config_file);
+        let model_id = model_id(model_dir, &onnx_file, &tokenizer_file, max_length, &pooling);
+
+        let user_model =
+            UserDefinedEmbeddingModel::new(onnx_file, tokenizer_files).with_pooling(pooling);
+        let mut init = InitOptionsUserDefined::new().with_max_length(max_length);
+        if let Some(threads) = options.threads {
+            init = init.with_intra_threads(threads);
+        }
+        let mut model = catch_unwind(AssertUnwindSafe(|| {
+            TextEmbedding::try_new_from_user_defined(user_model, init)
+        }))
+        .map_err(|panic| IndexError::OnnxRuntime {
+            path: ort_dylib.to_path_buf(),
+            reason: format!(
+                "creating the ONNX session panicked: {}",
+                panic_message(&panic)
+            ),
+        })??;
+
+        // One real inference: yields the dimension and proves the model runs here
+        // before any ingestion job depends on it.
+        let probe = model.embed(["dimension probe"], Some(1))?;
+        let dimension = probe.first().map(Vec::len).unwrap_or(0);
+        if dimension == 0 {
+            return Err(IndexError::InvalidInput(format!(
+                "model in {} produced an empty embedding",
+                model_dir.display()
+            )));
+        }
+
+        let mut counting_tokenizer = tokenizers::Tokenizer::from_bytes(&tokenizer_file)
+            .map_err(|error| IndexError::Tokenizer(error.to_string()))?;
+        counting_tokenizer
+            .with_truncation(None)
+            .map_err(|error| IndexError::Tokenizer(error.to_string()))?;
+        counting_tokenizer.with_padding(None);
+
+        Ok(Self {
+            model: Mutex::new(model),
+            counting_tokenizer,
+            batch_size: options.batch_size,
+            max_length,
+            dimension,
+            model_id,
+        })
+    }
+
+    /// Embeds `texts`, one L2-normalised vector per text, in input order.
+    ///
+    /// Texts longer than [`Embedder::max_length`] tokens are truncated by the model.
+    pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, IndexError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut model = self
+            .model
+            .lock()
+            .map_err(|_: PoisonError<_>| IndexError::Poisoned("embedder"))?;
+        let vectors = model.embed(texts, Some(self.batch_size))?;
+        if vectors.len() != texts.len() {
+            return Err(IndexError::Corrupt(format!(
+                "embedder returned {} vectors for {} texts",
+                vectors.len(),
+                texts.len()
+            )));
+        }
+        Ok(vectors)
+    }
+
+    /// Length of the vectors [`Embedder::embed`] returns.
+    pub fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    /// Tokens per text the model sees; longer texts are truncated.
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    /// A stable identifier of everything that determines the vectors: the model directory
+    /// name plus a SHA-256 over the ONNX file, the tokenizer, the max length and the pooling.
+    /// Use it to key an embedding cache: a different file yields a different id.
+    pub fn model_id(&self) -> String {
+        self.model_id.clone()
+    }
+}
+
+impl TokenCounter for Embedder {
+    /// Counts tokens with the model's own tokenizer, special tokens excluded, no truncation.
+    fn count_tokens(&self, text: &str) -> usize {
+        match self.counting_tokenizer.encode(text, false) {
+            Ok(encoding) => encoding.len(),
+            Err(error) => {
+                // Only a malformed tokenizer can fail here; an estimate keeps chunking going.
+                tracing::warn!(%error, "tokenizer failed, estimating the token count");
+                ApproxTokenCounter.count_tokens(text)
+            }
+        }
+    }
+}
+
+/// Which ONNX Runtime library this process uses: ort loads exactly one per process.
+static LOADED_RUNTIME: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Points `ort` at `dylib` once per process, refusing what would make `ort` panic later.
+fn init_onnx_runtime(dylib: &Path) -> Result<(), IndexError> {
+    let fail = |reason: String| IndexError::OnnxRuntime {
+        path: dylib.to_path_buf(),
+        reason,
+    };
+    let metadata = std::fs::metadata(dylib).map_err(|error| {
+        fail(format!(
+            "cannot read the library ({error}); install the `onnxruntime` wheel (>= 1.{MIN_ONNX_RUNTIME_MINOR}) and point the config at its libonnxruntime.so"
+        ))
+    })?;
+    if !metadata.is_file() {
+        return Err(fail("not a file".into()));
+    }
+    if let Some((major, minor, full)) = version_from_file_name(dylib) {
+        if major != 1 || minor < MIN_ONNX_RUNTIME_MINOR {
+            return Err(fail(format!(
+                "version {full} is not supported; ONNX Runtime 1.{MIN_ONNX_RUNTIME_MINOR} or newer (1.x) is required"
+            )));
+        }
+    }
+    let canonical = std::fs::canonicalize(dylib).map_err(|error| fail(error.to_string()))?;
+
+    let mut loaded = LOADED_RUNTIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(previous) = loaded.as_ref() {
+        if *previous == canonical {
+            return Ok(());
+        }
+        return Err(fail(format!(
+            "this process already uses ONNX Runtime from {}; one process can load only one",
+            previous.display()
+        )));
+    }
+    // ort reads the library's own version string here and rejects anything older than
+    // its API level, which also covers files whose name carries no version.
+    match catch_unwind(|| ort::init_from(&canonical).map(drop)) {
+        Ok(Ok(())) => {
+            *loaded = Some(canonical);
+            Ok(())
+        }
+        Ok(Err(error)) => Err(fail(error.to_string())),
+        Err(panic) => Err(fail(format!("loading panicked: {}", panic_message(&panic)))),
+    }
+}
+
+/// Reads `(major, minor, "major.minor.patch")` from names such as `libonnxruntime.so.1.31.1`
+/// or `libonnxruntime.1.31.1.dylib`; `None` when the name carries no version.
+fn version_from_file_name(path: &Path) -> Option<(u32, u32, String)> {
+    let name = path.file_name()?.to_str()?;
+    let after = &name[name.find("onnxruntime")? + "onnxruntime".len()..];
+    let numbers: Vec<&str> = after
+        .split('.')
+        .skip_while(|part| part.parse::<u32>().is_err())
+        .take_while(|part| part.parse::<u32>().is_ok())
+        .collect();
+    if numbers.len() < 2 {
+        return None;
+    }
+    let major = numbers[0].parse().ok()?;
+    let minor = numbers[1].parse().ok()?;
+    Some((major, minor, numbers.join(".")))
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// sentence-transformers models record their pooling in `1_Pooling/config.json`; most
+/// (MiniLM, mpnet, e5) use mean pooling, which is also the default when the file is absent.
+fn pooling_for(model_dir: &Path) -> Pooling {
+    let config = std::fs::read(model_dir.join("1_Pooling").join("config.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+    match config {
+        Some(config) if config["pooling_mode_cls_token"].as_bool() == Some(true) => Pooling::Cls,
+        _ => Pooling::Mean,
+    }
+}
+
+fn effective_max_length(requested: usize, tokenizer_config: &[u8]) -> usize {
+    let model_limit = serde_json::from_slice::<serde_json::Value>(tokenizer_config)
+        .ok()
+        .and_then(|config| config["model_max_length"].as_f64())
+        .filter(|limit| *limit >= 1.0)
+        .map(|limit| limit.min(usize::MAX as f64) as usize);
+    model_limit.map_or(requested, |limit| requested.min(limit))
+}
+
+fn model_id(
+    model_dir: &Path,
+    onnx: &[u8],
+    tokenizer: &[u8],
+    max_length: usize,
+    pooling: &Pooling,
+) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(onnx);
+    hasher.update(tokenizer);
+    hasher.update(max_length.to_le_bytes());
+    hasher.update(format!("{pooling:?}").as_bytes());
+    let digest = hex::encode(hasher.finalize());
+    let name = model_dir
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or("model");
+    format!("{name}@{}", &digest[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_read_from_library_names() {
+        let v = |name: &str| version_from_file_name(Path::new(name)).map(|(a, b, _)| (a, b));
+        assert_eq!(v("/x/libonnxruntime.so.1.31.1"), Some((1, 31)));
+        assert_eq!(v("libonnxruntime.so.1.16.3"), Some((1, 16)));
+        assert_eq!(v("libonnxruntime.1.24.0.dylib"), Some((1, 24)));
+        assert_eq!(v("libonnxruntime.so"), None);
+        assert_eq!(v("libonnxruntime.so.1"), None);
+        assert_eq!(v("other.so.1.2.3"), None);
+    }
+
+    #[test]
+    fn max_length_is_capped_by_the_model() {
+        assert_eq!(
+            effective_max_length(256, br#"{"model_max_length": 512}"#),
+            256
+        );
+        assert_eq!(
+            effective_max_length(1024, br#"{"model_max_length": 512}"#),
+            512
+        );
+        assert_eq!(
+            effective_max_length(1024, br#"{"model_max_length": 1e30}"#),
+            1024
+        );
+        assert_eq!(effective_max_length(300, b"not json"), 300);
+    }
+
+    #[test]
+    fn model_id_changes_with_the_onnx_file() {
+        let dir = Path::new("/models/all-minilm-l6-v2");
+        let a = model_id(dir, b"onnx-a", b"tok", 256, &Pooling::Mean);
+        let b = model_id(dir, b"onnx-b", b"tok", 256, &Pooling::Mean);
+        assert_ne!(a, b);
+        assert_eq!(a, model_id(dir, b"onnx-a", b"tok", 256, &Pooling::Mean));
+        assert!(a.starts_with("all-minilm-l6-v2@"));
+    }
+}

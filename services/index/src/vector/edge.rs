@@ -1,0 +1,447 @@
+//! In-process vector store on a qdrant-edge shard directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use qdrant_edge::{
+    Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeVectorParams,
+    FieldCondition, FieldIndexOperations, Filter, JsonPath, KeywordIndexParams, Match, NamedQuery,
+    Payload, PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType, PointId,
+    PointInsertOperations, PointOperations, PointStructPersisted, QueryEnum, QueryRequest,
+    ScoringQuery, UpdateOperation, VectorStructPersisted, WithPayloadInterface, WithVector,
+    DEFAULT_VECTOR_NAME,
+};
+use tokio::sync::RwLock;
+
+use super::{check_dimension, payload_key, validate_points, StoreFuture, VectorStore};
+use crate::{Hit, IndexError, SearchFilter, VectorPoint};
+
+const NAME: &str = "qdrant-edge";
+/// Written by `EdgeShard::new`; its presence means the directory holds a shard.
+const EDGE_CONFIG_FILE: &str = "edge_config.json";
+
+/// Vectors in an on-disk qdrant-edge shard inside this process (the embedded default).
+///
+/// Engine calls block, so they run on tokio's blocking pool: use the store from within a
+/// tokio runtime. Writes are serialised and flushed to disk before they return; searches
+/// run concurrently with each other.
+pub struct EdgeVectorStore {
+    dir: PathBuf,
+    shard: RwLock<Option<OpenShard>>,
+    keys: PayloadKeys,
+}
+
+/// Payload keys parsed once into qdrant's path type.
+struct PayloadKeys {
+    tenant: JsonPath,
+    collection: JsonPath,
+    document: JsonPath,
+    version: JsonPath,
+}
+
+impl PayloadKeys {
+    fn parse() -> Result<Self, IndexError> {
+        let parse = |key: &str| {
+            key.parse::<JsonPath>()
+                .map_err(|_| IndexError::InvalidInput(format!("invalid payload key {key:?}")))
+        };
+        Ok(Self {
+            tenant: parse(payload_key::TENANT)?,
+            collection: parse(payload_key::COLLECTION)?,
+            document: parse(payload_key::DOCUMENT)?,
+            version: parse(payload_key::VERSION)?,
+        })
+    }
+
+    fn indexes(&self) -> Vec<(JsonPath, PayloadFieldSchema)> {
+        let keyword = || PayloadFieldSchema::FieldType(PayloadSchemaType::Keyword);
+        vec![
+            (
+                self.tenant.clone(),
+                // Tenant-aware storage layout: every query filters on the tenant.
+                PayloadFieldSchema::FieldParams(PayloadSchemaParams::Keyword(KeywordIndexParams {
+                    is_tenant: Some(true),
+                    ..KeywordIndexParams::default()
+                })),
+            ),
+            (self.collection.clone(), keyword()),
+            (self.document.clone(), keyword()),
+            (
+                self.version.clone(),
+                PayloadFieldSchema::FieldType(PayloadSchemaType::Integer),
+            ),
+        ]
+    }
+
+    /// tenant AND (any collection) AND (any document); empty lists do not restrict.
+    fn filter(&self, filter: &SearchFilter) -> Filter {
+        let mut must = vec![field(&self.tenant, Match::from(filter.tenant.clone()))];
+        if !filter.collections.is_empty() {
+            must.push(field(
+                &self.collection,
+                Match::from(filter.collections.clone()),
+            ));
+        }
+        if !filter.documents.is_empty() {
+            must.push(field(&self.document, Match::from(filter.documents.clone())));
+        }
+        Filter {
+            must: Some(must),
+            ..Filter::new()
+        }
+    }
+}
+
+#[derive(Clone)]
+struct OpenShard {
+    engine: Arc<EdgeShard>,
+    dimension: usize,
+    /// qdrant-edge's `flush` panics if another thread holds its WAL lock, so an update and
+    /// the flush that follows it must never overlap with another update.
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl std::fmt::Debug for EdgeVectorStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeVectorStore")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EdgeVectorStore {
+    /// Opens the shard in `dir` if there is one (points, dimension and payload indexes
+    /// come back as they were); otherwise the store stays empty until
+    /// [`VectorStore::ensure_ready`] creates it.
+    pub async fn open(dir: &Path) -> Result<Self, IndexError> {
+        let dir = dir.to_path_buf();
+        let shard = if dir.join(EDGE_CONFIG_FILE).is_file() {
+            let path = dir.clone();
+            let engine =
+                tokio::task::spawn_blocking(move || EdgeShard::load(&path, None)).await??;
+            let dimension = engine
+                .config()
+                .vectors
+                .get(DEFAULT_VECTOR_NAME)
+                .map(|params| params.size)
+                .ok_or_else(|| {
+                    IndexError::Corrupt(format!(
+                        "shard {} has no default dense vector",
+                        dir.display()
+                    ))
+                })?;
+            Some(OpenShard {
+                engine: Arc::new(engine),
+                dimension,
+                write_lock: Arc::new(Mutex::new(())),
+            })
+        } else {
+            None
+        };
+        Ok(Self {
+            dir,
+            shard: RwLock::new(shard),
+            keys: PayloadKeys::parse()?,
+        })
+    }
+
+    /// Runs qdrant-edge's optimizers (index building, vacuum of deleted points, merges)
+    /// until there is nothing left to do. Blocking work: call it after large ingestions,
+    /// not per request. Returns whether anything was optimised.
+    pub async fn optimize(&self) -> Result<bool, IndexError> {
+        let shard = self.open_shard().await?;
+        let optimized = tokio::task::spawn_blocking(move || {
+            let _writing = shard
+                .write_lock
+                .lock()
+                .map_err(|_| IndexError::Poisoned("edge writer"))?;
+            let optimized = shard.engine.optimize()?;
+            shard.engine.flush();
+            Ok::<_, IndexError>(optimized)
+        })
+        .await??;
+        Ok(optimized)
+    }
+
+    async fn open_shard(&self) -> Result<OpenShard, IndexError> {
+        self.shard
+            .read()
+            .await
+            .clone()
+            .ok_or(IndexError::NotReady { store: NAME })
+    }
+
+    async fn write(&self, operations: Vec<UpdateOperation>) -> Result<(), IndexError> {
+        let shard = self.open_shard().await?;
+        tokio::task::spawn_blocking(move || {
+            let _writing = shard
+                .write_lock
+                .lock()
+                .map_err(|_: PoisonError<_>| IndexError::Poisoned("edge writer"))?;
+            for operation in operations {
+                shard.engine.update(operation)?;
+            }
+            shard.engine.flush();
+            Ok::<_, IndexError>(())
+        })
+        .await?
+    }
+
+    async fn create_or_check(&self, dimension: usize) -> Result<(), IndexError> {
+        if dimension == 0 {
+            return Err(IndexError::InvalidInput(
+                "vector dimension must be positive".into(),
+            ));
+        }
+        let mut slot = self.shard.write().await;
+        let shard = match slot.as_ref() {
+            Some(shard) if shard.dimension != dimension => {
+                return Err(IndexError::DimensionMismatch {
+                    expected: shard.dimension,
+                    actual: dimension,
+                })
+            }
+            Some(shard) => shard.clone(),
+            None => {
+                let dir = self.dir.clone();
+                let engine = tokio::task::spawn_blocking(move || {
+                    std::fs::create_dir_all(&dir)?;
+                    let config = EdgeConfig::builder()
+                        .vector(
+                            DEFAULT_VECTOR_NAME,
+                            EdgeVectorParams::builder(dimension, Distance::Cosine).build(),
+                        )
+                        .build();
+                    Ok::<_, IndexError>(EdgeShard::new(&dir, config)?)
+                })
+                .await??;
+                let shard = OpenShard {
+                    engine: Arc::new(engine),
+                    dimension,
+                    write_lock: Arc::new(Mutex::new(())),
+                };
+                *slot = Some(shard.clone());
+                shard
+            }
+        };
+        drop(slot);
+
+        let existing = shard.engine.info().payload_schema;
+        let missing: Vec<UpdateOperation> = self
+            .keys
+            .indexes()
+            .into_iter()
+            .filter(|(key, _)| !existing.contains_key(key))
+            .map(|(field_name, schema)| {
+                UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(
+                    CreateIndex {
+                        field_name,
+                        field_schema: Some(schema),
+                    },
+                ))
+            })
+            .collect();
+        if !missing.is_empty() {
+            self.write(missing).await?;
+        }
+        Ok(())
+    }
+}
+
+impl VectorStore for EdgeVectorStore {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn ensure_ready(&self, dimension: usize) -> StoreFuture<'_, ()> {
+        Box::pin(self.create_or_check(dimension))
+    }
+
+    fn upsert<'a>(&'a self, points: &'a [VectorPoint]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            if points.is_empty() {
+                return Ok(());
+            }
+            let shard = self.open_shard().await?;
+            validate_points(points, shard.dimension)?;
+            let persisted = points
+                .iter()
+                .map(to_persisted)
+                .collect::<Result<Vec<_>, _>>()?;
+            self.write(vec![UpdateOperation::PointOperation(
+                PointOperations::UpsertPoints(PointInsertOperations::PointsList(persisted)),
+            )])
+            .await
+        })
+    }
+
+    fn delete_document<'a>(&'a self, document: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let filter = Filter::new_must(field(
+                &self.keys.document,
+                Match::from(document.to_string()),
+            ));
+            self.write(vec![UpdateOperation::PointOperation(
+                PointOperations::DeletePointsByFilter(filter),
+            )])
+            .await
+        })
+    }
+
+    fn delete_document_version<'a>(
+        &'a self,
+        document: &'a str,
+        version: u64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let version = payload_version(version)?;
+            let filter = Filter {
+                must: Some(vec![
+                    field(&self.keys.document, Match::from(document.to_string())),
+                    field(&self.keys.version, Match::from(version)),
+                ]),
+                ..Filter::new()
+            };
+            self.write(vec![UpdateOperation::PointOperation(
+                PointOperations::DeletePointsByFilter(filter),
+            )])
+            .await
+        })
+    }
+
+    fn search<'a>(
+        &'a self,
+        vector: &'a [f32],
+        filter: &'a SearchFilter,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<Hit>> {
+        Box::pin(async move {
+            filter.validate()?;
+            let shard = self.open_shard().await?;
+            check_dimension(vector, shard.dimension)?;
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            let request = QueryRequest {
+                prefetches: Vec::new(),
+                query: Some(ScoringQuery::Vector(QueryEnum::Nearest(
+                    NamedQuery::default_dense(vector.to_vec()),
+                ))),
+                filter: Some(self.keys.filter(filter)),
+                score_threshold: None,
+                limit,
+                offset: 0,
+                params: None,
+                with_vector: WithVector::Bool(false),
+                with_payload: WithPayloadInterface::Bool(false),
+            };
+            let points = tokio::task::spawn_blocking(move || shard.engine.query(request)).await??;
+            points
+                .into_iter()
+                .map(|point| match point.id {
+                    PointId::Uuid(chunk_id) => Ok(Hit {
+                        chunk_id,
+                        score: point.score,
+                    }),
+                    PointId::NumId(other) => Err(IndexError::Corrupt(format!(
+                        "vector point with numeric id {other} (Folio writes UUIDs only)"
+                    ))),
+                })
+                .collect()
+        })
+    }
+
+    fn count<'a>(&'a self, filter: &'a SearchFilter) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            filter.validate()?;
+            let shard = self.open_shard().await?;
+            let request = CountRequest {
+                filter: Some(self.keys.filter(filter)),
+                exact: true,
+            };
+            let count = tokio::task::spawn_blocking(move || shard.engine.count(request)).await??;
+            Ok(count as u64)
+        })
+    }
+}
+
+/// Qdrant indexes integers as i64.
+pub(crate) fn payload_version(version: u64) -> Result<i64, IndexError> {
+    i64::try_from(version).map_err(|_| {
+        IndexError::InvalidInput(format!("document version {version} exceeds i64::MAX"))
+    })
+}
+
+fn to_persisted(point: &VectorPoint) -> Result<PointStructPersisted, IndexError> {
+    let payload = &point.payload;
+    let mut map = serde_json::Map::new();
+    map.insert(payload_key::TENANT.into(), payload.tenant.clone().into());
+    map.insert(
+        payload_key::COLLECTION.into(),
+        payload.collection.clone().into(),
+    );
+    map.insert(
+        payload_key::DOCUMENT.into(),
+        payload.document.clone().into(),
+    );
+    map.insert(
+        payload_key::VERSION.into(),
+        payload_version(payload.version)?.into(),
+    );
+    map.insert(payload_key::ORDINAL.into(), payload.ordinal.into());
+    Ok(PointStructPersisted {
+        id: PointId::Uuid(point.id),
+        vector: VectorStructPersisted::Single(point.vector.clone()),
+        payload: Some(Payload(map)),
+    })
+}
+
+fn field(key: &JsonPath, matcher: Match) -> Condition {
+    Condition::Field(FieldCondition::new_match(key.clone(), matcher))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[test]
+    fn uuid_point_ids_round_trip() {
+        let id = Uuid::new_v4();
+        let point = VectorPoint {
+            id,
+            vector: vec![1.0, 0.0],
+            payload: crate::PointPayload {
+                tenant: "t".into(),
+                collection: "c".into(),
+                document: "d".into(),
+                version: 3,
+                ordinal: 7,
+            },
+        };
+        let persisted = to_persisted(&point).unwrap();
+        assert_eq!(persisted.id, PointId::Uuid(id));
+        let payload = persisted.payload.unwrap();
+        assert_eq!(payload.0["version"], serde_json::json!(3));
+        assert_eq!(payload.0["ordinal"], serde_json::json!(7));
+    }
+
+    #[test]
+    fn payload_keys_parse() {
+        let keys = PayloadKeys::parse().unwrap();
+        assert_eq!(keys.indexes().len(), 4);
+        assert_eq!(
+            keys.filter(&SearchFilter::tenant("t").with_documents(["d"]))
+                .must
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn versions_beyond_i64_are_refused() {
+        assert!(payload_version(u64::MAX).is_err());
+        assert_eq!(payload_version(42).unwrap(), 42);
+    }
+}

@@ -1,0 +1,322 @@
+//! The tantivy BM25 index.
+
+use folio_index::{Bm25Index, IndexError, SearchFilter};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+use crate::common::chunk;
+
+fn open() -> (tempfile::TempDir, Bm25Index) {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Bm25Index::open_or_create(&dir.path().join("bm25")).unwrap();
+    (dir, index)
+}
+
+#[test]
+fn stemmed_search_finds_the_right_chunk_and_commit_controls_visibility() {
+    let (_dir, index) = open();
+    let termination = chunk(
+        "t1",
+        "c",
+        "msa",
+        1,
+        0,
+        "9.2 Termination for Convenience",
+        "Either party may terminate this Agreement upon thirty days notice.",
+    );
+    let payment = chunk(
+        "t1",
+        "c",
+        "msa",
+        1,
+        1,
+        "4.1 Fees",
+        "Customer shall pay all invoices within forty-five days.",
+    );
+    index.add(&[termination.clone(), payment.clone()]).unwrap();
+
+    let filter = SearchFilter::tenant("t1");
+    assert!(
+        index.search("terminated", &filter, 10).unwrap().is_empty(),
+        "not visible before commit"
+    );
+    index.commit().unwrap();
+
+    let hits = index.search("terminated agreement", &filter, 10).unwrap();
+    assert_eq!(
+        hits[0].chunk_id, termination.chunk_id,
+        "en stemming: terminated ~ terminate"
+    );
+    assert!(hits[0].score > 0.0);
+    let hits = index.search("invoice payment", &filter, 10).unwrap();
+    assert_eq!(hits.first().map(|h| h.chunk_id), Some(payment.chunk_id));
+    assert_eq!(index.count(&filter).unwrap(), 2);
+}
+
+#[test]
+fn heading_matches_rank_above_body_matches() {
+    let (_dir, index) = open();
+    let in_heading = chunk(
+        "t",
+        "c",
+        "d",
+        1,
+        0,
+        "Confidentiality",
+        "The parties agree to the terms below.",
+    );
+    let in_body = chunk(
+        "t",
+        "c",
+        "d",
+        1,
+        1,
+        "Miscellaneous",
+        "The parties agree to confidentiality below.",
+    );
+    index.add(&[in_body.clone(), in_heading.clone()]).unwrap();
+    index.commit().unwrap();
+    let hits = index
+        .search("confidentiality", &SearchFilter::tenant("t"), 10)
+        .unwrap();
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0].chunk_id, in_heading.chunk_id);
+    assert!(hits[0].score > hits[1].score);
+}
+
+#[test]
+fn filters_restrict_to_collections_and_documents() {
+    let (_dir, index) = open();
+    let a = chunk(
+        "t",
+        "contracts",
+        "doc-a",
+        1,
+        0,
+        "",
+        "indemnification obligations",
+    );
+    let b = chunk("t", "contracts", "doc-b", 1, 0, "", "indemnification cap");
+    let c = chunk(
+        "t",
+        "filings",
+        "doc-c",
+        1,
+        0,
+        "",
+        "indemnification in the 10-K",
+    );
+    index.add(&[a.clone(), b.clone(), c.clone()]).unwrap();
+    index.commit().unwrap();
+
+    let ids = |filter: &SearchFilter| {
+        let mut ids: Vec<Uuid> = index
+            .search("indemnification", filter, 10)
+            .unwrap()
+            .iter()
+            .map(|h| h.chunk_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut v: Vec<Uuid>| {
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&SearchFilter::tenant("t")).len(), 3);
+    assert_eq!(
+        ids(&SearchFilter::tenant("t").with_collections(["contracts"])),
+        sorted(vec![a.chunk_id, b.chunk_id])
+    );
+    assert_eq!(
+        ids(&SearchFilter::tenant("t").with_documents(["doc-a", "doc-c"])),
+        sorted(vec![a.chunk_id, c.chunk_id])
+    );
+    assert_eq!(
+        ids(&SearchFilter::tenant("t")
+            .with_collections(["filings"])
+            .with_documents(["doc-a"])),
+        Vec::<Uuid>::new()
+    );
+    assert_eq!(
+        index
+            .count(&SearchFilter::tenant("t").with_collections(["filings", "contracts"]))
+            .unwrap(),
+        3
+    );
+    assert_eq!(index.count(&SearchFilter::tenant("other")).unwrap(), 0);
+}
+
+#[test]
+fn deletes_by_document_version_and_chunk() {
+    let (_dir, index) = open();
+    let v1: Vec<_> = (0..3)
+        .map(|i| chunk("t", "c", "doc", 1, i, "", "base rent"))
+        .collect();
+    let v2: Vec<_> = (0..2)
+        .map(|i| chunk("t", "c", "doc", 2, i, "", "base rent escalation"))
+        .collect();
+    let other = chunk("t", "c", "other", 1, 0, "", "base rent");
+    index.add(&v1).unwrap();
+    index.add(&v2).unwrap();
+    index.add(std::slice::from_ref(&other)).unwrap();
+    index.commit().unwrap();
+    let doc = SearchFilter::tenant("t").with_documents(["doc"]);
+    assert_eq!(index.count(&doc).unwrap(), 5);
+
+    index.delete_document_version("doc", 1).unwrap();
+    index.commit().unwrap();
+    assert_eq!(index.count(&doc).unwrap(), 2);
+
+    index.delete_chunks(&[v2[0].chunk_id]).unwrap();
+    index.commit().unwrap();
+    let left: Vec<Uuid> = index
+        .search("rent", &doc, 10)
+        .unwrap()
+        .iter()
+        .map(|h| h.chunk_id)
+        .collect();
+    assert_eq!(left, vec![v2[1].chunk_id]);
+
+    index.delete_document("doc").unwrap();
+    index.commit().unwrap();
+    assert_eq!(index.count(&doc).unwrap(), 0);
+    assert_eq!(
+        index.count(&SearchFilter::tenant("t")).unwrap(),
+        1,
+        "other documents untouched"
+    );
+}
+
+#[test]
+fn re_adding_a_chunk_replaces_it() {
+    let (_dir, index) = open();
+    let mut c = chunk("t", "c", "d", 1, 0, "", "original wording");
+    index.add(&[c.clone()]).unwrap();
+    index.commit().unwrap();
+    c.body = "revised wording".into();
+    index.add(&[c.clone()]).unwrap();
+    index.add(&[c.clone()]).unwrap();
+    index.commit().unwrap();
+    let filter = SearchFilter::tenant("t");
+    assert_eq!(index.count(&filter).unwrap(), 1);
+    assert!(index.search("original", &filter, 10).unwrap().is_empty());
+    assert_eq!(
+        index.search("revised", &filter, 10).unwrap()[0].chunk_id,
+        c.chunk_id
+    );
+}
+
+#[test]
+fn committed_data_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bm25");
+    let c = chunk(
+        "t",
+        "c",
+        "d",
+        7,
+        0,
+        "Governing Law",
+        "laws of the State of Delaware",
+    );
+    {
+        let index = Bm25Index::open_or_create(&path).unwrap();
+        index.add(std::slice::from_ref(&c)).unwrap();
+        index.commit().unwrap();
+    }
+    let index = Bm25Index::open_or_create(&path).unwrap();
+    assert_eq!(
+        index
+            .search("delaware", &SearchFilter::tenant("t"), 5)
+            .unwrap()[0]
+            .chunk_id,
+        c.chunk_id
+    );
+    index.delete_document_version("d", 7).unwrap();
+    index.commit().unwrap();
+    assert_eq!(
+        index.count(&SearchFilter::tenant("t")).unwrap(),
+        0,
+        "version is indexed after reopen"
+    );
+}
+
+#[test]
+fn empty_tenant_is_refused_everywhere() {
+    let (_dir, index) = open();
+    assert!(matches!(
+        index.add(&[chunk("", "c", "d", 1, 0, "", "x")]),
+        Err(IndexError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        index.search("x", &SearchFilter::tenant(" "), 5),
+        Err(IndexError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        index.count(&SearchFilter::tenant("")),
+        Err(IndexError::InvalidInput(_))
+    ));
+}
+
+#[test]
+fn hostile_query_syntax_never_errors() {
+    let (_dir, index) = open();
+    index
+        .add(&[chunk(
+            "t",
+            "c",
+            "d",
+            1,
+            0,
+            "Section 2(a)",
+            "Net Revenue: as defined in \"Schedule A\" (see Item 7).",
+        )])
+        .unwrap();
+    index.commit().unwrap();
+    let filter = SearchFilter::tenant("t");
+    for query in [
+        "\"unbalanced quote",
+        "Section 2(a",
+        "Item 7: MD&A",
+        "tenant:other",
+        "body:",
+        ":::",
+        "((()))",
+        "NOT AND OR",
+        "-",
+        "+",
+        "*",
+        "title:[a TO",
+        "revenue^",
+        "\\",
+        "",
+    ] {
+        index
+            .search(query, &filter, 5)
+            .unwrap_or_else(|e| panic!("{query:?}: {e}"));
+    }
+    let hits = index.search("Item 7: \"net revenue", &filter, 5).unwrap();
+    assert_eq!(hits.len(), 1, "the words still match");
+    // Field syntax cannot reach another tenant: the tenant filter is always applied.
+    assert!(index
+        .search("tenant:t", &SearchFilter::tenant("u"), 5)
+        .unwrap()
+        .is_empty());
+    assert!(index.search("anything", &filter, 0).unwrap().is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn arbitrary_query_text_never_errors(query in "\\PC{0,40}|[\"():+\\-*^~\\[\\]{}!\\\\a-z ]{0,30}") {
+        static INDEX: std::sync::OnceLock<(tempfile::TempDir, Bm25Index)> = std::sync::OnceLock::new();
+        let (_, index) = INDEX.get_or_init(|| {
+            let (dir, index) = open();
+            index.add(&[chunk("t", "c", "d", 1, 0, "Heading", "some body text (with) \"quotes\" and: colons")]).unwrap();
+            index.commit().unwrap();
+            (dir, index)
+        });
+        prop_assert!(index.search(&query, &SearchFilter::tenant("t"), 5).is_ok());
+    }
+}

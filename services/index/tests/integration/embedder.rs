@@ -1,0 +1,158 @@
+//! The real all-MiniLM-L6-v2 model through fastembed and ONNX Runtime.
+
+use folio_common::model::TokenCounter;
+use folio_index::{Embedder, EmbedderOptions, IndexError};
+
+use crate::common::{cosine, embedder, model_dir, ort_dylib};
+
+#[test]
+fn vectors_have_the_model_dimension_and_unit_norm() {
+    let embedder = embedder();
+    assert_eq!(embedder.dimension(), 384);
+    let texts = vec![
+        "The Supplier may terminate this Agreement for convenience.".to_string(),
+        "Revenue grew 12% year over year.".to_string(),
+        String::new(),
+    ];
+    let vectors = embedder.embed(&texts).unwrap();
+    assert_eq!(vectors.len(), 3);
+    for vector in &vectors {
+        assert_eq!(vector.len(), 384);
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+    }
+    assert!(embedder.embed(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn similar_meaning_is_closer() {
+    let texts: Vec<String> = [
+        "termination for convenience",
+        "Either party may end this agreement at any time without cause upon thirty days written notice.",
+        "Net revenue increased by 8 percent compared to the prior fiscal year.",
+    ]
+    .map(String::from)
+    .to_vec();
+    let v = embedder().embed(&texts).unwrap();
+    let to_termination = cosine(&v[0], &v[1]);
+    let to_revenue = cosine(&v[0], &v[2]);
+    assert!(
+        to_termination > to_revenue + 0.05,
+        "termination {to_termination} vs revenue {to_revenue}"
+    );
+}
+
+#[test]
+fn batching_does_not_change_vectors() {
+    let texts: Vec<String> = (0..40)
+        .map(|i| format!("Section {i}. The Licensee shall pay the fees stated in Schedule {i} within {i} days."))
+        .collect();
+    let batched = embedder().embed(&texts).unwrap();
+    let single = embedder().embed(&texts[17..18]).unwrap();
+    assert!(cosine(&batched[17], &single[0]) > 0.9999);
+}
+
+#[test]
+fn token_counts_use_the_model_vocabulary_without_special_tokens() {
+    let embedder = embedder();
+    assert_eq!(embedder.count_tokens(""), 0);
+    assert_eq!(embedder.count_tokens("hello world"), 2);
+    // WordPiece splits rare words into several pieces; the count is not truncated at max_length.
+    let long = "indemnification ".repeat(400);
+    assert!(embedder.count_tokens(&long) > embedder.max_length());
+    assert!(embedder.count_tokens("indemnification") >= 2);
+}
+
+#[test]
+fn model_id_is_stable_and_names_the_model() {
+    let id = embedder().model_id();
+    assert!(id.starts_with("all-minilm-l6-v2@"), "{id}");
+    assert_eq!(id.len(), "all-minilm-l6-v2@".len() + 16);
+    let again = Embedder::load(&model_dir(), &ort_dylib(), EmbedderOptions::default()).unwrap();
+    assert_eq!(again.model_id(), id);
+    let shorter = EmbedderOptions {
+        max_length: 128,
+        ..EmbedderOptions::default()
+    };
+    let other = Embedder::load(&model_dir(), &ort_dylib(), shorter).unwrap();
+    assert_ne!(
+        other.model_id(),
+        id,
+        "max length changes the vectors, so the id"
+    );
+}
+
+#[test]
+fn missing_onnx_runtime_is_a_clear_error() {
+    let missing = std::env::temp_dir().join("folio-no-such-dir/libonnxruntime.so.1.31.1");
+    let error = Embedder::load(&model_dir(), &missing, EmbedderOptions::default()).unwrap_err();
+    match &error {
+        IndexError::OnnxRuntime { path, reason } => {
+            assert_eq!(path, &missing);
+            assert!(reason.contains("cannot read"), "{reason}");
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+    assert!(error.to_string().contains("libonnxruntime.so.1.31.1"));
+}
+
+#[test]
+fn too_old_onnx_runtime_is_refused_before_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("libonnxruntime.so.1.16.3");
+    std::fs::write(&old, b"not really a library").unwrap();
+    let error = Embedder::load(&model_dir(), &old, EmbedderOptions::default()).unwrap_err();
+    match error {
+        IndexError::OnnxRuntime { reason, .. } => {
+            assert!(
+                reason.contains("1.16.3") && reason.contains("1.24"),
+                "{reason}"
+            )
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_library_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("libonnxruntime.so.1.31.1");
+    std::fs::write(&fake, b"garbage").unwrap();
+    let error = Embedder::load(&model_dir(), &fake, EmbedderOptions::default()).unwrap_err();
+    assert!(matches!(error, IndexError::OnnxRuntime { .. }), "{error:?}");
+}
+
+#[test]
+fn missing_model_files_are_reported_by_name() {
+    let empty = tempfile::tempdir().unwrap();
+    let error = Embedder::load(empty.path(), &ort_dylib(), EmbedderOptions::default()).unwrap_err();
+    match error {
+        IndexError::ModelFile { path, .. } => assert!(path.ends_with("model.onnx")),
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[test]
+fn zero_batch_size_is_refused() {
+    let options = EmbedderOptions {
+        batch_size: 0,
+        ..EmbedderOptions::default()
+    };
+    let error = Embedder::load(&model_dir(), &ort_dylib(), options).unwrap_err();
+    assert!(matches!(error, IndexError::InvalidInput(_)));
+}
+
+#[test]
+fn embedder_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Embedder>();
+    let embedder = embedder();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..3)
+            .map(|i| scope.spawn(move || embedder.embed(&[format!("clause {i}")]).unwrap()))
+            .collect();
+        for handle in handles {
+            assert_eq!(handle.join().unwrap()[0].len(), 384);
+        }
+    });
+}

@@ -1,0 +1,175 @@
+//! Measurements, not tests: run with
+//! `cargo test --release -p folio-index --test integration figures -- --ignored --nocapture`.
+//! They print figures and assert nothing about time.
+
+use std::time::Instant;
+
+use folio_common::model::TokenCounter;
+use folio_index::{Bm25Index, EdgeVectorStore, SearchFilter, VectorStore};
+
+use crate::common::{chunk, embedder, point, pseudo_vector, runtime};
+
+const WORDS: &[&str] = &[
+    "agreement",
+    "party",
+    "shall",
+    "termination",
+    "notice",
+    "licensee",
+    "indemnify",
+    "revenue",
+    "fiscal",
+    "obligation",
+    "breach",
+    "warranty",
+    "liability",
+    "section",
+    "schedule",
+    "payment",
+    "confidential",
+    "governing",
+    "law",
+    "assignment",
+    "subsidiary",
+    "consolidated",
+    "statement",
+    "material",
+    "adverse",
+];
+
+fn passage(seed: usize, words: usize) -> String {
+    (0..words)
+        .map(|i| WORDS[(seed * 7 + i * 13 + i / 5) % WORDS.len()])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+#[ignore = "measurement; run explicitly"]
+fn figures_embedding_throughput() {
+    let embedder = embedder();
+    let passages: Vec<String> = (0..96).map(|i| passage(i, 300)).collect();
+    let tokens = embedder.count_tokens(&passages[0]);
+    assert!(
+        tokens >= 256,
+        "passages must fill the 256-token window, got {tokens}"
+    );
+    embedder.embed(&passages[..32]).unwrap(); // warm-up
+    let start = Instant::now();
+    let vectors = embedder.embed(&passages).unwrap();
+    let seconds = start.elapsed().as_secs_f64();
+    assert_eq!(vectors.len(), passages.len());
+    println!(
+        "FIGURE embedding: {} passages x {} tokens (batch 32, {} cores): {:.2} s, {:.1} passages/s, {:.0} tokens/s",
+        passages.len(),
+        embedder.max_length(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        seconds,
+        passages.len() as f64 / seconds,
+        (passages.len() * embedder.max_length()) as f64 / seconds
+    );
+}
+
+#[test]
+#[ignore = "measurement; run explicitly"]
+fn figures_tantivy_indexing() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Bm25Index::open_or_create(dir.path()).unwrap();
+    let chunks: Vec<_> = (0..10_000)
+        .map(|i| {
+            chunk(
+                "t",
+                "c",
+                &format!("doc-{}", i / 100),
+                1,
+                (i % 100) as u32,
+                &passage(i, 6),
+                &passage(i + 1, 180),
+            )
+        })
+        .collect();
+    let bytes: usize = chunks.iter().map(|c| c.body.len() + c.heading.len()).sum();
+    let start = Instant::now();
+    index.add(&chunks).unwrap();
+    index.commit().unwrap();
+    let seconds = start.elapsed().as_secs_f64();
+    let filter = SearchFilter::tenant("t").with_documents(["doc-7", "doc-42"]);
+    let queries = 200;
+    let search_start = Instant::now();
+    for i in 0..queries {
+        index
+            .search(
+                &format!(
+                    "{} {}",
+                    WORDS[i % WORDS.len()],
+                    WORDS[(i * 3) % WORDS.len()]
+                ),
+                &filter,
+                10,
+            )
+            .unwrap();
+    }
+    let per_query = search_start.elapsed().as_secs_f64() / queries as f64;
+    println!(
+        "FIGURE tantivy: add+commit {} chunks ({:.1} MB): {:.2} s ({:.1} MB/s); filtered top-10 {:.3} ms/query",
+        chunks.len(),
+        bytes as f64 / 1e6,
+        seconds,
+        bytes as f64 / 1e6 / seconds,
+        per_query * 1e3
+    );
+}
+
+#[test]
+#[ignore = "measurement; run explicitly"]
+fn figures_edge_vectors() {
+    const DIM: usize = 384;
+    const N: usize = 10_000;
+    let rt = runtime();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard");
+        let store = EdgeVectorStore::open(&path).await.unwrap();
+        store.ensure_ready(DIM).await.unwrap();
+        let points: Vec<_> = (0..N)
+            .map(|i| {
+                let tenant = format!("tenant-{}", i % 10);
+                point(uuid::Uuid::new_v4(), pseudo_vector(i as u64, DIM), &tenant, "c", &format!("doc-{}", i / 50), 1, i as u32)
+            })
+            .collect();
+        let start = Instant::now();
+        for batch in points.chunks(256) {
+            store.upsert(batch).await.unwrap();
+        }
+        let upsert = start.elapsed().as_secs_f64();
+
+        let filter = SearchFilter::tenant("tenant-3");
+        let measure = |label: &'static str| {
+            let store = &store;
+            let filter = &filter;
+            async move {
+                let queries = 200;
+                let start = Instant::now();
+                for i in 0..queries {
+                    let hits = store.search(&pseudo_vector(1_000_000 + i, DIM), filter, 10).await.unwrap();
+                    assert_eq!(hits.len(), 10);
+                }
+                println!("FIGURE edge: filtered (1/10 tenant) top-10 {label}: {:.3} ms/query", start.elapsed().as_secs_f64() * 1e3 / queries as f64);
+            }
+        };
+        measure("before optimize").await;
+        let start = Instant::now();
+        store.optimize().await.unwrap();
+        let optimize = start.elapsed().as_secs_f64();
+        measure("after optimize").await;
+        drop(store);
+        let start = Instant::now();
+        let store = EdgeVectorStore::open(&path).await.unwrap();
+        let reload = start.elapsed().as_secs_f64();
+        assert_eq!(store.count(&SearchFilter::tenant("tenant-3")).await.unwrap(), (N / 10) as u64);
+        println!(
+            "FIGURE edge: upsert {N} x {DIM}-d points in batches of 256 (flushed per batch): {upsert:.2} s ({:.0} points/s); optimize {optimize:.2} s; reopen {reload:.3} s",
+            N as f64 / upsert
+        );
+    });
+}

@@ -1,0 +1,309 @@
+//! Vector stores: one test body per property, run against qdrant-edge and (when
+//! `QDRANT_URL` is set) a Qdrant server.
+
+use std::sync::Arc;
+
+use folio_index::{EdgeVectorStore, IndexError, SearchFilter, VectorPoint, VectorStore};
+use uuid::Uuid;
+
+use crate::common::{cosine, edge_store, point, pseudo_vector, runtime, server_store};
+
+const DIM: usize = 16;
+
+fn points(
+    tenant: &str,
+    collection: &str,
+    document: &str,
+    version: u64,
+    n: usize,
+    seed: u64,
+) -> Vec<VectorPoint> {
+    (0..n)
+        .map(|i| {
+            point(
+                Uuid::new_v4(),
+                pseudo_vector(seed * 10_000 + i as u64, DIM),
+                tenant,
+                collection,
+                document,
+                version,
+                i as u32,
+            )
+        })
+        .collect()
+}
+
+/// Runs `body` against every available backend.
+fn on_every_backend<F, Fut>(test: &str, body: F)
+where
+    F: Fn(Arc<dyn VectorStore>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let rt = runtime();
+    rt.block_on(async {
+        let (_dir, edge) = edge_store(DIM).await;
+        body(edge).await;
+        if let Some(server) = server_store(test, DIM).await {
+            body(server).await;
+        }
+    });
+}
+
+async fn nearest_first(store: Arc<dyn VectorStore>) {
+    let stored = points("t", "c", "d", 1, 50, 1);
+    store.upsert(&stored).await.unwrap();
+    let target = &stored[23];
+    let hits = store
+        .search(&target.vector, &SearchFilter::tenant("t"), 5)
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 5, "{}", store.name());
+    assert_eq!(hits[0].chunk_id, target.id, "{}", store.name());
+    assert!(
+        (hits[0].score - 1.0).abs() < 1e-4,
+        "cosine of a vector with itself: {}",
+        hits[0].score
+    );
+    for pair in hits.windows(2) {
+        assert!(pair[0].score >= pair[1].score);
+    }
+    let second = stored.iter().find(|p| p.id == hits[1].chunk_id).unwrap();
+    assert!(
+        (hits[1].score - cosine(&target.vector, &second.vector)).abs() < 1e-4,
+        "scores are cosine similarities"
+    );
+}
+
+#[test]
+fn search_returns_the_nearest_points_best_first() {
+    on_every_backend(
+        "search_returns_the_nearest_points_best_first",
+        nearest_first,
+    );
+}
+
+async fn counting_invariant(store: Arc<dyn VectorStore>) {
+    let (n, m) = (37, 23);
+    let x = points("t", "c", "doc-x", 1, n, 2);
+    let y = points("t", "c", "doc-y", 1, m, 3);
+    store.upsert(&x).await.unwrap();
+    store.upsert(&y).await.unwrap();
+    let count = |documents: &[&str]| {
+        let filter = SearchFilter::tenant("t").with_documents(documents.iter().copied());
+        let store = store.clone();
+        async move { store.count(&filter).await.unwrap() }
+    };
+    assert_eq!(count(&["doc-x"]).await, n as u64);
+    assert_eq!(count(&["doc-y"]).await, m as u64);
+
+    // Re-upserting the same ids (even with new vectors) replaces, never duplicates.
+    let mut again = x.clone();
+    for p in &mut again {
+        p.vector = pseudo_vector(p.payload.ordinal as u64 + 999, DIM);
+    }
+    store.upsert(&again).await.unwrap();
+    store.upsert(&y).await.unwrap();
+    assert_eq!(count(&["doc-x"]).await, n as u64, "{}", store.name());
+    assert_eq!(count(&["doc-x", "doc-y"]).await, (n + m) as u64);
+
+    store.delete_document("doc-x").await.unwrap();
+    assert_eq!(count(&["doc-x"]).await, 0, "{}", store.name());
+    assert_eq!(count(&["doc-y"]).await, m as u64, "{}", store.name());
+    assert_eq!(
+        store.count(&SearchFilter::tenant("t")).await.unwrap(),
+        m as u64
+    );
+}
+
+#[test]
+fn deleting_a_document_leaves_the_others_and_reupserts_do_not_duplicate() {
+    on_every_backend("counting_invariant", counting_invariant);
+}
+
+async fn version_deletes(store: Arc<dyn VectorStore>) {
+    let v1 = points("t", "c", "doc", 1, 10, 4);
+    let v2 = points("t", "c", "doc", 2, 6, 5);
+    store.upsert(&v1).await.unwrap();
+    store.upsert(&v2).await.unwrap();
+    store.delete_document_version("doc", 1).await.unwrap();
+    let filter = SearchFilter::tenant("t").with_documents(["doc"]);
+    assert_eq!(store.count(&filter).await.unwrap(), 6, "{}", store.name());
+    let hits = store.search(&v1[0].vector, &filter, 20).await.unwrap();
+    assert!(hits.iter().all(|h| v2.iter().any(|p| p.id == h.chunk_id)));
+    store.delete_document_version("doc", 99).await.unwrap();
+    assert_eq!(store.count(&filter).await.unwrap(), 6);
+}
+
+#[test]
+fn deleting_a_version_keeps_the_other_versions() {
+    on_every_backend("version_deletes", version_deletes);
+}
+
+async fn filters(store: Arc<dyn VectorStore>) {
+    let a = points("t", "contracts", "a", 1, 5, 6);
+    let b = points("t", "filings", "b", 1, 5, 7);
+    let other_tenant = points("u", "contracts", "a", 1, 5, 8);
+    for batch in [&a, &b, &other_tenant] {
+        store.upsert(batch).await.unwrap();
+    }
+    let query = &a[0].vector;
+    let ids = |filter: SearchFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .search(query, &filter, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| h.chunk_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let hits = ids(SearchFilter::tenant("t").with_collections(["contracts"])).await;
+    assert_eq!(hits.len(), 5);
+    assert!(
+        hits.iter().all(|id| a.iter().any(|p| p.id == *id)),
+        "{}",
+        store.name()
+    );
+    let hits = ids(SearchFilter::tenant("t")
+        .with_collections(["contracts", "filings"])
+        .with_documents(["b"]))
+    .await;
+    assert!(hits.len() == 5 && hits.iter().all(|id| b.iter().any(|p| p.id == *id)));
+    let hits = ids(SearchFilter::tenant("u")).await;
+    assert!(
+        hits.len() == 5
+            && hits
+                .iter()
+                .all(|id| other_tenant.iter().any(|p| p.id == *id))
+    );
+    assert!(ids(SearchFilter::tenant("nobody")).await.is_empty());
+    // A tenant id with whitespace must be matched exactly, not as full text.
+    assert!(ids(SearchFilter::tenant("t u")).await.is_empty());
+    assert_eq!(store.count(&SearchFilter::tenant("t")).await.unwrap(), 10);
+}
+
+#[test]
+fn filters_select_tenant_collections_and_documents() {
+    on_every_backend("filters", filters);
+}
+
+async fn refusals(store: Arc<dyn VectorStore>) {
+    let mut bad = points("t", "c", "d", 1, 1, 9);
+    bad[0].vector.pop();
+    assert!(matches!(
+        store.upsert(&bad).await,
+        Err(IndexError::DimensionMismatch {
+            expected: DIM,
+            actual: 15
+        })
+    ));
+    let no_tenant = points("", "c", "d", 1, 1, 9);
+    assert!(matches!(
+        store.upsert(&no_tenant).await,
+        Err(IndexError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        store.search(&[0.0; 3], &SearchFilter::tenant("t"), 5).await,
+        Err(IndexError::DimensionMismatch { .. })
+    ));
+    assert!(matches!(
+        store.count(&SearchFilter::tenant("")).await,
+        Err(IndexError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        store.ensure_ready(DIM + 1).await,
+        Err(IndexError::DimensionMismatch { .. })
+    ));
+    store.ensure_ready(DIM).await.unwrap();
+    assert!(store.upsert(&[]).await.is_ok());
+    assert!(store
+        .search(&pseudo_vector(1, DIM), &SearchFilter::tenant("t"), 0)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn bad_input_is_refused_with_clear_errors() {
+    on_every_backend("refusals", refusals);
+}
+
+#[test]
+fn edge_store_reopens_with_points_dimension_and_payload_indexes() {
+    let rt = runtime();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard");
+        let stored = points("t", "c", "d", 3, 40, 10);
+        {
+            let store = EdgeVectorStore::open(&path).await.unwrap();
+            let error = store.count(&SearchFilter::tenant("t")).await.unwrap_err();
+            assert!(matches!(error, IndexError::NotReady { .. }), "{error}");
+            store.ensure_ready(DIM).await.unwrap();
+            store.upsert(&stored).await.unwrap();
+            store.ensure_ready(DIM).await.unwrap();
+        }
+        let store = EdgeVectorStore::open(&path).await.unwrap();
+        assert_eq!(
+            store.count(&SearchFilter::tenant("t")).await.unwrap(),
+            40,
+            "no ensure_ready needed after reopen"
+        );
+        let hits = store
+            .search(&stored[7].vector, &SearchFilter::tenant("t"), 1)
+            .await
+            .unwrap();
+        assert_eq!(hits[0].chunk_id, stored[7].id);
+        assert!(matches!(
+            store.ensure_ready(DIM * 2).await,
+            Err(IndexError::DimensionMismatch { .. })
+        ));
+        store.ensure_ready(DIM).await.unwrap();
+
+        // Optimising (index build, vacuum) keeps what deletes left.
+        store.delete_document_version("d", 3).await.unwrap();
+        store.upsert(&stored[..5]).await.unwrap();
+        store.optimize().await.unwrap();
+        assert_eq!(store.count(&SearchFilter::tenant("t")).await.unwrap(), 5);
+        drop(store);
+        let store = EdgeVectorStore::open(&path).await.unwrap();
+        assert_eq!(
+            store
+                .count(&SearchFilter::tenant("t").with_documents(["d"]))
+                .await
+                .unwrap(),
+            5
+        );
+
+        // The shard's WAL is locked: a second store on the same directory is refused
+        // instead of corrupting it.
+        let second = EdgeVectorStore::open(&path).await;
+        assert!(matches!(second, Err(IndexError::Edge(_))), "{second:?}");
+    });
+}
+
+#[test]
+fn stores_are_usable_as_shared_trait_objects_from_many_tasks() {
+    let rt = runtime();
+    rt.block_on(async {
+        let (_dir, store) = edge_store(DIM).await;
+        let mut tasks = Vec::new();
+        for task in 0..8u64 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let batch = points("t", "c", &format!("doc-{task}"), 1, 25, 100 + task);
+                store.upsert(&batch).await.unwrap();
+                store
+                    .search(&batch[0].vector, &SearchFilter::tenant("t"), 3)
+                    .await
+                    .unwrap()
+            }));
+        }
+        for task in tasks {
+            assert!(!task.await.unwrap().is_empty());
+        }
+        assert_eq!(store.count(&SearchFilter::tenant("t")).await.unwrap(), 200);
+    });
+}
