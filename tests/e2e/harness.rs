@@ -174,7 +174,7 @@ pub async fn consistency(data_dir: &Path) -> Consistency {
     let counts = store.counts().await.unwrap();
     let filter = SearchFilter { tenant: tenant.id.clone(), collections: vec![], documents: vec![] };
     let bm25 = Bm25Index::open_or_create(&data_dir.join("bm25")).unwrap();
-    let vectors = EdgeVectorStore::open(&data_dir.join("vectors")).unwrap();
+    let vectors = EdgeVectorStore::open(&data_dir.join("vectors")).await.unwrap();
     let blobs = folio_common::blob::BlobStore::new(data_dir.join("blobs"));
     let orphans = blobs.orphans(&store.all_blob_keys().await.unwrap()).await.unwrap();
     Consistency {

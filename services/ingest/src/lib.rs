@@ -5,8 +5,11 @@
 #![warn(missing_docs)]
 
 pub mod chunk;
+mod error;
 pub mod failpoints;
 pub mod parse;
+pub mod pipeline;
 pub mod structure;
-// The pipeline modules (error.rs, pipeline.rs, worker.rs) are wired in once
-// the parser, structurizer and index APIs they call have landed.
+pub mod worker;
+
+pub use error::IngestError;

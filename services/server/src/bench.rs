@@ -176,7 +176,7 @@ async fn structure(config: FolioConfig, args: BenchStructureArgs) -> Result<()> 
         folio_index::EmbedderOptions {
             batch_size: config.ingest.embed_batch,
             max_length: config.ingest.embed_max_length,
-            threads: config.ingest.embed_threads,
+            threads: (config.ingest.embed_threads > 0).then_some(config.ingest.embed_threads),
         },
     ) {
         Ok(embedder) => Box::new(embedder),

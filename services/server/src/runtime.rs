@@ -48,7 +48,7 @@ impl Runtime {
         let options = EmbedderOptions {
             batch_size: config.ingest.embed_batch,
             max_length: config.ingest.embed_max_length,
-            threads: config.ingest.embed_threads,
+            threads: (config.ingest.embed_threads > 0).then_some(config.ingest.embed_threads),
         };
         let embedder = tokio::task::spawn_blocking(move || Embedder::load(&embedder_dir, &ort, options))
             .await?
@@ -67,6 +67,7 @@ impl Runtime {
         let vectors: Arc<dyn VectorStore> = match config.vectors.backend {
             VectorBackend::Edge => Arc::new(
                 EdgeVectorStore::open(&config.edge_dir())
+                    .await
                     .with_context(|| format!("opening the vector shard at {}", config.edge_dir().display()))?,
             ),
             VectorBackend::Qdrant => Arc::new(

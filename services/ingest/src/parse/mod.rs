@@ -92,8 +92,9 @@ pub enum ParseError {
     /// A format Folio recognises but does not parse (e.g. legacy `.doc`).
     #[error("unsupported file type: {0}")]
     Unsupported(String),
-    /// An archive that would decompress out of proportion.
-    #[error("the archive looks like a zip bomb: {0}")]
+    /// Compressed content (DOCX entries, PDF streams) that would inflate out
+    /// of proportion.
+    #[error("the file looks like a decompression bomb: {0}")]
     ZipBomb(String),
     /// XML with a DOCTYPE or entity declarations, which Folio never expands.
     #[error("the document contains forbidden XML: {0}")]
@@ -196,13 +197,14 @@ fn check_output_limits(doc: &ParsedDocument, limits: &ParseLimits) -> Result<(),
 fn layout_is_consistent(doc: &ParsedDocument) -> bool {
     let text = &doc.text;
     let on_boundary = |at: usize| at <= text.len() && text.is_char_boundary(at);
-    let pages_ok = !doc.pages.is_empty()
-        && doc.pages.first().is_some_and(|p| p.start == 0)
-        && doc.pages.last().is_some_and(|p| p.end == text.len())
-        && doc.pages.windows(2).all(|w| w[0].end == w[1].start)
-        && doc.pages.iter().enumerate().all(|(i, p)| {
-            p.number as usize == i + 1 && p.start <= p.end && on_boundary(p.start)
-        });
+    let pages_ok =
+        !doc.pages.is_empty()
+            && doc.pages.first().is_some_and(|p| p.start == 0)
+            && doc.pages.last().is_some_and(|p| p.end == text.len())
+            && doc.pages.windows(2).all(|w| w[0].end == w[1].start)
+            && doc.pages.iter().enumerate().all(|(i, p)| {
+                p.number as usize == i + 1 && p.start <= p.end && on_boundary(p.start)
+            });
     let headings_ok = doc
         .headings
         .iter()

@@ -1,1 +1,0 @@
-//! Chunker (owned by the structure work).
