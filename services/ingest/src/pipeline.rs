@@ -244,7 +244,10 @@ impl Pipeline {
     }
 
     fn fail(&self, point: &'static str) -> Result<(), IngestError> {
-        self.failpoints.hit(point).map_err(|()| IngestError::Injected(point))
+        if self.failpoints.hit(point) {
+            return Err(IngestError::Injected(point));
+        }
+        Ok(())
     }
 
     async fn progress(&self, job: &JobRecord, stage: JobStage, progress: f64, done: usize, total: usize) {

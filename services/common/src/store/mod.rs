@@ -215,6 +215,17 @@ impl MetadataStore {
         Ok(())
     }
 
+    /// Starts a transaction that will write. SQLite gets `BEGIN IMMEDIATE`:
+    /// a deferred transaction that reads first and writes later cannot wait
+    /// for the write lock (SQLite answers "database is locked" at once
+    /// instead of honouring the busy timeout).
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Which database this is.
     pub fn dialect(&self) -> Dialect {
         self.dialect
@@ -319,7 +330,7 @@ impl MetadataStore {
     /// bytes to the newest version are a no-op, unless that version failed.
     pub async fn submit_version(&self, new: &NewVersion<'_>) -> Result<SubmitOutcome, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let existing = sqlx::query(
             "SELECT d.id, d.status, d.latest_version, v.sha256, v.status AS vstatus \
              FROM documents d JOIN document_versions v \
@@ -515,7 +526,7 @@ impl MetadataStore {
         tenant_id: &str,
         document_id: &str,
     ) -> Result<String, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(
             "SELECT status, latest_version FROM documents WHERE tenant_id = $1 AND id = $2",
         )
@@ -548,7 +559,7 @@ impl MetadataStore {
     /// Removes every row of a document (the last step of a delete job, after
     /// the indexes and blobs are gone).
     pub async fn purge_document_rows(&self, document_id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for sql in [
             "DELETE FROM chunks WHERE document_id = $1",
             "DELETE FROM document_versions WHERE document_id = $1",
@@ -671,7 +682,7 @@ impl MetadataStore {
         model_id: &str,
         entries: &[(String, Vec<f32>)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for (hash, vector) in entries {
             sqlx::query(
                 "INSERT INTO embeddings (model_id, text_sha256, vector) VALUES ($1, $2, $3) \
@@ -810,7 +821,7 @@ impl MetadataStore {
         result: &IngestResult,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let doc = sqlx::query("SELECT status, current_version, latest_version FROM documents WHERE id = $1")
             .bind(&job.document_id)
             .fetch_optional(&mut *tx)
@@ -929,7 +940,7 @@ impl MetadataStore {
         reason: &FailureReason,
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         finish_job(&mut tx, &job.id, "failed", Some(reason), now).await?;
         sqlx::query(
             "UPDATE document_versions SET status = 'failed', error_code = $1, error_message = $2 \
@@ -959,7 +970,7 @@ impl MetadataStore {
 
     /// Marks a purge or delete job done.
     pub async fn complete_job(&self, job_id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         finish_job(&mut tx, job_id, "succeeded", None, now_ms()).await?;
         tx.commit().await?;
         Ok(())
@@ -967,7 +978,7 @@ impl MetadataStore {
 
     /// Fails a purge or delete job (it will not be retried).
     pub async fn fail_job(&self, job_id: &str, reason: &FailureReason) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         finish_job(&mut tx, job_id, "failed", Some(reason), now_ms()).await?;
         tx.commit().await?;
         Ok(())

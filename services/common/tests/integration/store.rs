@@ -245,9 +245,7 @@ async fn concurrent_claims_never_share_a_job() {
                     match store.claim_job(&format!("w{w}"), 60_000, 5).await {
                         Ok(Some(job)) => mine.push(job.id),
                         Ok(None) => break,
-                        // SQLite may report a busy database under contention; retry.
-                        Err(StoreError::Database(_)) => continue,
-                        Err(e) => panic!("{e}"),
+                        Err(e) => panic!("claim failed under contention: {e}"),
                     }
                 }
                 mine
@@ -305,5 +303,40 @@ async fn embedding_cache_round_trips() {
         got.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(got, entries, "{kind}");
         assert!(store.cached_embeddings("other-model", &["h1".into()]).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_uploads_and_progress_never_see_a_locked_database() {
+    for (kind, store, _guard) in fresh_stores().await {
+        let t = store.ensure_tenant("t").await.unwrap();
+        let c = store.ensure_collection(&t.id, "c").await.unwrap();
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let (store, tenant, coll) = (store.clone(), t.id.clone(), c.id.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..15 {
+                    let name = format!("w{w}-d{i}");
+                    store.submit_version(&version(&tenant, &coll, &name, "s")).await.unwrap();
+                    if let Some(job) = store.claim_job(&format!("w{w}"), 60_000, 5).await.unwrap() {
+                        let progress = folio_common::store::JobProgress {
+                            stage: folio_common::store::JobStage::Embedding,
+                            progress: 0.5,
+                            chunks_done: 1,
+                            chunks_total: 2,
+                        };
+                        store.update_progress(&job.id, &progress).await.unwrap();
+                        store
+                            .complete_ingest(&job, &result(chunks(&tenant, &coll, &job.document_id, job.version, 2)))
+                            .await
+                            .unwrap();
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(store.list_documents(&t.id, None).await.unwrap().len(), 60, "{kind}");
     }
 }
