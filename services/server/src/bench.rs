@@ -91,23 +91,26 @@ async fn ingest(mut config: FolioConfig, args: BenchIngestArgs) -> Result<()> {
     // batch size, same process, right after the pipeline run.
     let embedder = runtime.pipeline.indexes().embedder.clone();
     let tenant = runtime.tenant.id.clone();
-    let mut sample = Vec::new();
+    // An evenly strided sample of every produced passage, so its length mix
+    // matches what the pipeline embedded.
+    let mut passages = Vec::new();
     for document in runtime.store.list_documents(&tenant, None).await? {
         for chunk in runtime.store.document_chunks(&tenant, &document.id).await? {
-            let mut text = chunk.heading_path.join(" › ");
-            text.push('\n');
+            let mut text = String::new();
+            if !chunk.heading_path.is_empty() {
+                text.push_str(&chunk.heading_path.join(" › "));
+                text.push('\n');
+            }
             if let Some(header) = &chunk.context_header {
                 text.push_str(header);
                 text.push('\n');
             }
             text.push_str(&chunk.text);
-            sample.push(text);
-        }
-        if sample.len() >= 512 {
-            break;
+            passages.push(text);
         }
     }
-    sample.truncate(512);
+    let stride = passages.len().div_ceil(512).max(1);
+    let sample: Vec<String> = passages.into_iter().step_by(stride).collect();
     let batch = runtime.config.ingest.embed_batch.max(1);
     let raw_started = Instant::now();
     let raw_count = sample.len();

@@ -89,8 +89,14 @@ fn pip_download(requirement: &str, into: &Path) -> Result<PathBuf> {
         .with_context(|| format!("running pip to download {requirement}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("ERROR:")).collect();
+        let tail: Vec<&str> = if errors.is_empty() {
+            let mut last: Vec<&str> = stderr.lines().rev().take(3).collect();
+            last.reverse();
+            last
+        } else {
+            errors
+        };
         bail!(
             "pip could not download {requirement} (offline, or PyPI unreachable?):\n  {}",
             tail.join("\n  ")
