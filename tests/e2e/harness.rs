@@ -52,7 +52,9 @@ impl Server {
     /// Starts the server on a free port with extra environment variables.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut cmd = folio(data_dir);
-        cmd.args(["serve", "--bind", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.args(["serve", "--bind", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -66,7 +68,10 @@ impl Server {
                         break addr.trim().to_string();
                     }
                 }
-                _ => panic!("folio serve exited before listening (status {:?})", child.try_wait()),
+                _ => panic!(
+                    "folio serve exited before listening (status {:?})",
+                    child.try_wait()
+                ),
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
@@ -74,7 +79,10 @@ impl Server {
         Server {
             child,
             base,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
         }
     }
 
@@ -87,7 +95,10 @@ impl Server {
     pub async fn upload(&self, files: &[(&str, Vec<u8>)], collection: &str) -> (u16, Value) {
         let mut form = reqwest::multipart::Form::new();
         for (name, bytes) in files {
-            form = form.part("file", reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()));
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()),
+            );
         }
         let response = self
             .http
@@ -117,7 +128,10 @@ impl Server {
             if state == "ready" || state == "failed" {
                 return doc;
             }
-            assert!(started.elapsed() < timeout, "document {document_id} still {state} after {timeout:?}");
+            assert!(
+                started.elapsed() < timeout,
+                "document {document_id} still {state} after {timeout:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -135,7 +149,10 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(started.elapsed() < timeout, "server did not exit within {timeout:?}");
+            assert!(
+                started.elapsed() < timeout,
+                "server did not exit within {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -167,16 +184,28 @@ pub struct Consistency {
 
 /// Opens the stores of a stopped server's data directory and counts.
 pub async fn consistency(data_dir: &Path) -> Consistency {
-    let store = MetadataStore::connect(&format!("sqlite://{}", data_dir.join("folio.db").display()), 2)
-        .await
-        .unwrap();
+    let store = MetadataStore::connect(
+        &format!("sqlite://{}", data_dir.join("folio.db").display()),
+        2,
+    )
+    .await
+    .unwrap();
     let tenant = store.ensure_tenant("default").await.unwrap();
     let counts = store.counts().await.unwrap();
-    let filter = SearchFilter { tenant: tenant.id.clone(), collections: vec![], documents: vec![] };
+    let filter = SearchFilter {
+        tenant: tenant.id.clone(),
+        collections: vec![],
+        documents: vec![],
+    };
     let bm25 = Bm25Index::open_or_create(&data_dir.join("bm25")).unwrap();
-    let vectors = EdgeVectorStore::open(&data_dir.join("vectors")).await.unwrap();
+    let vectors = EdgeVectorStore::open(&data_dir.join("vectors"))
+        .await
+        .unwrap();
     let blobs = folio_common::blob::BlobStore::new(data_dir.join("blobs"));
-    let orphans = blobs.orphans(&store.all_blob_keys().await.unwrap()).await.unwrap();
+    let orphans = blobs
+        .orphans(&store.all_blob_keys().await.unwrap())
+        .await
+        .unwrap();
     Consistency {
         ready_documents: counts.ready_documents,
         db_chunks: counts.chunks,
@@ -201,10 +230,14 @@ pub const SMALL_CONTRACTS: &[&str] = &[
 
 /// Checks every chunk of a document is the exact slice of its canonical text.
 pub async fn assert_chunks_are_exact_slices(server: &Server, document_id: &str) -> usize {
-    let (status, text) = server.get(&format!("/v1/documents/{document_id}/text")).await;
+    let (status, text) = server
+        .get(&format!("/v1/documents/{document_id}/text"))
+        .await;
     assert_eq!(status, 200, "{text}");
     let chars: Vec<char> = text["text"].as_str().unwrap().chars().collect();
-    let (status, chunks) = server.get(&format!("/v1/documents/{document_id}/chunks")).await;
+    let (status, chunks) = server
+        .get(&format!("/v1/documents/{document_id}/chunks"))
+        .await;
     assert_eq!(status, 200);
     let chunks = chunks["chunks"].as_array().unwrap();
     assert!(!chunks.is_empty());
@@ -212,7 +245,12 @@ pub async fn assert_chunks_are_exact_slices(server: &Server, document_id: &str) 
         let start = chunk["char_start"].as_u64().unwrap() as usize;
         let end = chunk["char_end"].as_u64().unwrap() as usize;
         let slice: String = chars[start..end].iter().collect();
-        assert_eq!(slice, chunk["text"].as_str().unwrap(), "chunk {}", chunk["ordinal"]);
+        assert_eq!(
+            slice,
+            chunk["text"].as_str().unwrap(),
+            "chunk {}",
+            chunk["ordinal"]
+        );
     }
     chunks.len()
 }

@@ -79,10 +79,7 @@ impl BlobWriter {
             return Err(BlobError::TooLarge { limit: self.limit });
         }
         self.hasher.update(bytes);
-        self.file
-            .write_all(bytes)
-            .await
-            .map_err(io_err(&self.dir))
+        self.file.write_all(bytes).await.map_err(io_err(&self.dir))
     }
 
     /// Flushes and seals the upload.
@@ -91,7 +88,9 @@ impl BlobWriter {
         self.file.sync_all().await.map_err(io_err(&self.dir))?;
         let part = self.dir.join("original.part");
         let done = self.dir.join(ORIGINAL);
-        tokio::fs::rename(&part, &done).await.map_err(io_err(&part))?;
+        tokio::fs::rename(&part, &done)
+            .await
+            .map_err(io_err(&part))?;
         Ok(StoredBlob {
             key: self.key,
             sha256: hex::encode(self.hasher.finalize()),
@@ -119,9 +118,12 @@ impl BlobStore {
     fn dir_of(&self, key: &str) -> Result<PathBuf, BlobError> {
         // Keys come from our own DB rows, but never let one escape the root.
         let valid = key.split('/').count() == 2
-            && key
-                .split('/')
-                .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+            && key.split('/').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            });
         if !valid {
             return Err(BlobError::InvalidKey(key.to_string()));
         }
@@ -132,9 +134,13 @@ impl BlobStore {
     pub async fn begin_upload(&self, tenant_id: &str, limit: u64) -> Result<BlobWriter, BlobError> {
         let key = format!("{}/{}", sanitize(tenant_id), uuid::Uuid::new_v4());
         let dir = self.dir_of(&key)?;
-        tokio::fs::create_dir_all(&dir).await.map_err(io_err(&dir))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(io_err(&dir))?;
         let part = dir.join("original.part");
-        let file = tokio::fs::File::create(&part).await.map_err(io_err(&part))?;
+        let file = tokio::fs::File::create(&part)
+            .await
+            .map_err(io_err(&part))?;
         Ok(BlobWriter {
             key,
             dir,
@@ -170,7 +176,9 @@ impl BlobStore {
     pub async fn put_canonical(&self, key: &str, text: &str) -> Result<(), BlobError> {
         let dir = self.dir_of(key)?;
         let tmp = dir.join("canonical.txt.part");
-        tokio::fs::write(&tmp, text.as_bytes()).await.map_err(io_err(&tmp))?;
+        tokio::fs::write(&tmp, text.as_bytes())
+            .await
+            .map_err(io_err(&tmp))?;
         let path = dir.join(CANONICAL);
         tokio::fs::rename(&tmp, &path).await.map_err(io_err(&path))
     }
@@ -278,9 +286,15 @@ mod tests {
             store.put_original("t", b"0123456789", 4).await,
             Err(BlobError::TooLarge { limit: 4 })
         ));
-        assert!(store.keys().await.unwrap().is_empty(), "partial upload removed");
+        assert!(
+            store.keys().await.unwrap().is_empty(),
+            "partial upload removed"
+        );
         for bad in ["../x", "a/../../b", "/etc/passwd", "a", "a/b/c"] {
-            assert!(matches!(store.read_original(bad).await, Err(BlobError::InvalidKey(_))));
+            assert!(matches!(
+                store.read_original(bad).await,
+                Err(BlobError::InvalidKey(_))
+            ));
         }
     }
 }

@@ -221,7 +221,9 @@ impl FolioConfig {
             None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
         }
         figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
-        figment.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
     }
 
     /// The metadata store URL, defaulting to a SQLite file in the data dir.

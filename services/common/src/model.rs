@@ -355,14 +355,23 @@ mod tests {
 
     #[test]
     fn detects_formats() {
-        assert_eq!(DocumentFormat::detect("a.PDF", b""), Some(DocumentFormat::Pdf));
-        assert_eq!(DocumentFormat::detect("x", b"%PDF-1.7"), Some(DocumentFormat::Pdf));
+        assert_eq!(
+            DocumentFormat::detect("a.PDF", b""),
+            Some(DocumentFormat::Pdf)
+        );
+        assert_eq!(
+            DocumentFormat::detect("x", b"%PDF-1.7"),
+            Some(DocumentFormat::Pdf)
+        );
         assert_eq!(
             DocumentFormat::detect("x", b"  <!DOCTYPE html><html>"),
             Some(DocumentFormat::Html)
         );
         assert_eq!(DocumentFormat::detect("a.exe", b"MZ"), None);
-        assert_eq!(DocumentFormat::detect("notes", b"hello"), Some(DocumentFormat::Text));
+        assert_eq!(
+            DocumentFormat::detect("notes", b"hello"),
+            Some(DocumentFormat::Text)
+        );
     }
 
     #[test]
@@ -380,7 +389,10 @@ mod tests {
             end: 10,
         };
         let tree = SectionTree {
-            sections: vec![mk(0, None, "Article 9", "Termination"), mk(1, Some(0), "9.2", "")],
+            sections: vec![
+                mk(0, None, "Article 9", "Termination"),
+                mk(1, Some(0), "9.2", ""),
+            ],
             terms: vec![],
         };
         assert_eq!(tree.path(1), vec!["Article 9 Termination", "9.2"]);

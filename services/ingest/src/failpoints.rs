@@ -55,7 +55,11 @@ impl FailPoints {
                 "abort" => FailAction::Abort,
                 "error" => FailAction::Error,
                 other => {
-                    tracing::warn!(failpoint = name, action = other, "unknown failpoint action ignored");
+                    tracing::warn!(
+                        failpoint = name,
+                        action = other,
+                        "unknown failpoint action ignored"
+                    );
                     continue;
                 }
             };
@@ -75,7 +79,10 @@ impl FailPoints {
             None => false,
             Some(FailAction::Error) => true,
             Some(FailAction::Abort) => {
-                tracing::error!(failpoint = name, "failpoint armed with abort: aborting the process");
+                tracing::error!(
+                    failpoint = name,
+                    "failpoint armed with abort: aborting the process"
+                );
                 std::process::abort();
             }
         }

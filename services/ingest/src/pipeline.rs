@@ -140,7 +140,13 @@ impl StoredStructure {
             pages: doc
                 .pages
                 .iter()
-                .map(|p| (p.number, offsets.char_of_byte(p.start), offsets.char_of_byte(p.end)))
+                .map(|p| {
+                    (
+                        p.number,
+                        offsets.char_of_byte(p.start),
+                        offsets.char_of_byte(p.end),
+                    )
+                })
                 .collect(),
             sections: tree
                 .sections
@@ -250,7 +256,14 @@ impl Pipeline {
         Ok(())
     }
 
-    async fn progress(&self, job: &JobRecord, stage: JobStage, progress: f64, done: usize, total: usize) {
+    async fn progress(
+        &self,
+        job: &JobRecord,
+        stage: JobStage,
+        progress: f64,
+        done: usize,
+        total: usize,
+    ) {
         let update = JobProgress {
             stage,
             progress,
@@ -268,12 +281,17 @@ impl Pipeline {
     pub async fn ingest(&self, job: &JobRecord) -> Result<IngestSummary, IngestError> {
         let mut timings = StageTimings::default();
         self.fail("after_claim")?;
-        self.store.mark_processing(&job.document_id, job.version).await?;
+        self.store
+            .mark_processing(&job.document_id, job.version)
+            .await?;
 
         // Parsing.
         let started = Instant::now();
         self.progress(job, JobStage::Parsing, 0.02, 0, 0).await;
-        let version = self.store.get_version(&job.document_id, job.version).await?;
+        let version = self
+            .store
+            .get_version(&job.document_id, job.version)
+            .await?;
         let original = self.blobs.read_original(&version.blob_key).await?;
         let bytes = original.len() as u64;
         let format = DocumentFormat::parse(&version.format).unwrap_or(DocumentFormat::Text);
@@ -284,7 +302,9 @@ impl Pipeline {
         }
         self.fail("after_parse")?;
         let doc = Arc::new(doc);
-        self.blobs.put_canonical(&version.blob_key, &doc.text).await?;
+        self.blobs
+            .put_canonical(&version.blob_key, &doc.text)
+            .await?;
         self.fail("after_canonical_write")?;
         timings.parse = started.elapsed();
 
@@ -323,7 +343,8 @@ impl Pipeline {
 
         // Indexing.
         let started = Instant::now();
-        self.progress(job, JobStage::Indexing, 0.95, drafts.len(), drafts.len()).await;
+        self.progress(job, JobStage::Indexing, 0.95, drafts.len(), drafts.len())
+            .await;
         let records = self.index(job, &drafts, vectors).await?;
         let structure = StoredStructure::build(&doc, &tree);
         let result = IngestResult {
@@ -378,8 +399,14 @@ impl Pipeline {
         }
         let total = drafts.len();
         let mut done = total - missing.len();
-        self.progress(job, JobStage::Embedding, 0.1 + 0.85 * done as f64 / total as f64, done, total)
-            .await;
+        self.progress(
+            job,
+            JobStage::Embedding,
+            0.1 + 0.85 * done as f64 / total as f64,
+            done,
+            total,
+        )
+        .await;
         for batch in missing.chunks(self.config.embed_batch.max(1)) {
             let batch_texts: Vec<String> = batch.iter().map(|&i| texts[i].clone()).collect();
             let embedder = embedder.clone();
@@ -392,8 +419,14 @@ impl Pipeline {
             self.store.cache_embeddings(&model_id, &entries).await?;
             known.extend(entries);
             done += batch.len();
-            self.progress(job, JobStage::Embedding, 0.1 + 0.85 * done as f64 / total as f64, done, total)
-                .await;
+            self.progress(
+                job,
+                JobStage::Embedding,
+                0.1 + 0.85 * done as f64 / total as f64,
+                done,
+                total,
+            )
+            .await;
             self.fail("after_embed_batch")?;
         }
         let vectors = hashes
@@ -416,8 +449,14 @@ impl Pipeline {
         drafts: &[ChunkDraft],
         vectors: Vec<Vec<f32>>,
     ) -> Result<Vec<ChunkRecord>, IngestError> {
-        let version = self.store.get_version(&job.document_id, job.version).await?;
-        let document = self.store.get_document(&job.tenant_id, &job.document_id).await?;
+        let version = self
+            .store
+            .get_version(&job.document_id, job.version)
+            .await?;
+        let document = self
+            .store
+            .get_document(&job.tenant_id, &job.document_id)
+            .await?;
         let records: Vec<ChunkRecord> = drafts
             .iter()
             .map(|d| ChunkRecord {
@@ -514,9 +553,16 @@ impl Pipeline {
             bm25.commit()
         })
         .await??;
-        self.indexes.vectors.delete_document(&job.document_id).await?;
+        self.indexes
+            .vectors
+            .delete_document(&job.document_id)
+            .await?;
         self.fail("delete_after_indexes")?;
-        let versions = match self.store.list_versions(&job.tenant_id, &job.document_id).await {
+        let versions = match self
+            .store
+            .list_versions(&job.tenant_id, &job.document_id)
+            .await
+        {
             Ok(versions) => versions,
             // Rows already gone: a previous run finished all but the job row.
             Err(folio_common::store::StoreError::NotFound(_)) => Vec::new(),

@@ -44,10 +44,16 @@ impl Worker {
     }
 
     /// Claims one job and runs it; `None` when the queue is empty.
-    pub async fn run_next(&self) -> Result<Option<(JobRecord, JobOutcome)>, folio_common::store::StoreError> {
+    pub async fn run_next(
+        &self,
+    ) -> Result<Option<(JobRecord, JobOutcome)>, folio_common::store::StoreError> {
         let store = self.pipeline.store();
         let Some(job) = store
-            .claim_job(&self.id, self.lease_ms(), self.pipeline.config().max_attempts as i64)
+            .claim_job(
+                &self.id,
+                self.lease_ms(),
+                self.pipeline.config().max_attempts as i64,
+            )
             .await?
         else {
             return Ok(None);
@@ -57,7 +63,9 @@ impl Worker {
     }
 
     /// Runs jobs until the queue is empty (CLI ingestion, tests, benchmarks).
-    pub async fn drain(&self) -> Result<Vec<(JobRecord, JobOutcome)>, folio_common::store::StoreError> {
+    pub async fn drain(
+        &self,
+    ) -> Result<Vec<(JobRecord, JobOutcome)>, folio_common::store::StoreError> {
         let mut done = Vec::new();
         while let Some(result) = self.run_next().await? {
             done.push(result);
@@ -95,7 +103,12 @@ impl Worker {
         // lease is lost the work is abandoned (another worker owns the job).
         let (lost_tx, mut lost_rx) = watch::channel(false);
         let heartbeat = {
-            let (store, job_id, worker, lease) = (store.clone(), job.id.clone(), self.id.clone(), self.lease_ms());
+            let (store, job_id, worker, lease) = (
+                store.clone(),
+                job.id.clone(),
+                self.id.clone(),
+                self.lease_ms(),
+            );
             tokio::spawn(async move {
                 let period = Duration::from_millis((lease / 3).max(100) as u64);
                 loop {

@@ -103,7 +103,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("not-a-model.gguf");
         std::fs::write(&path, b"this is not a gguf file").unwrap();
-        assert!(matches!(GgufModelInfo::read(&path), Err(LlmError::InvalidGguf { .. })));
+        assert!(matches!(
+            GgufModelInfo::read(&path),
+            Err(LlmError::InvalidGguf { .. })
+        ));
         assert!(matches!(
             GgufModelInfo::read(&dir.join("missing.gguf")),
             Err(LlmError::Open { .. })
@@ -115,12 +118,19 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
         if !path.exists() {
-            eprintln!("{} absent (run `folio models fetch`): skipped", path.display());
+            eprintln!(
+                "{} absent (run `folio models fetch`): skipped",
+                path.display()
+            );
             return;
         }
         let info = GgufModelInfo::read(&path).unwrap();
         assert_eq!(info.architecture, "llama");
         assert!(info.has_tokenizer);
-        assert!(info.parameters > 100_000_000 && info.parameters < 200_000_000, "{}", info.parameters);
+        assert!(
+            info.parameters > 100_000_000 && info.parameters < 200_000_000,
+            "{}",
+            info.parameters
+        );
     }
 }

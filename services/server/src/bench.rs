@@ -27,12 +27,21 @@ pub fn peak_rss_bytes() -> Option<u64> {
 }
 
 fn set_files(set: &Path, format: BenchFormat) -> Result<Vec<PathBuf>> {
-    let docs = if set.join("docs").is_dir() { set.join("docs") } else { set.to_path_buf() };
-    let files = collect_files(&[docs.clone()]).with_context(|| format!("reading {}", docs.display()))?;
+    let docs = if set.join("docs").is_dir() {
+        set.join("docs")
+    } else {
+        set.to_path_buf()
+    };
+    let files =
+        collect_files(&[docs.clone()]).with_context(|| format!("reading {}", docs.display()))?;
     Ok(files
         .into_iter()
         .filter(|p| {
-            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            let ext = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
             match format {
                 BenchFormat::Txt => ext == "txt",
                 BenchFormat::Pdf => ext == "pdf",
@@ -54,9 +63,15 @@ async fn ingest(mut config: FolioConfig, args: BenchIngestArgs) -> Result<()> {
     if let Some(limit) = args.limit {
         files.truncate(limit);
     }
-    anyhow::ensure!(!files.is_empty(), "no documents found in {}", args.set.display());
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no documents found in {}",
+        args.set.display()
+    );
     // A fresh data directory, so nothing is cached from earlier runs.
-    let scratch = tempfile::Builder::new().prefix("folio-bench-").tempdir_in(std::env::temp_dir())?;
+    let scratch = tempfile::Builder::new()
+        .prefix("folio-bench-")
+        .tempdir_in(std::env::temp_dir())?;
     config.data_dir = scratch.path().to_path_buf();
     config.store.url = String::new();
     config.vectors.backend = folio_common::config::VectorBackend::Edge;
@@ -82,7 +97,9 @@ async fn ingest(mut config: FolioConfig, args: BenchIngestArgs) -> Result<()> {
                 chunks += summary.chunks;
                 chars += summary.chars;
             }
-            JobOutcome::Failed(reason) => failed.push(format!("{}: {}", job.document_id, reason.code)),
+            JobOutcome::Failed(reason) => {
+                failed.push(format!("{}: {}", job.document_id, reason.code))
+            }
             _ => {}
         }
     }
@@ -149,15 +166,30 @@ async fn ingest(mut config: FolioConfig, args: BenchIngestArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("folio bench ingest: {} documents, {:.1} MB, {} chunks", files.len(), mb, chunks);
-        println!("  wall                {:>9.1} s   ({:.3} MB/s)", wall.as_secs_f64(), report["mb_per_s"].as_f64().unwrap_or(0.0));
+        println!(
+            "folio bench ingest: {} documents, {:.1} MB, {} chunks",
+            files.len(),
+            mb,
+            chunks
+        );
+        println!(
+            "  wall                {:>9.1} s   ({:.3} MB/s)",
+            wall.as_secs_f64(),
+            report["mb_per_s"].as_f64().unwrap_or(0.0)
+        );
         for stage in ["parse", "structure", "chunk", "embed", "index"] {
             let secs = report["stage_s"][stage].as_f64().unwrap_or(0.0);
-            println!("  {stage:<18}  {secs:>9.2} s   ({:>5.1}%)", 100.0 * secs / timings.total().as_secs_f64().max(1e-9));
+            println!(
+                "  {stage:<18}  {secs:>9.2} s   ({:>5.1}%)",
+                100.0 * secs / timings.total().as_secs_f64().max(1e-9)
+            );
         }
         println!("  pipeline            {pipeline_rate:>9.2} passages/s");
         println!("  raw embedder        {raw_rate:>9.2} passages/s  (same run, {raw_count} of the same passages, batch {batch})");
-        println!("  overhead vs raw     {:>9.1} %", 100.0 * (raw_rate / pipeline_rate.max(1e-9) - 1.0));
+        println!(
+            "  overhead vs raw     {:>9.1} %",
+            100.0 * (raw_rate / pipeline_rate.max(1e-9) - 1.0)
+        );
         if let Some(rss) = report["peak_rss_mb"].as_f64() {
             println!("  peak RSS            {rss:>9.0} MB");
         }
@@ -170,7 +202,11 @@ async fn ingest(mut config: FolioConfig, args: BenchIngestArgs) -> Result<()> {
 
 async fn structure(config: FolioConfig, args: BenchStructureArgs) -> Result<()> {
     let files = set_files(&args.set, BenchFormat::Txt)?;
-    anyhow::ensure!(!files.is_empty(), "no .txt documents found in {}", args.set.display());
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no .txt documents found in {}",
+        args.set.display()
+    );
     let embedder_dir = config.embedder_dir();
     let ort = config.onnxruntime_path();
     let counter: Box<dyn TokenCounter> = match folio_index::Embedder::load(
@@ -193,7 +229,11 @@ async fn structure(config: FolioConfig, args: BenchStructureArgs) -> Result<()> 
         let bytes = std::fs::read(path)?;
         let parsed = folio_ingest::parse::parse(DocumentFormat::Text, &bytes, &Default::default())
             .with_context(|| format!("parsing {}", path.display()))?;
-        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("?")
+            .to_string();
         docs.push((name, parsed));
     }
     let options = ChunkOptions {

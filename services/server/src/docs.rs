@@ -27,7 +27,10 @@ pub async fn document_text(runtime: &Runtime, id: &str) -> Result<DocumentText, 
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "document_not_ready",
-            format!("document {id} has no ingested version yet (status: {})", document.status.as_str()),
+            format!(
+                "document {id} has no ingested version yet (status: {})",
+                document.status.as_str()
+            ),
         ));
     };
     let record = runtime.store.get_version(id, version).await?;
@@ -38,8 +41,20 @@ pub async fn document_text(runtime: &Runtime, id: &str) -> Result<DocumentText, 
         .await?
         .map(|json| serde_json::from_str::<StoredStructure>(&json))
         .transpose()
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt_structure", e.to_string()))?
-        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt_structure", "structure missing"))?;
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "corrupt_structure",
+                e.to_string(),
+            )
+        })?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "corrupt_structure",
+                "structure missing",
+            )
+        })?;
     Ok(DocumentText {
         document_id: id.to_string(),
         version,

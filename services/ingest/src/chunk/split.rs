@@ -28,8 +28,15 @@ impl Level {
 /// A piece of a leaf: text, or a table (clipped to the leaf).
 #[derive(Debug, Clone, Copy)]
 enum Piece {
-    Text { start: usize, end: usize },
-    Table { start: usize, end: usize, header_end: usize },
+    Text {
+        start: usize,
+        end: usize,
+    },
+    Table {
+        start: usize,
+        end: usize,
+        header_end: usize,
+    },
 }
 
 impl Piece {
@@ -68,7 +75,11 @@ impl Chunker<'_> {
                 self.paragraphs(cursor, ts, &mut pieces);
             }
             // The header repeats only when the table starts in this leaf.
-            let header_end = if table.start >= start { table.header_end.min(te) } else { ts };
+            let header_end = if table.start >= start {
+                table.header_end.min(te)
+            } else {
+                ts
+            };
             pieces.push(Piece::Table {
                 start: ts,
                 end: te,
@@ -135,7 +146,10 @@ impl Chunker<'_> {
         loop {
             let pieces = self.pieces_at(start, end, level);
             if pieces.len() > 1 {
-                let pieces: Vec<Piece> = pieces.into_iter().map(|(s, e)| Piece::Text { start: s, end: e }).collect();
+                let pieces: Vec<Piece> = pieces
+                    .into_iter()
+                    .map(|(s, e)| Piece::Text { start: s, end: e })
+                    .collect();
                 self.pack(&pieces, level, target);
                 return;
             }
@@ -163,7 +177,11 @@ impl Chunker<'_> {
                 group.clear();
                 group_tokens = 0;
                 match piece {
-                    Piece::Table { start, end, header_end } => {
+                    Piece::Table {
+                        start,
+                        end,
+                        header_end,
+                    } => {
                         if tokens <= self.max {
                             self.emit_group(&[(start, end, Some(tokens))], level, target);
                         } else {
@@ -236,7 +254,9 @@ impl Chunker<'_> {
             header: None,
             budget: self.target,
         };
-        let mut group: Vec<Slice> = header.map(|(s, e)| vec![(s, e, Some(header_tokens))]).unwrap_or_default();
+        let mut group: Vec<Slice> = header
+            .map(|(s, e)| vec![(s, e, Some(header_tokens))])
+            .unwrap_or_default();
         let mut group_tokens = header_tokens;
         let mut in_first = true;
         for (rs, re) in self.pieces_at(body_start, end, Level::Line) {

@@ -65,7 +65,11 @@ fn long_sections_split_at_sentences_within_target() {
     assert!(chunks.len() > 10);
     for c in &chunks {
         assert!(c.token_count <= 50, "{} tokens", c.token_count);
-        assert!(c.text.ends_with('.'), "split at a sentence end: {:?}", c.text);
+        assert!(
+            c.text.ends_with('.'),
+            "split at a sentence end: {:?}",
+            c.text
+        );
     }
     let last = chunks.last().unwrap();
     assert_eq!(last.section, Some(1));
@@ -100,7 +104,11 @@ fn tables_split_by_rows_repeat_their_header() {
     assert_eq!(table_chunks[0].context_header, None);
     for c in &table_chunks[1..] {
         assert_eq!(c.context_header.as_deref(), Some("| Year | Revenue |"));
-        assert!(c.text.starts_with("| 20"), "rows split at line starts: {:?}", c.text);
+        assert!(
+            c.text.starts_with("| 20"),
+            "rows split at line starts: {:?}",
+            c.text
+        );
     }
     // A table that fits stays whole.
     let (_, chunks) = chunk(&d, &options(2000, 3000, 10));
@@ -154,9 +162,15 @@ fn validation_catches_broken_chunks() {
     crossing[0].char_end = crossing[0].end;
     crossing.remove(1);
     let verdict = validate_chunks(&d, &tree, &crossing, &o);
-    assert!(matches!(verdict, Err(ChunkError::CrossesSection { .. })), "{verdict:?} {crossing:#?}");
+    assert!(
+        matches!(verdict, Err(ChunkError::CrossesSection { .. })),
+        "{verdict:?} {crossing:#?}"
+    );
     chunks.pop();
-    assert!(matches!(validate_chunks(&d, &tree, &chunks, &o), Err(ChunkError::Uncovered { .. })));
+    assert!(matches!(
+        validate_chunks(&d, &tree, &chunks, &o),
+        Err(ChunkError::Uncovered { .. })
+    ));
 }
 
 #[test]

@@ -98,7 +98,10 @@ pub fn validate_chunks(
     let trimmed: Vec<Option<(usize, usize)>> = tree
         .sections
         .iter()
-        .map(|s| text.get(s.start..s.end).and_then(|_| super::trim(text, s.start, s.end)))
+        .map(|s| {
+            text.get(s.start..s.end)
+                .and_then(|_| super::trim(text, s.start, s.end))
+        })
         .collect();
     let mut covered = 0usize;
     for (i, chunk) in chunks.iter().enumerate() {
@@ -169,7 +172,10 @@ fn check_sections(
             .get(id as usize)
             .is_some_and(|s| s.start <= chunk.start && chunk.end <= s.end);
         if !inside {
-            return Err(ChunkError::CrossesSection { ordinal, section: id });
+            return Err(ChunkError::CrossesSection {
+                ordinal,
+                section: id,
+            });
         }
     }
     let is_descendant = |mut id: u32| -> bool {

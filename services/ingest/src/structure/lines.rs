@@ -225,7 +225,9 @@ impl<'a> Lines<'a> {
     /// numbers (or are bare page numbers under a title line), with page
     /// numbers mostly rising.
     fn mark_toc(&mut self) {
-        let refs: Vec<Option<u32>> = (0..self.lines.len()).map(|i| self.page_reference(i)).collect();
+        let refs: Vec<Option<u32>> = (0..self.lines.len())
+            .map(|i| self.page_reference(i))
+            .collect();
         let mut i = 0usize;
         while i < self.lines.len() {
             if refs[i].is_none() {
@@ -248,7 +250,11 @@ impl<'a> Lines<'a> {
                 // the contents list follows (often a heading of its own).
                 let mut first = members[0];
                 let mut back = 0;
-                while first > 0 && back < 2 && self.width(first - 1) <= 100 && is_entry_title(self.content(first - 1)) {
+                while first > 0
+                    && back < 2
+                    && self.width(first - 1) <= 100
+                    && is_entry_title(self.content(first - 1))
+                {
                     first -= 1;
                     back += 1;
                 }
@@ -281,7 +287,10 @@ impl<'a> Lines<'a> {
             .count();
         // Some extractions list all titles, then all page numbers: titled
         // lines (dot leaders, "Title 12") still make a good part of it.
-        let entries = members.iter().filter(|&&m| !is_page_number_line(self.content(m))).count();
+        let entries = members
+            .iter()
+            .filter(|&&m| !is_page_number_line(self.content(m)))
+            .count();
         if titled * 10 < members.len() * 6 && !(entries >= 3 && entries * 10 >= members.len() * 3) {
             return false;
         }
@@ -324,10 +333,14 @@ impl<'a> Lines<'a> {
         if before.ends_with('$') || before.ends_with(',') {
             return None;
         }
-        let word_before = before.rsplit(char::is_whitespace).next().unwrap_or("").to_lowercase();
+        let word_before = before
+            .rsplit(char::is_whitespace)
+            .next()
+            .unwrap_or("")
+            .to_lowercase();
         const LABELS: &[&str] = &[
-            "item", "note", "part", "section", "article", "schedule", "exhibit", "annex", "appendix",
-            "§",
+            "item", "note", "part", "section", "article", "schedule", "exhibit", "annex",
+            "appendix", "§",
         ];
         if LABELS.contains(&word_before.trim_end_matches('.')) {
             return None;
@@ -355,8 +368,10 @@ pub(crate) fn ends_clause(text: &str) -> bool {
 
 fn starts_with_label(content: &str) -> bool {
     static LABEL: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)^(?:item|note|part|article|section|schedule|exhibit|annex|appendix|§|\(?\d)")
-            .expect("valid regex")
+        Regex::new(
+            r"(?i)^(?:item|note|part|article|section|schedule|exhibit|annex|appendix|§|\(?\d)",
+        )
+        .expect("valid regex")
     });
     LABEL.is_match(content)
 }
@@ -392,8 +407,10 @@ fn furniture_key(content: &str, collapse_digits: bool) -> String {
 pub(crate) fn is_page_number_line(content: &str) -> bool {
     bare_page_number(content).is_some() || {
         static OTHER: LazyLock<Regex> = LazyLock::new(|| {
-            Regex::new(r"(?i)^(?:page\s+)?[-–—(\[]?\s*(?:[ivxlc]{1,7}|[A-Z]-\s?\d{1,3})\s*[-–—)\]]?$")
-                .expect("valid regex")
+            Regex::new(
+                r"(?i)^(?:page\s+)?[-–—(\[]?\s*(?:[ivxlc]{1,7}|[A-Z]-\s?\d{1,3})\s*[-–—)\]]?$",
+            )
+            .expect("valid regex")
         });
         OTHER.is_match(content)
     }
@@ -448,8 +465,13 @@ mod tests {
         let mut text = String::new();
         let words = ["alpha", "beta", "gamma", "delta", "epsilon"];
         for (page, word) in words.iter().enumerate() {
-            text.push_str(&format!("Table of Contents\nFirst {word}.\nSecond {word}.\n"));
-            text.push_str(&format!("Repeated middle line.\nThird {word}.\nFourth {word}.\n{}\n\x0c", page + 1));
+            text.push_str(&format!(
+                "Table of Contents\nFirst {word}.\nSecond {word}.\n"
+            ));
+            text.push_str(&format!(
+                "Repeated middle line.\nThird {word}.\nFourth {word}.\n{}\n\x0c",
+                page + 1
+            ));
         }
         let d = doc(&text);
         let lines = Lines::scan(&d);
@@ -459,7 +481,10 @@ mod tests {
             .collect();
         assert!(furniture.contains(&"Table of Contents"));
         assert!(furniture.contains(&"3"));
-        assert!(!furniture.contains(&"Repeated middle line."), "{furniture:?}");
+        assert!(
+            !furniture.contains(&"Repeated middle line."),
+            "{furniture:?}"
+        );
         assert!(!furniture.iter().any(|l| l.starts_with("First")));
         assert!(lines.lines[7].break_before, "page break counts as a break");
     }

@@ -45,7 +45,9 @@ pub fn structurize(doc: &ParsedDocument) -> SectionTree {
         if line.content_start < covered_until {
             continue;
         }
-        while markup_cursor < markup.len() && markup[markup_cursor].heading_end <= line.content_start {
+        while markup_cursor < markup.len()
+            && markup[markup_cursor].heading_end <= line.content_start
+        {
             markup_cursor += 1;
         }
         if markup
@@ -105,17 +107,28 @@ mod tests {
     }
 
     fn paths(tree: &SectionTree) -> Vec<String> {
-        tree.sections.iter().map(|s| tree.path(s.id).join(" › ")).collect()
+        tree.sections
+            .iter()
+            .map(|s| tree.path(s.id).join(" › "))
+            .collect()
     }
 
     fn assert_well_formed(tree: &SectionTree, len: usize) {
         for (i, s) in tree.sections.iter().enumerate() {
             assert_eq!(s.id as usize, i);
-            assert!(s.start <= s.heading_start && s.heading_start < s.heading_end && s.heading_end <= s.end, "{s:?}");
+            assert!(
+                s.start <= s.heading_start
+                    && s.heading_start < s.heading_end
+                    && s.heading_end <= s.end,
+                "{s:?}"
+            );
             assert!(s.end <= len);
             if let Some(p) = s.parent {
                 let parent = &tree.sections[p as usize];
-                assert!(p < s.id && parent.start <= s.start && s.end <= parent.end, "{s:?} in {parent:?}");
+                assert!(
+                    p < s.id && parent.start <= s.start && s.end <= parent.end,
+                    "{s:?} in {parent:?}"
+                );
                 assert_eq!(s.depth, parent.depth + 1);
             }
         }
@@ -170,7 +183,22 @@ mod tests {
         }
         let tree = structurize(&doc(&text));
         let labels: Vec<&str> = tree.sections.iter().map(|s| s.label.as_str()).collect();
-        assert_eq!(labels, vec!["Section 1", "(a)", "(b)", "(c)", "(d)", "(e)", "(f)", "(g)", "(h)", "(i)", "(j)"]);
+        assert_eq!(
+            labels,
+            vec![
+                "Section 1",
+                "(a)",
+                "(b)",
+                "(c)",
+                "(d)",
+                "(e)",
+                "(f)",
+                "(g)",
+                "(h)",
+                "(i)",
+                "(j)"
+            ]
+        );
         assert!(tree.sections[1..].iter().all(|s| s.parent == Some(0)));
     }
 
@@ -187,11 +215,20 @@ mod tests {
     #[test]
     fn filing_parts_items_notes_and_toc() {
         let mut text = String::from("UNITED STATES SECURITIES AND EXCHANGE COMMISSION\nFORM 10-K\n\nTABLE OF CONTENTS\nPART I\n");
-        for (item, title, page) in [("1", "Business", 3), ("1A", "Risk Factors", 9), ("7", "Management's Discussion", 20), ("8", "Financial Statements", 40)] {
+        for (item, title, page) in [
+            ("1", "Business", 3),
+            ("1A", "Risk Factors", 9),
+            ("7", "Management's Discussion", 20),
+            ("8", "Financial Statements", 40),
+        ] {
             text.push_str(&format!("Item {item}.\n{title}\n{page}\n"));
         }
-        text.push_str("\x0cPART I\nITEM 1. BUSINESS\nWe make software for everyone. It is sold widely.\n");
-        text.push_str("ITEM 1A. RISK FACTORS\nRisks abound in our business and they are many.\n\x0cPART II\n");
+        text.push_str(
+            "\x0cPART I\nITEM 1. BUSINESS\nWe make software for everyone. It is sold widely.\n",
+        );
+        text.push_str(
+            "ITEM 1A. RISK FACTORS\nRisks abound in our business and they are many.\n\x0cPART II\n",
+        );
         text.push_str("ITEM 7. MANAGEMENT'S DISCUSSION AND ANALYSIS OF FINANCIAL CONDITION AND\nRESULTS OF OPERATIONS\nRevenue grew.\n");
         text.push_str("ITEM 8. FINANCIAL STATEMENTS\nNOTES TO CONSOLIDATED FINANCIAL STATEMENTS\n");
         text.push_str("NOTE 1. BASIS OF PRESENTATION\nWe follow GAAP in all material respects.\n");
@@ -199,10 +236,20 @@ mod tests {
         let tree = structurize(&doc(&text));
         assert_well_formed(&tree, text.len());
         let p = paths(&tree);
-        assert!(p.contains(&"PART I › ITEM 1 BUSINESS".to_string()), "{p:#?}");
+        assert!(
+            p.contains(&"PART I › ITEM 1 BUSINESS".to_string()),
+            "{p:#?}"
+        );
         assert!(p.contains(&"PART II › ITEM 7 MANAGEMENT'S DISCUSSION AND ANALYSIS OF FINANCIAL CONDITION AND RESULTS OF OPERATIONS".to_string()), "{p:#?}");
-        assert!(p.contains(&"PART II › ITEM 8 FINANCIAL STATEMENTS › NOTE 2 INCOME TAXES".to_string()), "{p:#?}");
-        let items = tree.sections.iter().filter(|s| s.kind == SectionKind::Item).count();
+        assert!(
+            p.contains(&"PART II › ITEM 8 FINANCIAL STATEMENTS › NOTE 2 INCOME TAXES".to_string()),
+            "{p:#?}"
+        );
+        let items = tree
+            .sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::Item)
+            .count();
         assert_eq!(items, 4, "TOC entries must not become sections: {p:#?}");
     }
 
@@ -212,12 +259,23 @@ mod tests {
         let mut d = doc(text);
         let hint = |line: &str, level| {
             let start = text.find(line).unwrap();
-            HeadingHint { start, end: start + line.len(), level }
+            HeadingHint {
+                start,
+                end: start + line.len(),
+                level,
+            }
         };
-        d.headings = vec![hint("# Lease", 1), hint("## 1. Rent", 2), hint("## 2. Repairs", 2)];
+        d.headings = vec![
+            hint("# Lease", 1),
+            hint("## 1. Rent", 2),
+            hint("## 2. Repairs", 2),
+        ];
         let tree = structurize(&d);
         assert_well_formed(&tree, text.len());
-        assert_eq!(paths(&tree), vec!["Lease", "Lease › 1. Rent", "Lease › 2. Repairs"]);
+        assert_eq!(
+            paths(&tree),
+            vec!["Lease", "Lease › 1. Rent", "Lease › 2. Repairs"]
+        );
         assert_eq!(tree.sections[1].kind, SectionKind::Section);
     }
 }

@@ -98,13 +98,36 @@ macro_rules! regex {
 // at "(" or "," (which signal a cross-reference: "Section 12(b)", "Item 8, …").
 const LABEL_END: &str = r"\.?(?:\s*[-–—:]\s*|\.\s*|\s+|$)";
 
-regex!(PART, &format!(r"^(?:PART|Part)\s+([IVX]{{1,4}}|\d{{1,2}}|ONE|TWO|THREE|FOUR|FIVE|One|Two|Three|Four|Five)\b{LABEL_END}"));
-regex!(ARTICLE, &format!(r"^(?:ARTICLE|Article)\s+([IVXLC]{{1,7}}|\d{{1,3}}|[A-Z][A-Za-z]{{2,8}})\b{LABEL_END}"));
-regex!(ITEM, &format!(r"^(?:ITEM|Item)\s+(\d{{1,2}})(?:\.(\d{{2}}))?([A-C])?\b{LABEL_END}"));
+regex!(
+    PART,
+    &format!(
+        r"^(?:PART|Part)\s+([IVX]{{1,4}}|\d{{1,2}}|ONE|TWO|THREE|FOUR|FIVE|One|Two|Three|Four|Five)\b{LABEL_END}"
+    )
+);
+regex!(
+    ARTICLE,
+    &format!(
+        r"^(?:ARTICLE|Article)\s+([IVXLC]{{1,7}}|\d{{1,3}}|[A-Z][A-Za-z]{{2,8}})\b{LABEL_END}"
+    )
+);
+regex!(
+    ITEM,
+    &format!(r"^(?:ITEM|Item)\s+(\d{{1,2}})(?:\.(\d{{2}}))?([A-C])?\b{LABEL_END}")
+);
 regex!(NOTE, &format!(r"^(?:NOTE|Note)\s+(\d{{1,2}})\b{LABEL_END}"));
-regex!(SECTION_KW, &format!(r"^(?:SECTION|Section|SEC\.|Sec\.|§{{1,2}})\s*(\d{{1,3}}(?:\.\d{{1,3}}){{0,5}})([a-z])?\b{LABEL_END}"));
+regex!(
+    SECTION_KW,
+    &format!(
+        r"^(?:SECTION|Section|SEC\.|Sec\.|§{{1,2}})\s*(\d{{1,3}}(?:\.\d{{1,3}}){{0,5}})([a-z])?\b{LABEL_END}"
+    )
+);
 regex!(DECIMAL, r"^(\d{1,3})((?:\.\d{1,3}){0,5})(\.?)(?:\s+|$)");
-regex!(EXHIBIT, &format!(r"^(EXHIBIT|Exhibit|SCHEDULE|Schedule|ANNEX|Annex|APPENDIX|Appendix|ATTACHMENT|Attachment|ADDENDUM|Addendum)(?:\s+([A-Z]{{1,2}}|\d{{1,3}}(?:\.\d{{1,3}}){{0,3}}|[A-Z]-\d{{1,3}}|[IVX]{{1,5}}))?\b{LABEL_END}"));
+regex!(
+    EXHIBIT,
+    &format!(
+        r"^(EXHIBIT|Exhibit|SCHEDULE|Schedule|ANNEX|Annex|APPENDIX|Appendix|ATTACHMENT|Attachment|ADDENDUM|Addendum)(?:\s+([A-Z]{{1,2}}|\d{{1,3}}(?:\.\d{{1,3}}){{0,3}}|[A-Z]-\d{{1,3}}|[IVX]{{1,5}}))?\b{LABEL_END}"
+    )
+);
 regex!(CLAUSE, r"^\(([a-z]{1,4}|[A-Z]{1,4}|\d{1,2})\)(?:\s+|$)");
 regex!(DOTTED_CLAUSE, r"^([A-Z])\.\s+");
 
@@ -196,7 +219,9 @@ fn split_label(content: &str) -> Option<Label<'_>> {
     if let Some(c) = ITEM.captures(content) {
         let major: u32 = c[1].parse().ok()?;
         let minor: u32 = c.get(2).map_or(Some(0), |m| m.as_str().parse().ok())?;
-        let letter = c.get(3).map_or(0, |m| u32::from(m.as_str().as_bytes()[0] - b'A') + 1);
+        let letter = c
+            .get(3)
+            .map_or(0, |m| u32::from(m.as_str().as_bytes()[0] - b'A') + 1);
         if major == 0 || major > 16 {
             return None;
         }
@@ -285,7 +310,10 @@ fn split_label(content: &str) -> Option<Label<'_>> {
             kind: SectionKind::Clause,
             family: Family::Clause,
             number: Vec::new(),
-            clause: Some(ClauseToken { raw: raw.clone(), dotted: false }),
+            clause: Some(ClauseToken {
+                raw: raw.clone(),
+                dotted: false,
+            }),
             label: format!("({raw})"),
             len: whole.end(),
             rest: &content[whole.end()..],
@@ -298,7 +326,10 @@ fn split_label(content: &str) -> Option<Label<'_>> {
             kind: SectionKind::Clause,
             family: Family::Clause,
             number: Vec::new(),
-            clause: Some(ClauseToken { raw: raw.clone(), dotted: true }),
+            clause: Some(ClauseToken {
+                raw: raw.clone(),
+                dotted: true,
+            }),
             label: format!("{raw}."),
             len: whole.end(),
             rest: &content[whole.end()..],
@@ -323,8 +354,7 @@ fn recognize_numbered(
     if label.family != Family::Clause && first_rest.is_some_and(|c| c.is_lowercase()) {
         return None;
     }
-    if first_rest.is_some_and(|c| c.is_ascii_digit() || matches!(c, '%' | '$' | ')' | ',' | '.'))
-    {
+    if first_rest.is_some_and(|c| c.is_ascii_digit() || matches!(c, '%' | '$' | ')' | ',' | '.')) {
         return None;
     }
     let mut cand = Candidate {
@@ -350,7 +380,11 @@ fn recognize_numbered(
         // The SEC tag atop a filed contract ("Exhibit 10.13") is dropped
         // later; the title line under it is the contract's own heading.
         let filing_tag = cand.family == Family::Exhibit && cand.number.len() >= 2 && start < 400;
-        let title = if filing_tag { None } else { next_line_title(lines, i) };
+        let title = if filing_tag {
+            None
+        } else {
+            next_line_title(lines, i)
+        };
         match title {
             Some((title, end)) => {
                 cand.title = title;
@@ -358,7 +392,13 @@ fn recognize_numbered(
             }
             // A bare "5.0" or "Note 13" is a table cell; a bare "PART II",
             // "ARTICLE IV" or "(a)" is a heading.
-            None if matches!(cand.family, Family::Item | Family::Note | Family::Decimal(_)) => return None,
+            None if matches!(
+                cand.family,
+                Family::Item | Family::Note | Family::Decimal(_)
+            ) =>
+            {
+                return None
+            }
             None => {}
         }
         // A part's title shares its line or is in capitals; "PART I" over
@@ -373,12 +413,18 @@ fn recognize_numbered(
         // "Exhibit Number", "Schedule of Fees": a word, not an identifier.
         return None;
     }
-    let rest_start = start + (content.len() - label.rest.len()) + (label.rest.len() - label.rest.trim_start().len());
+    let rest_start = start
+        + (content.len() - label.rest.len())
+        + (label.rest.len() - label.rest.trim_start().len());
     let rest = rest.trim_start();
 
     match cand.family {
         Family::Part | Family::Article | Family::Item | Family::Note | Family::Exhibit => {
-            let max = if cand.family == Family::Exhibit { HEADING_LINE_MAX } else { STRONG_LINE_MAX };
+            let max = if cand.family == Family::Exhibit {
+                HEADING_LINE_MAX
+            } else {
+                STRONG_LINE_MAX
+            };
             // A label that does not open a paragraph ("… refer to\nNote 10 –
             // Goodwill and Note 11 for details") needs a cleaner title.
             let ratio = if paragraph_start { 6 } else { 9 };
@@ -404,7 +450,9 @@ fn recognize_numbered(
         }
         Family::Decimal(components) => {
             // "4       FEES." needs a title; "12." or "4.2" may open prose.
-            let bare_single = components == 1 && !cand.label.ends_with('.') && !content.starts_with(['S', 's', '§']);
+            let bare_single = components == 1
+                && !cand.label.ends_with('.')
+                && !content.starts_with(['S', 's', '§']);
             if bare_single {
                 // A number far from its text is a column layout ("1      EXHIBIT
                 // 10.5" is a page number beside a title), not a label.
@@ -505,9 +553,14 @@ fn recognize_caps(
     // another capitals line (cover pages, ticker tables).
     let next = lines.next_text_line(i)?;
     let next_text = lines.content(next);
-    let starts_words = next_text.chars().next().is_some_and(|c| c.is_alphabetic() || "\"“•".contains(c));
+    let starts_words = next_text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || "\"“•".contains(c));
     let numbered = split_label(next_text).is_some();
-    if !(starts_words || numbered) || (!numbered && !ends_with_connector(content) && is_caps_heading(next_text)) {
+    if !(starts_words || numbered)
+        || (!numbered && !ends_with_connector(content) && is_caps_heading(next_text))
+    {
         return None;
     }
     let (title, end) = extend_title(lines, i, content, start);
@@ -539,8 +592,12 @@ fn recognize_titled(
     let next = lines.next_text_line(i)?;
     let next_text = lines.content(next);
     let prose = next_text.chars().count() >= 50
-        && next_text.chars().next().is_some_and(|c| c.is_uppercase() || "\"“".contains(c))
-        && next_text.chars().filter(|c| c.is_alphabetic()).count() * 10 >= next_text.chars().count() * 6;
+        && next_text
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_uppercase() || "\"“".contains(c))
+        && next_text.chars().filter(|c| c.is_alphabetic()).count() * 10
+            >= next_text.chars().count() * 6;
     if !prose {
         return None;
     }
@@ -562,7 +619,9 @@ fn is_titled_heading(content: &str) -> bool {
     if !(3..=60).contains(&chars) || content.ends_with(['.', ',', ';', ':', '-']) {
         return false;
     }
-    if !content.chars().next().is_some_and(char::is_uppercase) || content.contains(['|', '$', '%', '/', '@', '=']) {
+    if !content.chars().next().is_some_and(char::is_uppercase)
+        || content.contains(['|', '$', '%', '/', '@', '='])
+    {
         return false;
     }
     let words: Vec<&str> = content.split_whitespace().collect();
@@ -576,10 +635,22 @@ fn is_titled_heading(content: &str) -> bool {
     // Signature blocks and officer lists: "Amy E. Hood", "Chief Accounting
     // Officer".
     const PEOPLE: &[&str] = &[
-        "Officer", "President", "Director", "Directors", "Chairman", "Chairwoman", "Secretary",
-        "Treasurer", "Counsel", "Controller", "Notary",
+        "Officer",
+        "President",
+        "Director",
+        "Directors",
+        "Chairman",
+        "Chairwoman",
+        "Secretary",
+        "Treasurer",
+        "Counsel",
+        "Controller",
+        "Notary",
     ];
-    if words.iter().any(|w| PEOPLE.contains(w) || (w.len() == 2 && w.ends_with('.'))) {
+    if words
+        .iter()
+        .any(|w| PEOPLE.contains(w) || (w.len() == 2 && w.ends_with('.')))
+    {
         return false;
     }
     // Every word but short function words is capitalised.
@@ -590,7 +661,9 @@ fn is_titled_heading(content: &str) -> bool {
     words.iter().all(|w| {
         let first = w.chars().find(|c| c.is_alphanumeric());
         match first {
-            Some(c) if c.is_lowercase() => SMALL.contains(&w.trim_matches(|c: char| !c.is_alphabetic())),
+            Some(c) if c.is_lowercase() => {
+                SMALL.contains(&w.trim_matches(|c: char| !c.is_alphabetic()))
+            }
             _ => true,
         }
     })
@@ -608,7 +681,8 @@ fn extend_title(lines: &Lines<'_>, i: usize, rest: &str, rest_start: usize) -> (
             if !next_line.break_before
                 && next_text.chars().count() <= HEADING_LINE_MAX
                 && split_label(next_text).is_none()
-                && (is_caps_text(next_text) == is_caps_text(rest) || looks_like_title(next_text, 14))
+                && (is_caps_text(next_text) == is_caps_text(rest)
+                    || looks_like_title(next_text, 14))
             {
                 title.push(' ');
                 title.push_str(next_text);
@@ -628,7 +702,10 @@ fn next_line_title(lines: &Lines<'_>, i: usize) -> Option<(String, usize)> {
         return None;
     }
     let text = lines.content(next);
-    if text.chars().count() > STRONG_LINE_MAX || split_label(text).is_some() || is_page_number_line(text) {
+    if text.chars().count() > STRONG_LINE_MAX
+        || split_label(text).is_some()
+        || is_page_number_line(text)
+    {
         return None;
     }
     if !(is_caps_text(text) || looks_like_title(text, 24)) {
@@ -721,7 +798,10 @@ fn leading_quoted_term(rest: &str) -> Option<(String, usize)> {
     }
     let term = &body[..end];
     let len = open.len_utf8() + end + close.len_utf8();
-    let term = term.trim().trim_end_matches([',', '.', ';', ':']).trim_end();
+    let term = term
+        .trim()
+        .trim_end_matches([',', '.', ';', ':'])
+        .trim_end();
     Some((format!("\"{}\"", collapse(term)), len))
 }
 
@@ -789,7 +869,8 @@ fn leading_caps_title(rest: &str) -> Option<(String, usize)> {
 }
 
 fn word_spans(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.split_whitespace().map(move |w| (w.as_ptr() as usize - text.as_ptr() as usize, w))
+    text.split_whitespace()
+        .map(move |w| (w.as_ptr() as usize - text.as_ptr() as usize, w))
 }
 
 /// Whether a line is a stand-alone ALL-CAPS heading ("BACKGROUND",
@@ -799,7 +880,9 @@ fn is_caps_heading(content: &str) -> bool {
     if !(3..=HEADING_LINE_MAX).contains(&chars) {
         return false;
     }
-    if content.starts_with(['(', '[', '|', '*', '•', '-', '_', '=', '$', '/']) || content.ends_with([',', ';', '-']) {
+    if content.starts_with(['(', '[', '|', '*', '•', '-', '_', '=', '$', '/'])
+        || content.ends_with([',', ';', '-'])
+    {
         return false;
     }
     if !is_caps_text(content) {
@@ -816,16 +899,50 @@ fn is_caps_heading(content: &str) -> bool {
     let upper = content.to_uppercase();
     let normalized = upper.trim_end_matches(['.', ':']).trim();
     const NOT_HEADINGS: &[&str] = &[
-        "AND", "OR", "BY", "BETWEEN", "AMONG", "OF", "THE", "TO", "WITH", "BY AND BETWEEN",
-        "BY AND AMONG", "AND BETWEEN", "FROM", "FOR", "IN", "AS", "N/A", "NONE", "TOTAL",
+        "AND",
+        "OR",
+        "BY",
+        "BETWEEN",
+        "AMONG",
+        "OF",
+        "THE",
+        "TO",
+        "WITH",
+        "BY AND BETWEEN",
+        "BY AND AMONG",
+        "AND BETWEEN",
+        "FROM",
+        "FOR",
+        "IN",
+        "AS",
+        "N/A",
+        "NONE",
+        "TOTAL",
     ];
     if NOT_HEADINGS.contains(&normalized) {
         return false;
     }
     // Company names (cover pages, signature blocks) are not sections.
     const COMPANY_SUFFIXES: &[&str] = &[
-        " INC", " INC.", " LLC", " L.L.C.", " CORP", " CORP.", " CORPORATION", " LTD", " LTD.",
-        " LIMITED", " L.P.", " LP", " N.A.", " CO.", " COMPANY", " PLC", " S.A.", " AG", " GMBH",
+        " INC",
+        " INC.",
+        " LLC",
+        " L.L.C.",
+        " CORP",
+        " CORP.",
+        " CORPORATION",
+        " LTD",
+        " LTD.",
+        " LIMITED",
+        " L.P.",
+        " LP",
+        " N.A.",
+        " CO.",
+        " COMPANY",
+        " PLC",
+        " S.A.",
+        " AG",
+        " GMBH",
         " INCORPORATED",
     ];
     if COMPANY_SUFFIXES.iter().any(|s| upper.ends_with(s)) {
@@ -897,7 +1014,11 @@ fn title_ratio(text: &str, max_words: usize) -> Option<usize> {
     }
     let capitalised = long
         .iter()
-        .filter(|w| w.chars().find(|c| c.is_alphabetic()).is_some_and(|c| c.is_uppercase()))
+        .filter(|w| {
+            w.chars()
+                .find(|c| c.is_alphabetic())
+                .is_some_and(|c| c.is_uppercase())
+        })
         .count();
     Some(capitalised * 10 / long.len())
 }
@@ -915,7 +1036,11 @@ fn has_internal_stop(text: &str) -> bool {
             continue;
         }
         let word_before = text[..idx].rsplit(char::is_whitespace).next().unwrap_or("");
-        if c == '.' && (word_before.chars().count() <= 1 || word_before.contains('.') || is_short_abbreviation(word_before)) {
+        if c == '.'
+            && (word_before.chars().count() <= 1
+                || word_before.contains('.')
+                || is_short_abbreviation(word_before))
+        {
             continue;
         }
         return true;
@@ -926,22 +1051,51 @@ fn has_internal_stop(text: &str) -> bool {
 fn is_short_abbreviation(word: &str) -> bool {
     matches!(
         word.to_lowercase().as_str(),
-        "inc" | "co" | "corp" | "ltd" | "no" | "nos" | "mr" | "ms" | "mrs" | "dr" | "st" | "vs" | "sec"
+        "inc"
+            | "co"
+            | "corp"
+            | "ltd"
+            | "no"
+            | "nos"
+            | "mr"
+            | "ms"
+            | "mrs"
+            | "dr"
+            | "st"
+            | "vs"
+            | "sec"
     )
 }
 
 fn ends_with_connector(text: &str) -> bool {
-    let last = text.trim_end().rsplit(char::is_whitespace).next().unwrap_or("");
+    let last = text
+        .trim_end()
+        .rsplit(char::is_whitespace)
+        .next()
+        .unwrap_or("");
     let last = last.to_lowercase();
     text.trim_end().ends_with([',', '&', '-', '–', '—'])
         || matches!(
             last.as_str(),
-            "and" | "of" | "the" | "for" | "to" | "in" | "on" | "or" | "with" | "about" | "from" | "by"
+            "and"
+                | "of"
+                | "the"
+                | "for"
+                | "to"
+                | "in"
+                | "on"
+                | "or"
+                | "with"
+                | "about"
+                | "from"
+                | "by"
         )
 }
 
 fn strip_heading_punct(text: &str) -> &str {
-    text.trim().trim_end_matches(['.', ':', '—', '–', '-']).trim_end()
+    text.trim()
+        .trim_end_matches(['.', ':', '—', '–', '-'])
+        .trim_end()
 }
 
 fn label_text(content: &str, end: usize) -> &str {
@@ -969,9 +1123,26 @@ fn parse_ordinal(text: &str) -> Option<u32> {
         return Some(n);
     }
     const WORDS: &[&str] = &[
-        "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-        "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-        "nineteen", "twenty",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
     ];
     let lower = text.to_lowercase();
     WORDS.iter().position(|w| *w == lower).map(|p| p as u32 + 1)
@@ -982,7 +1153,13 @@ fn exhibit_key(text: &str) -> Vec<u32> {
         return n;
     }
     text.chars()
-        .map(|c| if c.is_ascii_digit() { c as u32 - '0' as u32 } else { c as u32 })
+        .map(|c| {
+            if c.is_ascii_digit() {
+                c as u32 - '0' as u32
+            } else {
+                c as u32
+            }
+        })
         .collect()
 }
 
@@ -1017,8 +1194,19 @@ pub(crate) fn roman_value(text: &str) -> Option<u32> {
 
 fn to_roman(mut n: u32) -> String {
     const TABLE: &[(u32, &str)] = &[
-        (1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"),
-        (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I"),
+        (1000, "M"),
+        (900, "CM"),
+        (500, "D"),
+        (400, "CD"),
+        (100, "C"),
+        (90, "XC"),
+        (50, "L"),
+        (40, "XL"),
+        (10, "X"),
+        (9, "IX"),
+        (5, "V"),
+        (4, "IV"),
+        (1, "I"),
     ];
     let mut out = String::new();
     for &(value, numeral) in TABLE {
@@ -1053,12 +1241,21 @@ mod tests {
     #[test]
     fn labels_split() {
         let l = split_label("ARTICLE IV   TERMINATION").unwrap();
-        assert_eq!((l.kind, l.number.clone(), l.label.as_str()), (SectionKind::Article, vec![4], "ARTICLE IV"));
+        assert_eq!(
+            (l.kind, l.number.clone(), l.label.as_str()),
+            (SectionKind::Article, vec![4], "ARTICLE IV")
+        );
         assert_eq!(l.rest.trim(), "TERMINATION");
         let l = split_label("Item 7A. Quantitative and Qualitative").unwrap();
-        assert_eq!((l.number.clone(), l.label.as_str()), (vec![7, 0, 1], "Item 7A"));
+        assert_eq!(
+            (l.number.clone(), l.label.as_str()),
+            (vec![7, 0, 1], "Item 7A")
+        );
         let l = split_label("§ 4.2 Payment").unwrap();
-        assert_eq!((l.family, l.number.clone()), (Family::Decimal(2), vec![4, 2]));
+        assert_eq!(
+            (l.family, l.number.clone()),
+            (Family::Decimal(2), vec![4, 2])
+        );
         let l = split_label("NOTE 12 — INCOME TAXES").unwrap();
         assert_eq!((l.family, l.rest), (Family::Note, "INCOME TAXES"));
         let l = split_label("12. Income Taxes").unwrap();
@@ -1085,20 +1282,30 @@ mod tests {
     fn titles() {
         assert!(looks_like_title("Hosting Software License", 12));
         assert!(!looks_like_title("the parties agree as follows", 12));
-        assert!(!looks_like_title("At the Closing Date, the Agent shall have received", 12));
+        assert!(!looks_like_title(
+            "At the Closing Date, the Agent shall have received",
+            12
+        ));
         assert_eq!(
             run_in_title("Hosting Software License. Subject to the terms").map(|t| t.0),
             Some("Hosting Software License".to_string())
         );
-        assert_eq!(run_in_title("U.S. Patents and the rest of it goes on"), None);
+        assert_eq!(
+            run_in_title("U.S. Patents and the rest of it goes on"),
+            None
+        );
         assert_eq!(
             leading_caps_title("APPROVALS AND WAIVERS 23.1 Request for Approval").map(|t| t.0),
             Some("APPROVALS AND WAIVERS".to_string())
         );
-        assert!(is_caps_heading("NOTES TO CONSOLIDATED FINANCIAL STATEMENTS"));
+        assert!(is_caps_heading(
+            "NOTES TO CONSOLIDATED FINANCIAL STATEMENTS"
+        ));
         assert!(is_caps_heading("BACKGROUND"));
         assert!(!is_caps_heading("ADOBE INC."));
         assert!(!is_caps_heading("AND"));
-        assert!(!is_caps_heading("IN NO EVENT SHALL EITHER PARTY BE LIABLE FOR ANY INDIRECT OR CONSEQUENTIAL DAMAGES."));
+        assert!(!is_caps_heading(
+            "IN NO EVENT SHALL EITHER PARTY BE LIABLE FOR ANY INDIRECT OR CONSEQUENTIAL DAMAGES."
+        ));
     }
 }

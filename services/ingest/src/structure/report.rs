@@ -103,7 +103,11 @@ pub fn structure_report(
             chunks: chunks.len(),
             chunks_with_heading_path: with_path,
             heading_path_share: share(with_path, chunks.len()),
-            mean_chunk_tokens: if chunks.is_empty() { 0.0 } else { tokens as f64 / chunks.len() as f64 },
+            mean_chunk_tokens: if chunks.is_empty() {
+                0.0
+            } else {
+                tokens as f64 / chunks.len() as f64
+            },
             max_chunk_tokens: chunks.iter().map(|c| c.token_count).max().unwrap_or(0),
             structure_ms,
             chunk_ms,
@@ -144,7 +148,15 @@ impl fmt::Display for StructureReport {
         writeln!(
             f,
             "{:<width$} {:>9} {:>8} {:>6} {:>7} {:>7} {:>10} {:>8} {:>8}",
-            "document", "bytes", "sections", "depth", "terms", "chunks", "with path", "struct", "chunk"
+            "document",
+            "bytes",
+            "sections",
+            "depth",
+            "terms",
+            "chunks",
+            "with path",
+            "struct",
+            "chunk"
         )?;
         for d in &self.documents {
             let name: String = d.name.chars().take(60).collect();
@@ -163,7 +175,11 @@ impl fmt::Display for StructureReport {
             )?;
         }
         let seconds = (self.structure_ms + self.chunk_ms) / 1e3;
-        let mb_per_s = if seconds > 0.0 { self.bytes as f64 / 1e6 / seconds } else { 0.0 };
+        let mb_per_s = if seconds > 0.0 {
+            self.bytes as f64 / 1e6 / seconds
+        } else {
+            0.0
+        };
         writeln!(
             f,
             "total: {} documents, {} bytes, {} sections, {} defined terms, {} chunks, {:.1}% with a heading path; \

@@ -5,10 +5,10 @@
 /// Abbreviations that end in a period without ending a sentence (lower
 /// case, without the period).
 const ABBREVIATIONS: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "st", "no", "nos", "inc", "corp", "co", "ltd", "jr", "sr", "vs",
-    "v", "sec", "secs", "art", "fig", "approx", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
-    "sep", "sept", "oct", "nov", "dec", "para", "par", "cf", "et", "al", "viz", "ref", "dept",
-    "est", "govt", "ave", "blvd", "p", "pp", "vol", "ch", "cl", "sch", "exh", "incl",
+    "mr", "mrs", "ms", "dr", "st", "no", "nos", "inc", "corp", "co", "ltd", "jr", "sr", "vs", "v",
+    "sec", "secs", "art", "fig", "approx", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
+    "sept", "oct", "nov", "dec", "para", "par", "cf", "et", "al", "viz", "ref", "dept", "est",
+    "govt", "ave", "blvd", "p", "pp", "vol", "ch", "cl", "sch", "exh", "incl",
 ];
 
 /// Byte offsets (into `text`) where a new sentence starts: the first
@@ -105,7 +105,9 @@ fn is_abbreviation(text: &str, dot: usize) -> bool {
     let before = &text[..dot];
     let word_start = before
         .rfind(|c: char| c.is_whitespace() || c == '(' || c == '"' || c == '“')
-        .map_or(0, |p| p + before[p..].chars().next().map_or(1, char::len_utf8));
+        .map_or(0, |p| {
+            p + before[p..].chars().next().map_or(1, char::len_utf8)
+        });
     let word = &before[word_start..];
     if word.is_empty() {
         return false;
@@ -149,26 +151,44 @@ mod tests {
         let text = "Corio Inc. shall pay the U.S. fees. Each Party agrees. Revenue grew in 2022. Net income fell.";
         assert_eq!(
             split(text),
-            vec!["Corio Inc. shall pay the U.S. fees.", "Each Party agrees.", "Revenue grew in 2022.", "Net income fell."]
+            vec![
+                "Corio Inc. shall pay the U.S. fees.",
+                "Each Party agrees.",
+                "Revenue grew in 2022.",
+                "Net income fell."
+            ]
         );
     }
 
     #[test]
     fn labels_and_decimals_do_not_split() {
         let text = "1. DEFINITIONS apply here. See Section 4.2 for more.\n4. Next";
-        assert_eq!(split(text), vec!["1. DEFINITIONS apply here.", "See Section 4.2 for more.", "4. Next"]);
+        assert_eq!(
+            split(text),
+            vec![
+                "1. DEFINITIONS apply here.",
+                "See Section 4.2 for more.",
+                "4. Next"
+            ]
+        );
     }
 
     #[test]
     fn paragraphs_break() {
         let text = "first para\nstill first\n\n  second para\x0cthird";
         assert_eq!(paragraph_starts(text), vec![26, 38]);
-        assert_eq!(split(text), vec!["first para\nstill first", "second para", "third"]);
+        assert_eq!(
+            split(text),
+            vec!["first para\nstill first", "second para", "third"]
+        );
     }
 
     #[test]
     fn quotes_stay_with_sentence() {
         let text = "the \"Agreement.\" The Parties agree.";
-        assert_eq!(split(text), vec!["the \"Agreement.\"", "The Parties agree."]);
+        assert_eq!(
+            split(text),
+            vec!["the \"Agreement.\"", "The Parties agree."]
+        );
     }
 }

@@ -81,7 +81,11 @@ pub(crate) fn find(text: &str, tree: &SectionTree) -> Vec<DefinedTerm> {
             let section = tree.innermost_at(quote_start);
             // A sentence never reaches across its section's heading.
             if let Some(s) = section.and_then(|id| tree.sections.get(id as usize)) {
-                let floor = if quote_start >= s.heading_end { s.heading_end } else { s.start };
+                let floor = if quote_start >= s.heading_end {
+                    s.heading_end
+                } else {
+                    s.start
+                };
                 start = start.max(floor);
                 end = end.min(s.end);
                 // Clamping may leave blanks at the edges.
@@ -199,8 +203,20 @@ mod tests {
                     \"Marketing Approval\" (or \"MA\") shall mean approvals.";
         let found = terms(text);
         let names: Vec<&str> = found.iter().map(|(t, _)| t.as_str()).collect();
-        assert_eq!(names, vec!["Agreement", "CORIO", "Affiliate", "Marketing Approval", "MA"]);
-        assert_eq!(found[2].1, "\"Affiliate\" of a Party means any entity controlling it.");
+        assert_eq!(
+            names,
+            vec![
+                "Agreement",
+                "CORIO",
+                "Affiliate",
+                "Marketing Approval",
+                "MA"
+            ]
+        );
+        assert_eq!(
+            found[2].1,
+            "\"Affiliate\" of a Party means any entity controlling it."
+        );
         assert!(found[0].1.starts_with("This Agreement (the"));
     }
 

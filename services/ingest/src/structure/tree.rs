@@ -49,7 +49,11 @@ struct Open {
 }
 
 fn last_child(children: &[(StyleKey, Vec<u32>)], style: StyleKey) -> Option<&Vec<u32>> {
-    children.iter().rev().find(|(s, _)| *s == style).map(|(_, n)| n)
+    children
+        .iter()
+        .rev()
+        .find(|(s, _)| *s == style)
+        .map(|(_, n)| n)
 }
 
 fn set_last_child(children: &mut Vec<(StyleKey, Vec<u32>)>, style: StyleKey, number: Vec<u32>) {
@@ -96,7 +100,9 @@ fn filter_candidates(text: &str, candidates: Vec<Candidate>) -> Vec<Candidate> {
     // Text up to the next heading of any kind (TOC entries have none) ...
     let body: Vec<usize> = (0..n)
         .map(|k| {
-            let to = candidates.get(k + 1).map_or(text.len(), |c| c.heading_start);
+            let to = candidates
+                .get(k + 1)
+                .map_or(text.len(), |c| c.heading_start);
             non_blank(candidates[k].heading_end, to)
         })
         .collect();
@@ -138,8 +144,20 @@ fn filter_candidates(text: &str, candidates: Vec<Candidate>) -> Vec<Candidate> {
     }
 
     keep_increasing(&candidates, &mut keep, &extent, Family::Part, &[]);
-    keep_increasing(&candidates, &mut keep, &extent, Family::Article, &[Family::Part, Family::Exhibit]);
-    keep_increasing(&candidates, &mut keep, &extent, Family::Item, &[Family::Part]);
+    keep_increasing(
+        &candidates,
+        &mut keep,
+        &extent,
+        Family::Article,
+        &[Family::Part, Family::Exhibit],
+    );
+    keep_increasing(
+        &candidates,
+        &mut keep,
+        &extent,
+        Family::Item,
+        &[Family::Part],
+    );
     keep_increasing(
         &candidates,
         &mut keep,
@@ -179,7 +197,11 @@ fn keep_increasing(
     let mut segment: Vec<usize> = Vec::new();
     let flush = |segment: &mut Vec<usize>, keep: &mut [bool]| {
         if segment.len() > 1 {
-            for k in longest_rising(candidates, body, segment).into_iter().enumerate().filter_map(|(i, kept)| (!kept).then_some(segment[i])) {
+            for k in longest_rising(candidates, body, segment)
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, kept)| (!kept).then_some(segment[i]))
+            {
                 keep[k] = false;
             }
         }
@@ -322,9 +344,15 @@ impl Builder {
         };
         // "7. License Grants" after "6.11 …" siblings whose "6." was missed.
         let continues_deeper = match cand.family {
-            Family::Decimal(c) if c < 8 => last_child(siblings, StyleKey::Family(Family::Decimal(c + 1)))
-                .and_then(|deeper| deeper.first())
-                .is_some_and(|&lead| cand.number.first().is_some_and(|&n| n == lead || n == lead + 1)),
+            Family::Decimal(c) if c < 8 => {
+                last_child(siblings, StyleKey::Family(Family::Decimal(c + 1)))
+                    .and_then(|deeper| deeper.first())
+                    .is_some_and(|&lead| {
+                        cand.number
+                            .first()
+                            .is_some_and(|&n| n == lead || n == lead + 1)
+                    })
+            }
             _ => false,
         };
         let previous = last_child(siblings, style);
@@ -384,7 +412,8 @@ impl Builder {
         let parent = self.stack.last().map(|o| o.section);
         let mut kind = cand.kind;
         // "12. Income Taxes" inside an Item is a note to the statements.
-        if cand.family == Family::Decimal(1) && self.stack.iter().any(|o| o.family == Family::Item) {
+        if cand.family == Family::Decimal(1) && self.stack.iter().any(|o| o.family == Family::Item)
+        {
             kind = SectionKind::Note;
         }
         let id = self.sections.len() as u32;
@@ -468,7 +497,9 @@ fn fits_sequence(cand: &Candidate, previous: Option<&Vec<u32>>, parent: Option<&
                 let last = number.last().copied().unwrap_or(0);
                 let lead = usize::from(c) - 1;
                 let matches_parent = parent.is_some_and(|parent| match parent.family {
-                    Family::Decimal(pc) if usize::from(pc) == lead => parent.number[..] == number[..lead],
+                    Family::Decimal(pc) if usize::from(pc) == lead => {
+                        parent.number[..] == number[..lead]
+                    }
                     Family::Article | Family::Note => parent.number.first() == number.first(),
                     _ => false,
                 });
@@ -491,7 +522,11 @@ fn fits_sequence(cand: &Candidate, previous: Option<&Vec<u32>>, parent: Option<&
         .zip(previous.iter())
         .find(|(a, b)| a != b)
         .map_or(0, |(a, b)| a.saturating_sub(*b));
-    let limit = if cand.family == Family::Part { 2 } else { MAX_GAP };
+    let limit = if cand.family == Family::Part {
+        2
+    } else {
+        MAX_GAP
+    };
     gap <= limit
 }
 

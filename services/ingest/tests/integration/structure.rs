@@ -74,14 +74,23 @@ fn assert_tree_well_formed(tree: &SectionTree, text: &str) {
     let mut last_root_end = 0usize;
     for (i, s) in tree.sections.iter().enumerate() {
         assert_eq!(s.id as usize, i);
-        assert!(s.start <= s.heading_start && s.heading_start < s.heading_end, "{s:?}");
+        assert!(
+            s.start <= s.heading_start && s.heading_start < s.heading_end,
+            "{s:?}"
+        );
         assert!(s.heading_end <= s.end && s.end <= text.len(), "{s:?}");
         assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end));
         match s.parent {
             Some(p) => {
                 let parent = &tree.sections[p as usize];
-                assert!(p < s.id && parent.start < s.start && s.end <= parent.end, "{s:?} in {parent:?}");
-                assert!(s.start >= last_child_end[p as usize], "siblings overlap: {s:?}");
+                assert!(
+                    p < s.id && parent.start < s.start && s.end <= parent.end,
+                    "{s:?} in {parent:?}"
+                );
+                assert!(
+                    s.start >= last_child_end[p as usize],
+                    "siblings overlap: {s:?}"
+                );
                 assert_eq!(s.depth, parent.depth + 1);
                 last_child_end[p as usize] = s.end;
             }
@@ -95,14 +104,22 @@ fn assert_tree_well_formed(tree: &SectionTree, text: &str) {
     // A section ends where the next one at the same or a higher level starts.
     for (i, s) in tree.sections.iter().enumerate() {
         let next_same_or_higher = tree.sections[i + 1..].iter().find(|t| t.depth <= s.depth);
-        let parent_end = s.parent.map_or(text.len(), |p| tree.sections[p as usize].end);
+        let parent_end = s
+            .parent
+            .map_or(text.len(), |p| tree.sections[p as usize].end);
         let expected = next_same_or_higher.map_or(parent_end, |t| t.start.min(parent_end));
         assert_eq!(s.end, expected, "end of {s:?}");
     }
     for term in &tree.terms {
         assert!(term.start < term.end && term.end <= text.len(), "{term:?}");
-        let definition: String = text[term.start..term.end].split_whitespace().collect::<Vec<_>>().join(" ");
-        assert!(definition.contains(&term.term), "{term:?} not in {definition:?}");
+        let definition: String = text[term.start..term.end]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            definition.contains(&term.term),
+            "{term:?} not in {definition:?}"
+        );
         if let Some(id) = term.section {
             let s = &tree.sections[id as usize];
             assert!(s.start <= term.start && term.start < s.end);
@@ -138,7 +155,10 @@ fn word() -> impl Strategy<Value = String> {
 }
 
 fn sentence() -> impl Strategy<Value = String> {
-    (prop::collection::vec(word(), 1..25), prop_oneof![Just("."), Just(";"), Just(""), Just(". ")])
+    (
+        prop::collection::vec(word(), 1..25),
+        prop_oneof![Just("."), Just(";"), Just(""), Just(". ")],
+    )
         .prop_map(|(words, end)| {
             let mut s = words.join(" ");
             if let Some(first) = s.get(..1) {
@@ -155,7 +175,8 @@ fn heading() -> impl Strategy<Value = String> {
         (1u32..12, 1u32..9).prop_map(|(a, b)| format!("{a}.{b} \"Term{b}\" means a thing.")),
         (1u32..20).prop_map(|n| format!("{n}. DEFINITIONS")),
         (0u8..26).prop_map(|c| format!("({}) a clause follows here", (b'a' + c) as char)),
-        prop_oneof![Just("i"), Just("ii"), Just("iv"), Just("x")].prop_map(|r| format!("({r}) roman clause")),
+        prop_oneof![Just("i"), Just("ii"), Just("iv"), Just("x")]
+            .prop_map(|r| format!("({r}) roman clause")),
         (1u32..16).prop_map(|n| format!("Item {n}. Business")),
         (1u32..25).prop_map(|n| format!("NOTE {n} — INCOME TAXES")),
         Just("PART II".to_string()),
@@ -272,7 +293,11 @@ fn dev_set_report_and_invariants() {
     let Some(docs) = dev_docs() else {
         return;
     };
-    assert_eq!(docs.len(), 38, "the dev set has 18 contracts and 20 filings");
+    assert_eq!(
+        docs.len(),
+        38,
+        "the dev set has 18 contracts and 20 filings"
+    );
     check_page_map(&docs);
     let options = ChunkOptions::default();
     let mut problems = Vec::new();
@@ -283,7 +308,11 @@ fn dev_set_report_and_invariants() {
         if let Err(e) = validate_chunks(doc, &tree, &chunks, &options) {
             panic!("{name}: {e}");
         }
-        let items = tree.sections.iter().filter(|s| s.kind == SectionKind::Item).count();
+        let items = tree
+            .sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::Item)
+            .count();
         if name.ends_with("10K") && !(12..=24).contains(&items) {
             // A 10-K has Items 1, 1A, 1B, 2-4, 5-9B, 10-14, 15 (±).
             problems.push(format!("{name}: {items} Items"));
@@ -303,11 +332,17 @@ fn dev_set_report_and_invariants() {
     println!("wall time for the report: {:.2?}", started.elapsed());
     assert_eq!(report.documents.len(), 38);
     if report.heading_path_share < 0.9 {
-        problems.push(format!("overall heading path share {:.3}", report.heading_path_share));
+        problems.push(format!(
+            "overall heading path share {:.3}",
+            report.heading_path_share
+        ));
     }
     for d in &report.documents {
         if d.heading_path_share < 0.6 {
-            problems.push(format!("{}: heading path share {:.3}", d.name, d.heading_path_share));
+            problems.push(format!(
+                "{}: heading path share {:.3}",
+                d.name, d.heading_path_share
+            ));
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
@@ -326,7 +361,10 @@ fn dev_set_report_with_the_embedder_tokenizer() {
     let options = ChunkOptions::default();
     let report = structure_report(&docs, &tokenizer, &options);
     println!("{report}");
-    assert!(report.documents.iter().all(|d| d.max_chunk_tokens as usize <= options.max_tokens));
+    assert!(report
+        .documents
+        .iter()
+        .all(|d| d.max_chunk_tokens as usize <= options.max_tokens));
 }
 
 /// The TXT page map agrees with the page starts recorded in docs.jsonl
@@ -337,14 +375,19 @@ fn check_page_map(docs: &[(String, ParsedDocument)]) {
     };
     for line in meta.lines() {
         let entry: serde_json::Value = serde_json::from_str(line).unwrap();
-        let (Some(id), Some(starts)) = (entry["doc_id"].as_str(), entry["page_starts"].as_array()) else {
+        let (Some(id), Some(starts)) = (entry["doc_id"].as_str(), entry["page_starts"].as_array())
+        else {
             continue;
         };
         let Some((_, doc)) = docs.iter().find(|(n, _)| n == id) else {
             continue;
         };
         let chars = folio_common::model::CharOffsets::new(&doc.text);
-        let ours: Vec<u64> = doc.pages.iter().map(|p| chars.char_of_byte(p.start) as u64).collect();
+        let ours: Vec<u64> = doc
+            .pages
+            .iter()
+            .map(|p| chars.char_of_byte(p.start) as u64)
+            .collect();
         let theirs: Vec<u64> = starts.iter().filter_map(|v| v.as_u64()).collect();
         assert_eq!(ours, theirs, "{id}: page starts");
     }
@@ -364,7 +407,8 @@ fn print_dev_trees() {
         docs.push(("file".to_string(), text_document(text)));
     }
     let wanted = std::env::var("FOLIO_DOCS").unwrap_or_else(|_| {
-        "cuad-CORIOINC_07_20_2000-EX-10.5-LICENSE_AND_HOSTING_AGREEMENT,fb-ADOBE_2022_10K".to_string()
+        "cuad-CORIOINC_07_20_2000-EX-10.5-LICENSE_AND_HOSTING_AGREEMENT,fb-ADOBE_2022_10K"
+            .to_string()
     });
     for name in wanted.split(',') {
         let Some((_, doc)) = docs.iter().find(|(n, _)| n == name) else {
@@ -372,24 +416,43 @@ fn print_dev_trees() {
             continue;
         };
         let tree = structurize(doc);
-        println!("=== {name}: {} sections, {} terms", tree.sections.len(), tree.terms.len());
+        println!(
+            "=== {name}: {} sections, {} terms",
+            tree.sections.len(),
+            tree.terms.len()
+        );
         for s in &tree.sections {
             if s.kind == SectionKind::Clause && std::env::var("FOLIO_CLAUSES").is_err() {
                 continue;
             }
             let line = doc.text[..s.start].matches('\n').count() + 1;
-            println!("{line:>6} {:indent$}{:?} {}", "", s.kind, s.display_name(), indent = usize::from(s.depth) * 2);
+            println!(
+                "{line:>6} {:indent$}{:?} {}",
+                "",
+                s.kind,
+                s.display_name(),
+                indent = usize::from(s.depth) * 2
+            );
         }
         if std::env::var("FOLIO_NOPATH").is_ok() {
             let chunks = chunk_document(doc, &tree, &ApproxTokenCounter, &ChunkOptions::default());
             for c in chunks.iter().filter(|c| c.heading_path.is_empty()) {
                 let head: String = c.text.chars().take(100).collect();
-                println!("no path: chunk {} ({} tokens): {head:?}", c.ordinal, c.token_count);
+                println!(
+                    "no path: chunk {} ({} tokens): {head:?}",
+                    c.ordinal, c.token_count
+                );
             }
         }
         if std::env::var("FOLIO_TERMS").is_ok() {
             for t in &tree.terms {
-                println!("term {:?} [{}]: {:?}", t.term, t.section.map_or(String::new(), |s| tree.path(s).join(" › ")), &doc.text[t.start..t.end]);
+                println!(
+                    "term {:?} [{}]: {:?}",
+                    t.term,
+                    t.section
+                        .map_or(String::new(), |s| tree.path(s).join(" › ")),
+                    &doc.text[t.start..t.end]
+                );
             }
         }
     }
@@ -406,7 +469,9 @@ impl TokenCounter for WordPiece {
 }
 
 fn embedder_tokenizer() -> Option<WordPiece> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(TOKENIZER);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(TOKENIZER);
     if !path.is_file() {
         println!("skipping: {} is missing", path.display());
         return None;
@@ -429,13 +494,21 @@ fn chunk_sizes_hold_with_the_embedder_tokenizer() {
     let options = ChunkOptions::default();
     let mut docs: Vec<(String, ParsedDocument)> = Vec::new();
     if let Some(dev) = dev_docs() {
-        let wanted = ["cuad-GOOSEHEADINSURANCE_INC_04_02_2018-EX-10.6-Franchise_Agreement", "fb-ADOBE_2022_10K"];
-        docs.extend(dev.into_iter().filter(|(n, _)| wanted.contains(&n.as_str())));
+        let wanted = [
+            "cuad-GOOSEHEADINSURANCE_INC_04_02_2018-EX-10.6-Franchise_Agreement",
+            "fb-ADOBE_2022_10K",
+        ];
+        docs.extend(
+            dev.into_iter()
+                .filter(|(n, _)| wanted.contains(&n.as_str())),
+        );
     }
     let mut table = String::from("| Segment | 2022 | 2021 |\n");
     let header_end = table.len() - 1;
     for i in 0..400 {
-        table.push_str(&format!("| Digital Media subscription revenue {i} | $ 12,{i:03}.5 | $ 11,{i:03}.25 |\n"));
+        table.push_str(&format!(
+            "| Digital Media subscription revenue {i} | $ 12,{i:03}.5 | $ 11,{i:03}.25 |\n"
+        ));
     }
     let mut synthetic = text_document(table.clone());
     synthetic.tables = vec![TableHint {
@@ -451,20 +524,36 @@ fn chunk_sizes_hold_with_the_embedder_tokenizer() {
         let mut over_window = 0;
         for c in &chunks {
             let exact = tokenizer.count_tokens(&c.text);
-            assert_eq!(exact, c.token_count as usize, "{name}: chunk {} count", c.ordinal);
-            assert!(exact <= options.max_tokens, "{name}: chunk {} has {exact} tokens", c.ordinal);
+            assert_eq!(
+                exact, c.token_count as usize,
+                "{name}: chunk {} count",
+                c.ordinal
+            );
+            assert!(
+                exact <= options.max_tokens,
+                "{name}: chunk {} has {exact} tokens",
+                c.ordinal
+            );
             // [CLS] + path + repeated header + text + [SEP] against the window.
             if tokenizer.count_tokens(&c.indexed_text()) + 2 > 512 {
                 over_window += 1;
             }
         }
-        let mean = chunks.iter().map(|c| c.token_count as f64).sum::<f64>() / chunks.len().max(1) as f64;
+        let mean =
+            chunks.iter().map(|c| c.token_count as f64).sum::<f64>() / chunks.len().max(1) as f64;
         println!(
             "{name}: {} chunks, mean {mean:.0} tokens (MiniLM WordPiece), {over_window} over the 512 window with path and header",
             chunks.len()
         );
     }
-    let table_chunks = chunk_document(&docs[docs.len() - 1].1, &SectionTree::default(), &tokenizer, &options);
+    let table_chunks = chunk_document(
+        &docs[docs.len() - 1].1,
+        &SectionTree::default(),
+        &tokenizer,
+        &options,
+    );
     assert!(table_chunks.len() > 1);
-    assert!(table_chunks[1..].iter().all(|c| c.context_header.as_deref() == Some("| Segment | 2022 | 2021 |")));
+    assert!(table_chunks[1..]
+        .iter()
+        .all(|c| c.context_header.as_deref() == Some("| Segment | 2022 | 2021 |")));
 }

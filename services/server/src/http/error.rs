@@ -50,7 +50,8 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
-        let body = json!({"error": {"code": self.code, "message": self.message, "type": self.kind()}});
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "type": self.kind()}});
         (self.status, Json(body)).into_response()
     }
 }
@@ -58,9 +59,17 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
+            StoreError::NotFound(what) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{what} not found"),
+            ),
             StoreError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, "conflict", what),
-            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_error", other.to_string()),
+            other => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store_error",
+                other.to_string(),
+            ),
         }
     }
 }
@@ -73,7 +82,11 @@ impl From<BlobError> for ApiError {
                 "file_too_large",
                 format!("the file exceeds the upload limit of {limit} bytes"),
             ),
-            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "blob_error", other.to_string()),
+            other => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "blob_error",
+                other.to_string(),
+            ),
         }
     }
 }
@@ -84,6 +97,10 @@ impl From<axum::extract::multipart::MultipartError> for ApiError {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             return ApiError::new(status, "file_too_large", error.body_text());
         }
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_multipart", error.body_text())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_multipart",
+            error.body_text(),
+        )
     }
 }

@@ -34,12 +34,20 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(web_ui))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/v1/collections", get(documents::list_collections).post(documents::create_collection))
+        .route(
+            "/v1/collections",
+            get(documents::list_collections).post(documents::create_collection),
+        )
         .route(
             "/v1/documents",
-            post(documents::upload).get(documents::list).layer(DefaultBodyLimit::max(body_limit)),
+            post(documents::upload)
+                .get(documents::list)
+                .layer(DefaultBodyLimit::max(body_limit)),
         )
-        .route("/v1/documents/{id}", get(documents::get).delete(documents::delete))
+        .route(
+            "/v1/documents/{id}",
+            get(documents::get).delete(documents::delete),
+        )
         .route("/v1/documents/{id}/text", get(documents::text))
         .route("/v1/documents/{id}/chunks", get(documents::chunks))
         .route("/v1/documents/{id}/versions", get(documents::versions))
@@ -72,6 +80,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "vectors": {"ok": true, "backend": state.runtime.pipeline.indexes().vectors.name()},
         "llm": state.runtime.llm,
     });
-    let status = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }
