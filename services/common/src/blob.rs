@@ -272,7 +272,11 @@ mod tests {
         store.put_canonical(&blob.key, "héllo").await.unwrap();
         assert_eq!(store.read_canonical(&blob.key).await.unwrap(), "héllo");
         assert_eq!(store.orphans(&[]).await.unwrap(), vec![blob.key.clone()]);
-        assert!(store.orphans(&[blob.key.clone()]).await.unwrap().is_empty());
+        assert!(store
+            .orphans(std::slice::from_ref(&blob.key))
+            .await
+            .unwrap()
+            .is_empty());
         store.delete(&blob.key).await.unwrap();
         store.delete(&blob.key).await.unwrap();
         assert!(store.keys().await.unwrap().is_empty());

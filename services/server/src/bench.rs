@@ -32,8 +32,8 @@ fn set_files(set: &Path, format: BenchFormat) -> Result<Vec<PathBuf>> {
     } else {
         set.to_path_buf()
     };
-    let files =
-        collect_files(&[docs.clone()]).with_context(|| format!("reading {}", docs.display()))?;
+    let files = collect_files(std::slice::from_ref(&docs))
+        .with_context(|| format!("reading {}", docs.display()))?;
     Ok(files
         .into_iter()
         .filter(|p| {

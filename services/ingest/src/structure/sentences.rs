@@ -49,10 +49,10 @@ pub(crate) fn sentence_starts(text: &str) -> Vec<usize> {
         if k >= bytes.len() {
             break;
         }
-        if is_break || (opens_sentence(&text[k..]) && !(b == b'.' && is_abbreviation(text, i))) {
-            if starts.last() != Some(&k) {
-                starts.push(k);
-            }
+        if (is_break || (opens_sentence(&text[k..]) && !(b == b'.' && is_abbreviation(text, i))))
+            && starts.last() != Some(&k)
+        {
+            starts.push(k);
         }
         i = k;
     }
