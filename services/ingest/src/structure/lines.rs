@@ -243,6 +243,17 @@ impl<'a> Lines<'a> {
                 }
                 j += 1;
             }
+            let scanned_to = members[members.len() - 1];
+            // A page footer a few lines after the last entry ends the page
+            // the contents are on; what lies between is the document.
+            while members.len() >= 2 && {
+                let (prev, last) = (members[members.len() - 2], members[members.len() - 1]);
+                is_page_number_line(self.content(last))
+                    && last - prev >= 3
+                    && self.lines[prev + 1..=last].iter().any(|l| l.break_before)
+            } {
+                members.pop();
+            }
             let last = members[members.len() - 1];
             if self.is_toc_cluster(&members, &refs) {
                 // The first entry's label and title precede its page number
@@ -262,7 +273,7 @@ impl<'a> Lines<'a> {
                     line.in_toc = true;
                 }
             }
-            i = last + 1;
+            i = scanned_to + 1;
         }
     }
 

@@ -214,7 +214,9 @@ mod tests {
 
     #[test]
     fn filing_parts_items_notes_and_toc() {
-        let mut text = String::from("UNITED STATES SECURITIES AND EXCHANGE COMMISSION\nFORM 10-K\n\nTABLE OF CONTENTS\nPART I\n");
+        let mut text = String::from(
+            "UNITED STATES SECURITIES AND EXCHANGE COMMISSION\nFORM 10-K\n\nTABLE OF CONTENTS\nPART I\n",
+        );
         for (item, title, page) in [
             ("1", "Business", 3),
             ("1A", "Risk Factors", 9),
@@ -277,5 +279,89 @@ mod tests {
             vec!["Lease", "Lease › 1. Rent", "Lease › 2. Repairs"]
         );
         assert_eq!(tree.sections[1].kind, SectionKind::Section);
+    }
+
+    fn labels(tree: &SectionTree) -> Vec<&str> {
+        tree.sections.iter().map(|s| s.label.as_str()).collect()
+    }
+
+    #[test]
+    fn run_together_sections_are_split() {
+        let text = "Exhibit 10.2\n\nSUPPLY AGREEMENT\n\n\
+            The parties agree as follows: 1. Definitions.\n\
+            1.1 \"Product\" means the goods. 1.2 \"Price\" shall have the meaning set forth below. \
+            2. Supply. 2.1 Orders. Buyer orders goods in writing.    2.2 Delivery. Seller delivers them. \
+            Pursuant to Section 2.1 orders bind.\n";
+        let tree = structurize(&doc(text));
+        assert_well_formed(&tree, text.len());
+        assert_eq!(
+            paths(&tree),
+            vec![
+                "SUPPLY AGREEMENT",
+                "1. Definitions",
+                "1. Definitions › 1.1 \"Product\"",
+                "1. Definitions › 1.2 \"Price\"",
+                "2. Supply",
+                "2. Supply › 2.1 Orders",
+                "2. Supply › 2.2 Delivery",
+            ]
+        );
+    }
+
+    #[test]
+    fn dot_leader_contents_and_page_number_prefixes() {
+        let text = "TABLE OF CONTENTS\n1. Definitions.............\n2. Grant....................\n\
+            3. Fees.....................\n4. Term.....................\n\n\
+            1. DEFINITIONS\n\n\"Term\" means the term.\n\n                      1\n\n\
+            2 2. GRANT\n\nLicensor grants a license.\n\n3. FEES\n\nFees are due.\n\n\
+            4. TERM\n\nThe term is one year.\n";
+        let tree = structurize(&doc(text));
+        assert_well_formed(&tree, text.len());
+        assert_eq!(
+            labels(&tree),
+            vec!["1.", "2.", "3.", "4."],
+            "{:#?}",
+            paths(&tree)
+        );
+        let grant = &tree.sections[1];
+        assert_eq!(&text[grant.heading_start..grant.heading_end], "2. GRANT");
+    }
+
+    #[test]
+    fn title_case_headings_nest_under_capitals() {
+        let text = "ITEM 7. MANAGEMENT'S DISCUSSION AND ANALYSIS\nOVERVIEW\n\
+            We design and sell software and services to customers around the world, in many markets.\n\
+            Digital Media\n\
+            Revenue from Digital Media grew strongly in the year because subscriptions increased.\n\
+            Amy E. Hood\n\
+            Executive Vice President and Chief Financial Officer of the company since 2013, and more.\n\
+            RESULTS OF OPERATIONS\n\
+            Revenue increased by ten percent compared with the prior fiscal year, driven by volume.\n";
+        let tree = structurize(&doc(text));
+        assert_well_formed(&tree, text.len());
+        assert_eq!(
+            paths(&tree),
+            vec![
+                "ITEM 7 MANAGEMENT'S DISCUSSION AND ANALYSIS",
+                "ITEM 7 MANAGEMENT'S DISCUSSION AND ANALYSIS › OVERVIEW",
+                "ITEM 7 MANAGEMENT'S DISCUSSION AND ANALYSIS › OVERVIEW › Digital Media",
+                "ITEM 7 MANAGEMENT'S DISCUSSION AND ANALYSIS › RESULTS OF OPERATIONS",
+            ]
+        );
+    }
+
+    #[test]
+    fn figures_and_references_are_not_sections() {
+        let text =
+            "NOTE 2 — EARNINGS PER SHARE\nBasic earnings per share are computed as follows.\n\
+            2.66 $\nDiluted (A/C)\n5.0\n26.1 International\nSee Note 13 for details.\n\
+            Note 13\n1.4\n3.7\nNOTE 3 — INCOME TAXES\nWe pay taxes in many places.\n";
+        let tree = structurize(&doc(text));
+        assert_eq!(
+            labels(&tree),
+            vec!["NOTE 2", "NOTE 3"],
+            "{:#?}",
+            paths(&tree)
+        );
     }
 }

@@ -72,8 +72,6 @@ pub(crate) struct Candidate {
     pub heading_start: usize,
     /// One past the heading's last byte.
     pub heading_end: usize,
-    /// The line stands alone as a heading (not a run-in label).
-    pub standalone: bool,
 }
 
 impl Candidate {
@@ -167,7 +165,6 @@ pub(crate) fn parse_markup_heading(text: &str, start: usize, level: u8) -> Candi
         title: collapse(strip_heading_punct(content)),
         heading_start: start + lead,
         heading_end: start + text.trim_end().len(),
-        standalone: true,
     };
     if let Some(label) = split_label(content) {
         cand.kind = label.kind;
@@ -366,7 +363,6 @@ fn recognize_numbered(
         title: String::new(),
         heading_start: start,
         heading_end: start + label.len,
-        standalone: false,
     };
     let label_end = start + content[..label.len].trim_end().len();
     cand.heading_end = label_end;
@@ -376,7 +372,6 @@ fn recognize_numbered(
         if !(paragraph_start || width <= HEADING_LINE_MAX) {
             return None;
         }
-        cand.standalone = true;
         // The SEC tag atop a filed contract ("Exhibit 10.13") is dropped
         // later; the title line under it is the contract's own heading.
         let filing_tag = cand.family == Family::Exhibit && cand.number.len() >= 2 && start < 400;
@@ -397,7 +392,7 @@ fn recognize_numbered(
                 Family::Item | Family::Note | Family::Decimal(_)
             ) =>
             {
-                return None
+                return None;
             }
             None => {}
         }
@@ -432,7 +427,6 @@ fn recognize_numbered(
                 && !has_internal_stop(rest)
                 && (is_caps_text(rest) || title_ratio(rest, 24).is_some_and(|r| r >= ratio))
             {
-                cand.standalone = true;
                 let (title, end) = extend_title(lines, i, rest, rest_start);
                 cand.title = title;
                 cand.heading_end = end;
@@ -467,7 +461,6 @@ fn recognize_numbered(
                 }
                 cand.title = title;
                 cand.heading_end = rest_start + len;
-                cand.standalone = len == rest.len();
                 return Some(cand);
             }
             decorate_body_heading(lines, i, cand, rest, rest_start, width, paragraph_start)
@@ -519,7 +512,6 @@ fn decorate_body_heading(
         && !has_internal_stop(rest)
         && (is_caps_text(rest) || looks_like_title(rest, 14))
     {
-        cand.standalone = true;
         let (title, end) = extend_title(lines, i, rest, rest_start);
         cand.title = title;
         cand.heading_end = end;
@@ -573,7 +565,6 @@ fn recognize_caps(
         title,
         heading_start: start,
         heading_end: end,
-        standalone: true,
     })
 }
 
@@ -610,7 +601,6 @@ fn recognize_titled(
         title: collapse(content),
         heading_start: start,
         heading_end: start + content.len(),
-        standalone: true,
     })
 }
 
