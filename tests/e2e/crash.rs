@@ -87,8 +87,7 @@ async fn sigkill_during_ingestion_loses_nothing() {
     server.kill();
     let counts = consistency(data.path()).await;
     assert_eq!(counts.ready_documents as usize, files.len(), "{counts:?}");
-    assert_eq!(counts.db_chunks as u64, counts.bm25_entries, "{counts:?}");
-    assert_eq!(counts.db_chunks as u64, counts.vector_points, "{counts:?}");
+    counts.assert_indexes_agree("stores");
     assert_eq!(
         (counts.open_jobs, counts.orphan_blobs),
         (0, 0),
@@ -137,14 +136,7 @@ async fn abort_at_every_stage_boundary_then_recover() {
             i + 1,
             "{point}: {counts:?}"
         );
-        assert_eq!(
-            counts.db_chunks as u64, counts.bm25_entries,
-            "{point}: {counts:?}"
-        );
-        assert_eq!(
-            counts.db_chunks as u64, counts.vector_points,
-            "{point}: {counts:?}"
-        );
+        counts.assert_indexes_agree(point);
         assert_eq!(counts.orphan_blobs, 0, "{point}");
     }
 
@@ -163,14 +155,7 @@ async fn abort_at_every_stage_boundary_then_recover() {
     wait_all_ready(&server, points.len()).await;
     server.kill();
     let counts = consistency(data.path()).await;
-    assert_eq!(
-        counts.db_chunks as u64, counts.bm25_entries,
-        "re-ingest: {counts:?}"
-    );
-    assert_eq!(
-        counts.db_chunks as u64, counts.vector_points,
-        "re-ingest: {counts:?}"
-    );
+    counts.assert_indexes_agree("re-ingest");
 
     // A crash in the middle of a delete: it completes after the restart.
     let server = Server::start(
@@ -194,14 +179,7 @@ async fn abort_at_every_stage_boundary_then_recover() {
     server.kill();
     let counts = consistency(data.path()).await;
     assert_eq!(counts.ready_documents as usize, points.len() - 1);
-    assert_eq!(
-        counts.db_chunks as u64, counts.bm25_entries,
-        "delete: {counts:?}"
-    );
-    assert_eq!(
-        counts.db_chunks as u64, counts.vector_points,
-        "delete: {counts:?}"
-    );
+    counts.assert_indexes_agree("delete");
     assert_eq!(
         (counts.open_jobs, counts.orphan_blobs),
         (0, 0),

@@ -191,8 +191,7 @@ async fn upload_ingest_version_and_delete_over_http() {
     // DB, tantivy and the vector store agree; nothing is left behind.
     let counts = consistency(data.path()).await;
     assert_eq!(counts.ready_documents, 3, "{counts:?}");
-    assert_eq!(counts.db_chunks as u64, counts.bm25_entries, "{counts:?}");
-    assert_eq!(counts.db_chunks as u64, counts.vector_points, "{counts:?}");
+    counts.assert_indexes_agree("stores");
     assert_eq!(
         (counts.open_jobs, counts.orphan_blobs),
         (0, 0),

@@ -254,3 +254,17 @@ pub async fn assert_chunks_are_exact_slices(server: &Server, document_id: &str) 
     }
     chunks.len()
 }
+
+impl Consistency {
+    /// Asserts that the DB, tantivy and the vector store hold the same chunks.
+    pub fn assert_indexes_agree(&self, context: &str) {
+        assert_eq!(
+            self.db_chunks as u64, self.bm25_entries,
+            "{context}: {self:?}"
+        );
+        assert_eq!(
+            self.db_chunks as u64, self.vector_points,
+            "{context}: {self:?}"
+        );
+    }
+}
