@@ -24,6 +24,30 @@ pub enum LlmError {
         /// What was wrong.
         reason: String,
     },
+    /// The model's architecture is not one this backend implements.
+    #[error("unsupported model architecture `{0}` (supported: llama, qwen2, gemma3)")]
+    UnsupportedArchitecture(String),
+    /// The tokenizer could not be built or failed on an input.
+    #[error("tokenizer error: {0}")]
+    Tokenizer(String),
+    /// An input does not fit the model's context.
+    #[error("input of {tokens} tokens exceeds the model's context of {limit} tokens")]
+    ContextOverflow {
+        /// Tokens in the input.
+        tokens: usize,
+        /// The model's limit.
+        limit: usize,
+    },
+    /// A request the model cannot serve (for example an empty continuation).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The backend does not offer this operation (for example scoring over an API
+    /// that exposes no prompt log-probabilities).
+    #[error("{0} is not supported by this backend")]
+    Unsupported(&'static str),
+    /// The tensor library failed.
+    #[error("model computation failed: {0}")]
+    Compute(#[from] candle_core::Error),
 }
 
 /// What a GGUF file says about its model.

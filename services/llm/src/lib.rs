@@ -1,12 +1,12 @@
 //! Folio's language-model layer.
 //!
-//! This crate will hold the `LanguageModel` trait (token scoring for XL3M
-//! and streaming generation) with its candle and OpenAI-compatible backends.
-//! What exists today is the part ingestion and `folio serve` need: reading a
-//! local GGUF model's metadata so the server can report which model it
-//! serves and refuse a file that is not a usable GGUF.
+//! * [`LanguageModel`]: the one trait the query service uses: token scoring for
+//!   XL3M segment selection (and, later, streaming generation).
+//! * [`GgufModelInfo`]: a local GGUF model's metadata, read without loading weights.
 #![warn(missing_docs)]
 
 mod gguf;
+mod model;
 
 pub use gguf::{GgufModelInfo, LlmError};
+pub use model::{ContinuationScores, LanguageModel, ModelDescription, ScoreInput};

@@ -1,0 +1,103 @@
+//! The `LanguageModel` trait: what the query service asks of any model.
+
+use serde::Serialize;
+
+use crate::LlmError;
+
+/// One scoring request: score `continuation` given `prefix`.
+///
+/// The two parts are tokenized separately and concatenated (prefix first, with the
+/// model's beginning-of-sequence token when it uses one), so the continuation's
+/// tokens are exactly the tokens of `continuation` on its own. XL3M relies on this:
+/// the question block must be the same token sequence for every segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScoreInput {
+    /// Text the continuation is conditioned on (may be empty).
+    pub prefix: String,
+    /// Text whose tokens are scored. Must tokenize to at least one token.
+    pub continuation: String,
+}
+
+impl ScoreInput {
+    /// A request scoring `continuation` after `prefix`.
+    pub fn new(prefix: impl Into<String>, continuation: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+            continuation: continuation.into(),
+        }
+    }
+}
+
+/// Per-token scores of one continuation.
+///
+/// Index `j` refers to the continuation's `j`-th token: `logprobs[j]` is
+/// `log p(token_j | prefix, token_<j)` and `entropies[j]` is the entropy (nats) of
+/// the whole next-token distribution at that position.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContinuationScores {
+    /// Tokens in the prefix as fed to the model (including BOS when added).
+    pub prefix_tokens: usize,
+    /// Token ids of the continuation.
+    pub tokens: Vec<u32>,
+    /// Natural-log probability of each continuation token.
+    pub logprobs: Vec<f32>,
+    /// Entropy (nats) of the next-token distribution that predicts each token.
+    pub entropies: Vec<f32>,
+}
+
+impl ContinuationScores {
+    /// Mean entropy over the continuation positions (XL3M's default score; lower
+    /// means the model is more certain).
+    pub fn mean_entropy(&self) -> f32 {
+        mean(&self.entropies)
+    }
+
+    /// Mean negative log-likelihood of the continuation tokens.
+    pub fn mean_nll(&self) -> f32 {
+        -mean(&self.logprobs)
+    }
+}
+
+fn mean(values: &[f32]) -> f32 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.iter().map(|v| f64::from(*v)).sum::<f64>() as f32 / values.len() as f32
+}
+
+/// What a loaded model is, for traces, `/readyz` and benchmarks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelDescription {
+    /// A stable identifier (file name or API model name).
+    pub id: String,
+    /// Architecture (`llama`, `qwen2`, `gemma3`, … or `remote`).
+    pub architecture: String,
+    /// Backend name (`candle`, `openai`).
+    pub backend: String,
+    /// Device the model runs on (`cpu`, `cuda:0`, or the server URL).
+    pub device: String,
+    /// Maximum tokens of prefix + continuation the model accepts.
+    pub context_length: usize,
+    /// Whether [`LanguageModel::score`] is supported.
+    pub supports_scoring: bool,
+}
+
+/// A language model as Folio uses it.
+///
+/// Methods are blocking and CPU/GPU heavy: async callers run them on a blocking
+/// thread (`tokio::task::spawn_blocking`). Implementations are shareable across
+/// threads; a backend that cannot run two requests at once serializes internally.
+pub trait LanguageModel: Send + Sync {
+    /// Identity and capabilities.
+    fn describe(&self) -> ModelDescription;
+
+    /// Number of tokens `text` encodes to (without BOS).
+    fn count_tokens(&self, text: &str) -> Result<usize, LlmError>;
+
+    /// Scores a batch of continuations; the result has one entry per input, in order.
+    ///
+    /// Batched results equal one-by-one results (within floating-point tolerance):
+    /// padding never leaks into a sequence's scores. Inputs longer than the context
+    /// length fail with [`LlmError::ContextOverflow`].
+    fn score(&self, batch: &[ScoreInput]) -> Result<Vec<ContinuationScores>, LlmError>;
+}
