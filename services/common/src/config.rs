@@ -29,6 +29,61 @@ pub struct FolioConfig {
     pub ingest: IngestConfig,
     /// Vector store backend.
     pub vectors: VectorsConfig,
+    /// Hybrid retrieval (BM25 + dense, reciprocal rank fusion).
+    pub retrieval: RetrievalConfig,
+    /// XL3M segment selection by the local model's certainty.
+    pub xl3m: Xl3mConfig,
+}
+
+/// Hybrid retrieval knobs: `score(d) = Σ_r w_r / (k + rank_r(d))`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrievalConfig {
+    /// RRF's `k`: larger values flatten the difference between top ranks.
+    pub rrf_k: f32,
+    /// Weight of the BM25 ranking.
+    pub bm25_weight: f32,
+    /// Weight of the dense (embedding) ranking.
+    pub dense_weight: f32,
+    /// Hits taken from each retriever before fusion.
+    pub per_retriever: usize,
+}
+
+/// How XL3M scores a segment: lower is more relevant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Xl3mScore {
+    /// Mean entropy of the next-token distributions over the question block (the paper's).
+    Entropy,
+    /// Mean negative log-likelihood of the question-block tokens.
+    Nll,
+    /// Entropy minus the entropy with an empty segment (penalizes boilerplate that
+    /// makes any question look easy).
+    EntropyBaseline,
+    /// NLL minus the NLL with an empty segment.
+    NllBaseline,
+}
+
+/// XL3M segment selection knobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Xl3mConfig {
+    /// The score that ranks segments.
+    pub score: Xl3mScore,
+    /// Retrieved candidates rescored by the model (rerank mode).
+    pub candidates: usize,
+    /// Segment size in model tokens: a candidate chunk is widened with its
+    /// neighbours in the same section up to this size.
+    pub segment_tokens: usize,
+    /// Characters of overlap taken from each side of a segment.
+    pub overlap_chars: usize,
+    /// Token budget of the kept segments (the key context).
+    pub budget_tokens: usize,
+    /// Most segments per model call (sequences are padded to the longest).
+    pub batch: usize,
+    /// Single-document mode: stop scoring after this many seconds (0 = no limit);
+    /// unscored segments fall back to retrieval order.
+    pub time_budget_secs: u64,
 }
 
 /// HTTP server settings.
@@ -127,6 +182,8 @@ impl Default for FolioConfig {
             models: ModelsConfig::default(),
             ingest: IngestConfig::default(),
             vectors: VectorsConfig::default(),
+            retrieval: RetrievalConfig::default(),
+            xl3m: Xl3mConfig::default(),
         }
     }
 }
@@ -185,6 +242,31 @@ impl Default for VectorsConfig {
             collection: "folio_chunks".into(),
             shards: 1,
             replication_factor: 1,
+        }
+    }
+}
+
+impl Default for RetrievalConfig {
+    fn default() -> Self {
+        RetrievalConfig {
+            rrf_k: 60.0,
+            bm25_weight: 1.0,
+            dense_weight: 1.0,
+            per_retriever: 50,
+        }
+    }
+}
+
+impl Default for Xl3mConfig {
+    fn default() -> Self {
+        Xl3mConfig {
+            score: Xl3mScore::Entropy,
+            candidates: 10,
+            segment_tokens: 384,
+            overlap_chars: 80,
+            budget_tokens: 1536,
+            batch: 4,
+            time_budget_secs: 0,
         }
     }
 }

@@ -338,6 +338,92 @@ impl CharOffsets {
     }
 }
 
+/// The stored structure of a version: page map, section tree, defined terms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredStructure {
+    /// Page map in character offsets: (page number, start, end).
+    pub pages: Vec<(u32, usize, usize)>,
+    /// Sections with character offsets.
+    pub sections: Vec<StoredSection>,
+    /// Defined terms with character offsets.
+    pub terms: Vec<StoredTerm>,
+    /// Title from the document's metadata.
+    pub title: Option<String>,
+}
+
+/// A section of [`StoredStructure`] (character offsets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredSection {
+    /// Index in the list.
+    pub id: u32,
+    /// Parent index.
+    pub parent: Option<u32>,
+    /// Depth from 0.
+    pub depth: u8,
+    /// Kind, as in [`SectionKind`].
+    pub kind: SectionKind,
+    /// Label and title, as shown in heading paths.
+    pub name: String,
+    /// Char offset of the section start.
+    pub start: usize,
+    /// Char offset one past its end.
+    pub end: usize,
+}
+
+/// A defined term of [`StoredStructure`] (character offsets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredTerm {
+    /// The term.
+    pub term: String,
+    /// Char offset of the definition.
+    pub start: usize,
+    /// Char offset one past it.
+    pub end: usize,
+}
+
+impl StoredStructure {
+    /// Converts a parsed document's page map and structure to character offsets.
+    pub fn build(doc: &ParsedDocument, tree: &SectionTree) -> Self {
+        let offsets = CharOffsets::new(&doc.text);
+        StoredStructure {
+            pages: doc
+                .pages
+                .iter()
+                .map(|p| {
+                    (
+                        p.number,
+                        offsets.char_of_byte(p.start),
+                        offsets.char_of_byte(p.end),
+                    )
+                })
+                .collect(),
+            sections: tree
+                .sections
+                .iter()
+                .map(|s| StoredSection {
+                    id: s.id,
+                    parent: s.parent,
+                    depth: s.depth,
+                    kind: s.kind,
+                    name: s.display_name(),
+                    start: offsets.char_of_byte(s.start),
+                    end: offsets.char_of_byte(s.end),
+                })
+                .collect(),
+            terms: tree
+                .terms
+                .iter()
+                .map(|t| StoredTerm {
+                    term: t.term.clone(),
+                    start: offsets.char_of_byte(t.start),
+                    end: offsets.char_of_byte(t.end),
+                })
+                .collect(),
+            title: doc.title.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

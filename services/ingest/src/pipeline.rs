@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use folio_common::blob::BlobStore;
 use folio_common::config::IngestConfig;
-use folio_common::model::{ChunkDraft, DocumentFormat, ParsedDocument, SectionTree};
+use folio_common::model::{ChunkDraft, DocumentFormat};
+/// Re-exported from `folio_common::model`, where the query side reads it too.
+pub use folio_common::model::{StoredSection, StoredStructure, StoredTerm};
 use folio_common::store::{
     ChunkRecord, IngestResult, JobProgress, JobRecord, JobStage, MetadataStore,
 };
@@ -88,91 +90,6 @@ pub struct IngestSummary {
     pub timings: StageTimings,
     /// False when a newer version or a delete overtook this job.
     pub committed: bool,
-}
-
-/// The stored structure of a version: page map, section tree, defined terms.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct StoredStructure {
-    /// Page map in character offsets: (page number, start, end).
-    pub pages: Vec<(u32, usize, usize)>,
-    /// Sections with character offsets.
-    pub sections: Vec<StoredSection>,
-    /// Defined terms with character offsets.
-    pub terms: Vec<StoredTerm>,
-    /// Title from the document's metadata.
-    pub title: Option<String>,
-}
-
-/// A section of [`StoredStructure`] (character offsets).
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct StoredSection {
-    /// Index in the list.
-    pub id: u32,
-    /// Parent index.
-    pub parent: Option<u32>,
-    /// Depth from 0.
-    pub depth: u8,
-    /// Kind, as in [`folio_common::model::SectionKind`].
-    pub kind: folio_common::model::SectionKind,
-    /// Label and title, as shown in heading paths.
-    pub name: String,
-    /// Char offset of the section start.
-    pub start: usize,
-    /// Char offset one past its end.
-    pub end: usize,
-}
-
-/// A defined term of [`StoredStructure`] (character offsets).
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct StoredTerm {
-    /// The term.
-    pub term: String,
-    /// Char offset of the definition.
-    pub start: usize,
-    /// Char offset one past it.
-    pub end: usize,
-}
-
-impl StoredStructure {
-    fn build(doc: &ParsedDocument, tree: &SectionTree) -> Self {
-        let offsets = folio_common::model::CharOffsets::new(&doc.text);
-        StoredStructure {
-            pages: doc
-                .pages
-                .iter()
-                .map(|p| {
-                    (
-                        p.number,
-                        offsets.char_of_byte(p.start),
-                        offsets.char_of_byte(p.end),
-                    )
-                })
-                .collect(),
-            sections: tree
-                .sections
-                .iter()
-                .map(|s| StoredSection {
-                    id: s.id,
-                    parent: s.parent,
-                    depth: s.depth,
-                    kind: s.kind,
-                    name: s.display_name(),
-                    start: offsets.char_of_byte(s.start),
-                    end: offsets.char_of_byte(s.end),
-                })
-                .collect(),
-            terms: tree
-                .terms
-                .iter()
-                .map(|t| StoredTerm {
-                    term: t.term.clone(),
-                    start: offsets.char_of_byte(t.start),
-                    end: offsets.char_of_byte(t.end),
-                })
-                .collect(),
-            title: doc.title.clone(),
-        }
-    }
 }
 
 /// Turns claimed jobs into indexed documents.

@@ -49,6 +49,10 @@ pub enum Command {
     /// Inspect ingested documents.
     #[command(subcommand)]
     Docs(DocsCommand),
+    /// Hybrid search over ingested chunks.
+    Search(SearchArgs),
+    /// Retrieval quality on a QA set with gold evidence offsets.
+    Eval(EvalArgs),
     /// Fetch or check the models.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -78,6 +82,70 @@ pub struct IngestArgs {
     #[arg(long, env = "FOLIO_COLLECTION", default_value = "default")]
     pub collection: String,
     /// Print a JSON summary instead of progress bars.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `folio search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The query.
+    pub query: String,
+    /// Only this document (repeatable).
+    #[arg(long = "doc", env = "FOLIO_SEARCH_DOCS", value_delimiter = ',')]
+    pub documents: Vec<String>,
+    /// Only this collection, by name (repeatable).
+    #[arg(long = "collection", env = "FOLIO_SEARCH_COLLECTIONS", value_delimiter = ',')]
+    pub collections: Vec<String>,
+    /// Results wanted.
+    #[arg(long, env = "FOLIO_SEARCH_LIMIT", default_value_t = 10)]
+    pub limit: usize,
+    /// Retrievers: hybrid, bm25 or dense.
+    #[arg(long, env = "FOLIO_SEARCH_MODE", value_enum, default_value_t = SearchMode::Hybrid)]
+    pub mode: SearchMode,
+    /// JSON output (the same body as `POST /v1/search`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Retrievers of a search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SearchMode {
+    /// BM25 and dense, fused.
+    Hybrid,
+    /// Full text only.
+    Bm25,
+    /// Embeddings only.
+    Dense,
+}
+
+/// `folio eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The set: a directory with `docs/<doc_id>.txt` and `questions.jsonl`.
+    #[arg(long, env = "FOLIO_EVAL_SET")]
+    pub set: PathBuf,
+    /// Modes to evaluate (comma-separated): bm25, dense, hybrid, hybrid+window,
+    /// hybrid+xl3m.
+    #[arg(
+        long,
+        env = "FOLIO_EVAL_MODES",
+        value_delimiter = ',',
+        default_value = "bm25,dense,hybrid,hybrid+xl3m"
+    )]
+    pub mode: Vec<String>,
+    /// Evaluate only the first N answerable questions.
+    #[arg(long, env = "FOLIO_EVAL_LIMIT")]
+    pub limit: Option<usize>,
+    /// Data directory the set is ingested into once and reused
+    /// (default: `<data_dir>/eval/<set directory name>`).
+    #[arg(long, env = "FOLIO_EVAL_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Also report the other XL3M scores (entropy, NLL, both baseline-corrected)
+    /// computed from the same forward passes.
+    #[arg(long, env = "FOLIO_EVAL_XL3M_VARIANTS")]
+    pub xl3m_variants: bool,
+    /// One JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
 }

@@ -71,13 +71,42 @@ pub async fn submit_file(
 }
 
 pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
+    let report = ingest_files(&runtime, &args.paths, &args.collection, args.json).await?;
+    let count = |status: &str| report.iter().filter(|v| v["status"] == status).count();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"documents": report}))?
+        );
+    } else {
+        println!(
+            "{} ready, {} failed, {} unchanged, {} rejected",
+            count("ready"),
+            count("failed"),
+            count("unchanged"),
+            count("rejected")
+        );
+    }
+    Ok(())
+}
+
+/// Submits files (directories recursively) to a collection and runs workers until
+/// every submitted job is terminal. Returns one JSON report entry per file, with
+/// `status` one of `ready`, `failed`, `unchanged`, `rejected`. `quiet` hides the
+/// progress bars and per-file lines.
+pub async fn ingest_files(
+    runtime: &Runtime,
+    paths: &[PathBuf],
+    collection: &str,
+    quiet: bool,
+) -> Result<Vec<serde_json::Value>> {
     runtime.recover().await?;
-    let collection = runtime.collection(&args.collection).await?;
-    let files = collect_files(&args.paths)?;
+    let collection = runtime.collection(collection).await?;
+    let files = collect_files(paths)?;
     let mut queued: Vec<(String, String, String)> = Vec::new(); // (name, document, job)
     let mut report = Vec::new();
     for path in &files {
-        match submit_file(&runtime, &collection.id, path).await {
+        match submit_file(runtime, &collection.id, path).await {
             Ok((
                 name,
                 SubmitOutcome::Queued {
@@ -90,13 +119,13 @@ pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
             }
             Ok((name, SubmitOutcome::Unchanged { document_id, .. })) => {
                 report.push(json!({"file": path, "name": name, "document_id": document_id, "status": "unchanged"}));
-                if !args.json {
+                if !quiet {
                     println!("unchanged  {}", path.display());
                 }
             }
             Err(e) => {
                 report.push(json!({"file": path, "status": "rejected", "error": format!("{e:#}")}));
-                if !args.json {
+                if !quiet {
                     eprintln!("rejected   {}: {e:#}", path.display());
                 }
             }
@@ -116,7 +145,7 @@ pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
     }
 
     let multi = MultiProgress::new();
-    if args.json {
+    if quiet {
         multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let overall = multi.add(ProgressBar::new(queued.len() as u64));
@@ -162,7 +191,7 @@ pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
                     ("failed", Some(e)) => format!("failed     {name}: [{}] {}", e.code, e.message),
                     _ => format!("ready      {name} ({} chunks)", job.progress.chunks_total),
                 };
-                if !args.json {
+                if !quiet {
                     multi.println(line).ok();
                 }
                 finished.insert(
@@ -198,23 +227,6 @@ pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
     for task in tasks {
         task.await??;
     }
-    let failed = finished
-        .values()
-        .filter(|v| v["status"] == "failed")
-        .count();
     report.extend(finished.into_values());
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"documents": report}))?
-        );
-    } else {
-        println!(
-            "{} queued, {} failed, {} unchanged or rejected",
-            queued.len(),
-            failed,
-            report.len() - queued.len()
-        );
-    }
-    Ok(())
+    Ok(report)
 }

@@ -3,10 +3,13 @@
 mod bench;
 mod cli;
 mod docs;
+mod eval;
 mod http;
 mod ingest_cmd;
+mod llm;
 mod models;
 mod runtime;
+mod search;
 mod upload;
 
 use std::sync::Arc;
@@ -71,6 +74,8 @@ fn main() -> Result<()> {
             Command::Ingest(args) => ingest_cmd::run(Runtime::open(config).await?, args).await,
             Command::Docs(command) => docs_command(Runtime::open(config).await?, command).await,
             Command::Bench(command) => bench::run(config, command).await,
+            Command::Search(args) => search_command(Runtime::open(config).await?, args).await,
+            Command::Eval(args) => eval::run(config, args).await,
             Command::Models(_) => unreachable!("handled before the runtime starts"),
         }
     })
@@ -257,5 +262,65 @@ async fn docs_command(runtime: Runtime, command: DocsCommand) -> Result<()> {
             println!("deleted {id}");
         }
     }
+    Ok(())
+}
+
+async fn search_command(runtime: Runtime, args: cli::SearchArgs) -> Result<()> {
+    use folio_query::retrieve::RetrievalMode;
+    let mode = match args.mode {
+        cli::SearchMode::Hybrid => RetrievalMode::Hybrid,
+        cli::SearchMode::Bm25 => RetrievalMode::Bm25,
+        cli::SearchMode::Dense => RetrievalMode::Dense,
+    };
+    let params = search::SearchParams {
+        query: args.query,
+        documents: args.documents,
+        collections: args.collections,
+        limit: Some(args.limit),
+        mode: Some(mode),
+    };
+    let results = search::search(&runtime, params)
+        .await
+        .map_err(|e| anyhow::anyhow!("[{}] {}", e.code, e.message))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+        return Ok(());
+    }
+    let rank_of = |r: Option<folio_query::retrieve::RetrieverRank>| {
+        r.map_or_else(|| "-".to_string(), |r| r.rank.to_string())
+    };
+    for candidate in &results.candidates {
+        let chunk = &candidate.chunk;
+        let snippet: String = chunk
+            .text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(160)
+            .collect();
+        println!(
+            "{:>3}. {:.4}  bm25 #{:<3} dense #{:<3} {} chars {}..{} p.{}\n     {}\n     {}",
+            candidate.rank,
+            candidate.score,
+            rank_of(candidate.bm25),
+            rank_of(candidate.dense),
+            chunk.document_id,
+            chunk.char_start,
+            chunk.char_end,
+            chunk.page_start,
+            chunk.heading_path.join(" › "),
+            snippet
+        );
+    }
+    println!(
+        "{} results in {:.1} ms (embed {:.1}, bm25 {:.1}, dense {:.1}, rows {:.1})",
+        results.candidates.len(),
+        results.timings.total_ms,
+        results.timings.embed_ms,
+        results.timings.bm25_ms,
+        results.timings.dense_ms,
+        results.timings.fetch_ms
+    );
     Ok(())
 }

@@ -13,6 +13,7 @@ use folio_index::{
 use folio_ingest::failpoints::FailPoints;
 use folio_ingest::parse::ParseLimits;
 use folio_ingest::pipeline::{Indexes, Pipeline};
+use folio_query::retrieve::Retriever;
 
 /// The tenant used until API keys bind requests to tenants.
 pub const DEFAULT_TENANT: &str = "default";
@@ -28,6 +29,8 @@ pub struct Runtime {
     pub blobs: BlobStore,
     /// Ingestion pipeline (with the indexes).
     pub pipeline: Pipeline,
+    /// Hybrid retrieval over the pipeline's indexes.
+    pub retriever: Retriever,
     /// The default tenant.
     pub tenant: Tenant,
     /// The local LLM's metadata, if its file is present.
@@ -98,6 +101,13 @@ impl Runtime {
             bm25: Arc::new(bm25),
             vectors,
         };
+        let retriever = Retriever::new(
+            store.clone(),
+            Arc::clone(&indexes.embedder),
+            Arc::clone(&indexes.bm25),
+            Arc::clone(&indexes.vectors),
+            config.retrieval.clone(),
+        );
         let limits = ParseLimits {
             max_input_bytes: config.server.max_upload_bytes,
             ..ParseLimits::default()
@@ -117,6 +127,7 @@ impl Runtime {
             store,
             blobs,
             pipeline,
+            retriever,
             tenant,
             llm,
         })

@@ -104,3 +104,28 @@ impl From<axum::extract::multipart::MultipartError> for ApiError {
         )
     }
 }
+
+impl From<folio_query::QueryError> for ApiError {
+    fn from(error: folio_query::QueryError) -> Self {
+        use folio_query::QueryError;
+        match error {
+            QueryError::InvalidRequest(message) => ApiError::bad_request("invalid_query", message),
+            QueryError::Store(e) => e.into(),
+            QueryError::Index(e) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "index_error",
+                e.to_string(),
+            ),
+            QueryError::Model(e) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "model_error",
+                e.to_string(),
+            ),
+            QueryError::Task(message) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                message,
+            ),
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 mod documents;
 mod error;
+mod search;
 
 use std::sync::Arc;
 
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/documents/{id}/text", get(documents::text))
         .route("/v1/documents/{id}/chunks", get(documents::chunks))
         .route("/v1/documents/{id}/versions", get(documents::versions))
+        .route("/v1/search", post(search::search))
         .route("/v1/jobs", get(documents::list_jobs))
         .route("/v1/jobs/{id}", get(documents::get_job))
         .fallback(not_found)

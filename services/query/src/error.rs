@@ -1,0 +1,27 @@
+//! The query crate's error type.
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The request itself is unusable (empty query, zero limit…).
+    #[error("invalid query: {0}")]
+    InvalidRequest(String),
+    /// The full-text index, the vector store or the embedder failed.
+    #[error(transparent)]
+    Index(#[from] folio_index::IndexError),
+    /// The metadata store failed.
+    #[error(transparent)]
+    Store(#[from] folio_common::store::StoreError),
+    /// The language model failed.
+    #[error(transparent)]
+    Model(#[from] folio_llm::LlmError),
+    /// A blocking task panicked or was cancelled.
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+impl From<tokio::task::JoinError> for QueryError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        QueryError::Task(error.to_string())
+    }
+}

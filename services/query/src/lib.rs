@@ -1,0 +1,18 @@
+//! Folio's query service.
+//!
+//! * [`retrieve`]: hybrid retrieval (BM25 + dense, reciprocal rank fusion) with the
+//!   rank and score of each retriever kept for the trace.
+//! * [`xl3m`]: segment selection by the local model's certainty about the question.
+//! * [`prompt`]: the prompt layout XL3M and answering share (the question block is
+//!   the prompt's tail).
+//! * [`document`]: a document's current version (text, structure, chunks) as the
+//!   query side reads it.
+#![warn(missing_docs)]
+
+pub mod document;
+mod error;
+pub mod prompt;
+pub mod retrieve;
+pub mod xl3m;
+
+pub use error::QueryError;

@@ -1,0 +1,277 @@
+//! Keeping the best segments within a token budget and splicing the key context.
+
+use std::collections::HashMap;
+
+use folio_common::config::Xl3mScore;
+use folio_llm::LanguageModel;
+use serde::{Deserialize, Serialize};
+
+use super::score::{CertaintyScores, ScoredSegments};
+use super::Segment;
+use crate::document::DocumentView;
+use crate::QueryError;
+
+/// Separator between spliced segments: visible to the model and to a reader.
+pub const SEGMENT_SEPARATOR: &str = "\n\n---\n\n";
+/// Longest definition pulled into the key context, in characters.
+const MAX_DEFINITION_CHARS: usize = 500;
+/// Most definitions pulled in.
+const MAX_DEFINITIONS: usize = 8;
+
+/// One segment in the trace: its scores, its XL3M rank and whether it was kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentTrace {
+    /// The segment.
+    pub segment: Segment,
+    /// Model tokens of the segment text alone.
+    pub tokens: usize,
+    /// Certainty scores; `None` when the time budget left it unscored.
+    pub scores: Option<CertaintyScores>,
+    /// The value it was ranked by (lower is better).
+    pub score: Option<f32>,
+    /// 1-based rank after XL3M.
+    pub rank: usize,
+    /// Whether it is part of the key context.
+    pub kept: bool,
+}
+
+/// A definition the kept segments rely on, pulled in from elsewhere in the document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Definition {
+    /// Document id.
+    pub document_id: String,
+    /// The defined term.
+    pub term: String,
+    /// First character of the definition in the canonical text.
+    pub char_start: usize,
+    /// One past its last character.
+    pub char_end: usize,
+    /// The verbatim definition text.
+    pub text: String,
+}
+
+/// The outcome of XL3M selection for one question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Selection {
+    /// The score segments were ranked by.
+    pub score_kind: Xl3mScore,
+    /// Scores with an empty segment.
+    pub baseline: CertaintyScores,
+    /// Every segment, best first.
+    pub segments: Vec<SegmentTrace>,
+    /// Definitions added for terms the kept segments use.
+    pub definitions: Vec<Definition>,
+    /// Kept segments (document order) and definitions, rendered for the prompt.
+    pub key_context: String,
+    /// Model tokens of the key context.
+    pub context_tokens: usize,
+    /// Model tokens processed while scoring.
+    pub tokens_scored: usize,
+    /// Scoring wall time.
+    pub scoring_ms: f64,
+    /// Segments the time budget left unscored (ranked after the scored ones).
+    pub unscored: usize,
+}
+
+impl Selection {
+    /// The kept segments in document order.
+    pub fn kept(&self) -> Vec<&Segment> {
+        let mut kept: Vec<&Segment> = self
+            .segments
+            .iter()
+            .filter(|s| s.kept)
+            .map(|s| &s.segment)
+            .collect();
+        kept.sort_by(|a, b| {
+            (a.document_id.as_str(), a.char_start).cmp(&(b.document_id.as_str(), b.char_start))
+        });
+        kept
+    }
+}
+
+/// Ranks scored segments, keeps the best within `budget_tokens`, and renders the key
+/// context with the definitions the kept segments use.
+///
+/// Scored segments rank by `kind` (ties by retrieval rank); unscored ones follow in
+/// retrieval (or document) order. At least one segment is kept even if it alone
+/// exceeds the budget, so a question never ends up with no context.
+pub fn select(
+    model: &dyn LanguageModel,
+    segments: Vec<Segment>,
+    scored: ScoredSegments,
+    kind: Xl3mScore,
+    budget_tokens: usize,
+    views: &HashMap<String, DocumentView>,
+) -> Result<Selection, QueryError> {
+    let baseline = scored.baseline;
+    let mut traces: Vec<SegmentTrace> = Vec::with_capacity(segments.len());
+    for (segment, scores) in segments.into_iter().zip(scored.scores.iter().copied()) {
+        let tokens = model.count_tokens(&segment.text)?;
+        traces.push(SegmentTrace {
+            score: scores.map(|s| s.value(kind, &baseline)),
+            scores,
+            segment,
+            tokens,
+            rank: 0,
+            kept: false,
+        });
+    }
+    let unscored = traces.iter().filter(|t| t.score.is_none()).count();
+    traces.sort_by(|a, b| {
+        let by_score = match (a.score, b.score) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        by_score
+            .then_with(|| {
+                a.segment
+                    .retrieval_rank
+                    .unwrap_or(usize::MAX)
+                    .cmp(&b.segment.retrieval_rank.unwrap_or(usize::MAX))
+            })
+            .then_with(|| a.segment.char_start.cmp(&b.segment.char_start))
+    });
+
+    let mut used = 0;
+    for (index, trace) in traces.iter_mut().enumerate() {
+        trace.rank = index + 1;
+        if index == 0 || used + trace.tokens <= budget_tokens {
+            trace.kept = true;
+            used += trace.tokens;
+        }
+    }
+
+    let kept: Vec<&Segment> = {
+        let mut kept: Vec<&Segment> = traces
+            .iter()
+            .filter(|t| t.kept)
+            .map(|t| &t.segment)
+            .collect();
+        kept.sort_by(|a, b| {
+            (a.document_id.as_str(), a.char_start).cmp(&(b.document_id.as_str(), b.char_start))
+        });
+        kept
+    };
+    let mut definitions = Vec::new();
+    for definition in definitions_used(&kept, views) {
+        let tokens = model.count_tokens(&definition.text)?;
+        if used + tokens > budget_tokens {
+            continue;
+        }
+        used += tokens;
+        definitions.push(definition);
+    }
+    let key_context = render(&kept, &definitions, views);
+    let context_tokens = model.count_tokens(&key_context)?;
+    Ok(Selection {
+        score_kind: kind,
+        baseline,
+        segments: traces,
+        definitions,
+        key_context,
+        context_tokens,
+        tokens_scored: scored.tokens_scored,
+        scoring_ms: scored.elapsed_ms,
+        unscored,
+    })
+}
+
+/// Definitions of terms that appear in the kept segments but are defined outside them.
+fn definitions_used(kept: &[&Segment], views: &HashMap<String, DocumentView>) -> Vec<Definition> {
+    let mut out: Vec<Definition> = Vec::new();
+    for segment in kept {
+        let Some(view) = views.get(&segment.document_id) else {
+            continue;
+        };
+        for term in &view.structure.terms {
+            if out.len() >= MAX_DEFINITIONS {
+                return out;
+            }
+            let inside_kept = kept.iter().any(|k| {
+                k.document_id == segment.document_id
+                    && k.char_start <= term.start
+                    && term.end <= k.char_end
+            });
+            let already = out
+                .iter()
+                .any(|d| d.document_id == segment.document_id && d.term == term.term);
+            if inside_kept || already || !uses_term(&segment.text, &term.term) {
+                continue;
+            }
+            let end = term.end.min(term.start + MAX_DEFINITION_CHARS);
+            out.push(Definition {
+                document_id: segment.document_id.clone(),
+                term: term.term.clone(),
+                char_start: term.start,
+                char_end: end,
+                text: view.slice(term.start, end).to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// Whether `text` uses `term` as a whole word (defined terms are capitalized, so
+/// the match is case-sensitive).
+fn uses_term(text: &str, term: &str) -> bool {
+    if term.trim().is_empty() {
+        return false;
+    }
+    let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+    text.match_indices(term).any(|(at, _)| {
+        boundary(text[..at].chars().next_back()) && boundary(text[at + term.len()..].chars().next())
+    })
+}
+
+fn render(
+    kept: &[&Segment],
+    definitions: &[Definition],
+    views: &HashMap<String, DocumentView>,
+) -> String {
+    let multi_document = kept
+        .iter()
+        .any(|s| s.document_id != kept[0].document_id);
+    let mut parts: Vec<String> = Vec::new();
+    if !definitions.is_empty() {
+        let mut block = String::from("Definitions used below:\n");
+        for definition in definitions {
+            block.push_str(&format!("- {}\n", definition.text.trim()));
+        }
+        parts.push(block.trim_end().to_string());
+    }
+    for segment in kept {
+        let mut header = String::new();
+        if multi_document {
+            if let Some(view) = views.get(&segment.document_id) {
+                header.push_str(&view.name);
+                header.push_str(" › ");
+            }
+        }
+        header.push_str(&segment.heading());
+        if let Some((first, last)) = segment.pages {
+            if first == last {
+                header.push_str(&format!(" (p. {first})"));
+            } else {
+                header.push_str(&format!(" (pp. {first}–{last})"));
+            }
+        }
+        parts.push(format!("[{}]\n{}", header.trim(), segment.text.trim()));
+    }
+    parts.join(SEGMENT_SEPARATOR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_match_whole_words_only() {
+        assert!(uses_term("the Licensed Product shall", "Licensed Product"));
+        assert!(uses_term("(\"Territory\")", "Territory"));
+        assert!(!uses_term("Territorya", "Territory"));
+        assert!(!uses_term("the territory", "Territory"));
+        assert!(!uses_term("anything", ""));
+    }
+}

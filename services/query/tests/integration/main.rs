@@ -1,0 +1,6 @@
+//! Integration tests of folio-query against real stores, indexes and models
+//! (one test binary for the crate).
+
+mod common;
+mod retrieval;
+mod xl3m;

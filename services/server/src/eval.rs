@@ -1,0 +1,725 @@
+//! `folio eval`: retrieval quality on a QA set with gold evidence offsets.
+//!
+//! The set is ingested once into a cache data directory (re-runs find every file
+//! unchanged). Each answerable question is asked restricted to its document in every
+//! requested mode; a gold span counts as hit at `k` when the union of the top-`k`
+//! returned ranges covers at least half of its characters, and a question with
+//! several spans scores the fraction hit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use folio_common::config::{FolioConfig, Xl3mScore};
+use folio_index::SearchFilter;
+use folio_llm::{ContinuationScores, LanguageModel, LlmError, ModelDescription, ScoreInput};
+use folio_query::document::DocumentView;
+use folio_query::retrieve::{RetrievalMode, SearchRequest};
+use folio_query::xl3m::{self, Segment, SegmentOptions};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::cli::EvalArgs;
+use crate::runtime::Runtime;
+
+/// Collection the set's documents are ingested into.
+const EVAL_COLLECTION: &str = "eval";
+/// The cut-offs recall is reported at.
+const CUTOFFS: [usize; 3] = [1, 3, 10];
+
+#[derive(Debug, Deserialize)]
+struct Question {
+    id: String,
+    doc_id: String,
+    question: String,
+    #[serde(default)]
+    evidence: Vec<Evidence>,
+    #[serde(default)]
+    source: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Evidence {
+    doc_id: String,
+    start: usize,
+    end: usize,
+}
+
+/// A mode `folio eval` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum EvalMode {
+    Retrieval(RetrievalModeKey),
+    /// Hybrid ranking of the widened segments XL3M would score, without the model:
+    /// isolates what XL3M's ranking adds from what wider segments add.
+    HybridWindow,
+    Xl3m(ScoreKey),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum RetrievalModeKey {
+    Bm25,
+    Dense,
+    Hybrid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum ScoreKey {
+    Entropy,
+    Nll,
+    EntropyBaseline,
+    NllBaseline,
+}
+
+impl ScoreKey {
+    fn of(kind: Xl3mScore) -> Self {
+        match kind {
+            Xl3mScore::Entropy => ScoreKey::Entropy,
+            Xl3mScore::Nll => ScoreKey::Nll,
+            Xl3mScore::EntropyBaseline => ScoreKey::EntropyBaseline,
+            Xl3mScore::NllBaseline => ScoreKey::NllBaseline,
+        }
+    }
+
+    fn kind(self) -> Xl3mScore {
+        match self {
+            ScoreKey::Entropy => Xl3mScore::Entropy,
+            ScoreKey::Nll => Xl3mScore::Nll,
+            ScoreKey::EntropyBaseline => Xl3mScore::EntropyBaseline,
+            ScoreKey::NllBaseline => Xl3mScore::NllBaseline,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ScoreKey::Entropy => "entropy",
+            ScoreKey::Nll => "nll",
+            ScoreKey::EntropyBaseline => "entropy-baseline",
+            ScoreKey::NllBaseline => "nll-baseline",
+        }
+    }
+}
+
+impl EvalMode {
+    fn name(self, configured: ScoreKey) -> String {
+        match self {
+            EvalMode::Retrieval(RetrievalModeKey::Bm25) => "bm25".into(),
+            EvalMode::Retrieval(RetrievalModeKey::Dense) => "dense".into(),
+            EvalMode::Retrieval(RetrievalModeKey::Hybrid) => "hybrid".into(),
+            EvalMode::HybridWindow => "hybrid+window".into(),
+            EvalMode::Xl3m(key) if key == configured => "hybrid+xl3m".into(),
+            EvalMode::Xl3m(key) => format!("hybrid+xl3m[{}]", key.name()),
+        }
+    }
+}
+
+/// Metrics of one mode over a set of questions.
+#[derive(Debug, Clone, Serialize)]
+struct ModeReport {
+    #[serde(rename = "recall@1")]
+    recall_1: f64,
+    #[serde(rename = "recall@3")]
+    recall_3: f64,
+    #[serde(rename = "recall@10")]
+    recall_10: f64,
+    mrr: f64,
+    p50_ms: f64,
+    p95_ms: f64,
+    n: usize,
+}
+
+/// One question's outcome in one mode.
+#[derive(Debug, Clone)]
+struct Outcome {
+    question: String,
+    source: String,
+    recall: [f64; 3],
+    reciprocal_rank: f64,
+    latency_ms: f64,
+}
+
+/// Runs `folio eval`.
+pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
+    let set = args.set.clone();
+    let questions_path = set.join("questions.jsonl");
+    let questions = read_questions(&questions_path)?;
+    let answerable: Vec<&Question> = questions.iter().filter(|q| !q.evidence.is_empty()).collect();
+    let selected = spread(&answerable, args.limit);
+    if selected.is_empty() {
+        bail!("{} has no answerable questions", questions_path.display());
+    }
+    let modes = parse_modes(&args.mode, args.xl3m_variants, config.xl3m.score)?;
+    let configured = ScoreKey::of(config.xl3m.score);
+
+    let set_name = set
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "set".into());
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("eval").join(&set_name));
+    config.data_dir = cache_dir.clone();
+    config.store.url = String::new();
+    let runtime = Runtime::open(config).await?;
+
+    let mut doc_ids: Vec<&str> = selected.iter().map(|q| q.doc_id.as_str()).collect();
+    doc_ids.sort_unstable();
+    doc_ids.dedup();
+    let files: Vec<PathBuf> = doc_ids
+        .iter()
+        .map(|d| set.join("docs").join(format!("{d}.txt")))
+        .collect();
+    if !args.json {
+        eprintln!(
+            "ingesting {} documents into {} (cached after the first run)",
+            files.len(),
+            cache_dir.display()
+        );
+    }
+    let report = crate::ingest_cmd::ingest_files(&runtime, &files, EVAL_COLLECTION, args.json)
+        .await?;
+    let mut document_of: HashMap<String, String> = HashMap::new();
+    for entry in &report {
+        let status = entry["status"].as_str().unwrap_or_default();
+        let name = entry["name"].as_str().unwrap_or_default();
+        match (status, entry["document_id"].as_str()) {
+            ("ready" | "unchanged", Some(id)) => {
+                document_of.insert(name.trim_end_matches(".txt").to_string(), id.to_string());
+            }
+            _ => bail!("ingesting {name} for the evaluation failed: {entry}"),
+        }
+    }
+
+    let tenant = runtime.tenant.id.clone();
+    let mut views: HashMap<String, DocumentView> = HashMap::new();
+    for (doc_id, file) in doc_ids.iter().zip(&files) {
+        let id = document_of
+            .get(*doc_id)
+            .with_context(|| format!("{doc_id} is missing after ingestion"))?;
+        let view = DocumentView::load(&runtime.store, &runtime.blobs, &tenant, id).await?;
+        let original = std::fs::read_to_string(file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        if view.text != original {
+            bail!(
+                "the canonical text of {} differs from the file, so gold offsets would not \
+                 line up; evaluate with plain-text documents whose text the parser keeps verbatim",
+                file.display()
+            );
+        }
+        views.insert(id.clone(), view);
+    }
+
+    let needs_model = modes.iter().any(|m| matches!(m, EvalMode::Xl3m(_)));
+    let model: Option<Arc<dyn LanguageModel>> = if needs_model {
+        let inner = crate::llm::load_scoring_model(&runtime.config)?;
+        Some(Arc::new(CachedScores::open(inner, &cache_dir)?))
+    } else {
+        None
+    };
+
+    let mut outcomes: BTreeMap<EvalMode, Vec<Outcome>> = BTreeMap::new();
+    let segment_options = SegmentOptions {
+        segment_tokens: runtime.config.xl3m.segment_tokens,
+        overlap_chars: runtime.config.xl3m.overlap_chars,
+    };
+    let started = Instant::now();
+    for (index, question) in selected.iter().enumerate() {
+        let document_id = &document_of[&question.doc_id];
+        let view = &views[document_id];
+        let gold: Vec<(usize, usize)> = question
+            .evidence
+            .iter()
+            .filter(|e| e.doc_id == question.doc_id)
+            .map(|e| (e.start, e.end))
+            .collect();
+        let filter = SearchFilter::tenant(tenant.clone()).with_documents([document_id.clone()]);
+        let mut hybrid_segments: Option<(Vec<Segment>, f64)> = None;
+        for mode in &modes {
+            let (ranges, latency_ms) = match mode {
+                EvalMode::Retrieval(key) => {
+                    let retrieval = match key {
+                        RetrievalModeKey::Bm25 => RetrievalMode::Bm25,
+                        RetrievalModeKey::Dense => RetrievalMode::Dense,
+                        RetrievalModeKey::Hybrid => RetrievalMode::Hybrid,
+                    };
+                    let at = Instant::now();
+                    let results = runtime
+                        .retriever
+                        .search(&SearchRequest {
+                            query: question.question.clone(),
+                            filter: filter.clone(),
+                            limit: 10,
+                            mode: retrieval,
+                        })
+                        .await?;
+                    let ranges = results
+                        .candidates
+                        .iter()
+                        .map(|c| (c.chunk.char_start as usize, c.chunk.char_end as usize))
+                        .collect::<Vec<_>>();
+                    (ranges, ms(at))
+                }
+                EvalMode::HybridWindow | EvalMode::Xl3m(_) => {
+                    if hybrid_segments.is_none() {
+                        let at = Instant::now();
+                        let results = runtime
+                            .retriever
+                            .search(&SearchRequest {
+                                query: question.question.clone(),
+                                filter: filter.clone(),
+                                limit: runtime.config.xl3m.candidates.max(1),
+                                mode: RetrievalMode::Hybrid,
+                            })
+                            .await?;
+                        let candidates: Vec<(String, String, usize)> = results
+                            .candidates
+                            .iter()
+                            .map(|c| (c.chunk.document_id.clone(), c.chunk.id.clone(), c.rank))
+                            .collect();
+                        let one: HashMap<String, DocumentView> =
+                            HashMap::from([(document_id.clone(), view.clone())]);
+                        let segments = xl3m::around_candidates(&one, &candidates, segment_options);
+                        hybrid_segments = Some((segments, ms(at)));
+                    }
+                    let (segments, retrieval_ms) = hybrid_segments.clone().unwrap_or_default();
+                    match mode {
+                        EvalMode::Xl3m(key) => {
+                            let Some(model) = model.clone() else {
+                                bail!("XL3M mode without a model");
+                            };
+                            let at = Instant::now();
+                            let ranked =
+                                xl3m_ranking(model, &question.question, segments, *key, &runtime)
+                                    .await?;
+                            (ranked, retrieval_ms + ms(at))
+                        }
+                        _ => (
+                            segments.iter().map(|s| (s.char_start, s.char_end)).collect(),
+                            retrieval_ms,
+                        ),
+                    }
+                }
+            };
+            let (recall, reciprocal_rank) = score_ranking(&ranges, &gold);
+            outcomes.entry(*mode).or_default().push(Outcome {
+                question: question.id.clone(),
+                source: source_name(&question.source),
+                recall,
+                reciprocal_rank,
+                latency_ms,
+            });
+        }
+        if !args.json {
+            eprint!(
+                "\r{}/{} questions ({:.0} s)",
+                index + 1,
+                selected.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    if !args.json {
+        eprintln!();
+    }
+
+    let mut retrieval = serde_json::Map::new();
+    let mut misses = serde_json::Map::new();
+    let mut by_source: BTreeMap<String, serde_json::Map<String, serde_json::Value>> =
+        BTreeMap::new();
+    for (mode, list) in &outcomes {
+        let name = mode.name(configured);
+        retrieval.insert(name.clone(), serde_json::to_value(summarize(list))?);
+        let missed: Vec<&str> = list
+            .iter()
+            .filter(|o| o.recall[2] == 0.0)
+            .map(|o| o.question.as_str())
+            .collect();
+        misses.insert(name.clone(), json!(missed));
+        let mut sources: BTreeMap<&str, Vec<Outcome>> = BTreeMap::new();
+        for outcome in list {
+            sources
+                .entry(outcome.source.as_str())
+                .or_default()
+                .push(outcome.clone());
+        }
+        for (source, list) in sources {
+            by_source
+                .entry(source.to_string())
+                .or_default()
+                .insert(name.clone(), serde_json::to_value(summarize(&list))?);
+        }
+    }
+    let output = json!({
+        "retrieval": retrieval,
+        "by_source": by_source,
+        "questions": selected.len(),
+        "missed_at_10": misses,
+        "set": set.display().to_string(),
+        "xl3m": {
+            "score": configured.name(),
+            "candidates": runtime.config.xl3m.candidates,
+            "segment_tokens": runtime.config.xl3m.segment_tokens,
+            "overlap_chars": runtime.config.xl3m.overlap_chars,
+            "model": model.as_ref().map(|m| m.describe().id),
+        },
+        "retrieval_config": runtime.config.retrieval,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&output)?);
+    } else {
+        print_table("all", &output["retrieval"]);
+        for (source, modes) in &by_source {
+            print_table(source, &serde_json::Value::Object(modes.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Ranks segments by XL3M on a blocking thread; returns their ranges best first.
+async fn xl3m_ranking(
+    model: Arc<dyn LanguageModel>,
+    question: &str,
+    segments: Vec<Segment>,
+    key: ScoreKey,
+    runtime: &Runtime,
+) -> Result<Vec<(usize, usize)>> {
+    let question = question.to_string();
+    let batch = runtime.config.xl3m.batch;
+    let ranked = tokio::task::spawn_blocking(move || -> Result<Vec<(usize, usize)>> {
+        let scored =
+            xl3m::score_segments(model.as_ref(), &question, &segments, batch, None, &mut |_, _| {})?;
+        let mut order: Vec<(f32, usize)> = scored
+            .scores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let value = s.map_or(f32::INFINITY, |s| s.value(key.kind(), &scored.baseline));
+                (value, i)
+            })
+            .collect();
+        order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        Ok(order
+            .into_iter()
+            .map(|(_, i)| (segments[i].char_start, segments[i].char_end))
+            .collect())
+    })
+    .await??;
+    Ok(ranked)
+}
+
+fn ms(at: Instant) -> f64 {
+    at.elapsed().as_secs_f64() * 1000.0
+}
+
+fn source_name(source: &str) -> String {
+    if source.to_ascii_lowercase().contains("cuad") {
+        "CUAD".into()
+    } else if source.is_empty() {
+        "unknown".into()
+    } else {
+        source.to_string()
+    }
+}
+
+fn read_questions(path: &Path) -> Result<Vec<Question>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            serde_json::from_str(line)
+                .with_context(|| format!("{}:{}: not a question record", path.display(), n + 1))
+        })
+        .collect()
+}
+
+/// `limit` questions spread evenly over the list (so a prefix of a file sorted by
+/// source does not evaluate one source only); all of them without a limit.
+fn spread<'a>(questions: &[&'a Question], limit: Option<usize>) -> Vec<&'a Question> {
+    match limit {
+        Some(n) if n < questions.len() => (0..n)
+            .map(|i| questions[i * questions.len() / n])
+            .collect(),
+        _ => questions.to_vec(),
+    }
+}
+
+fn parse_modes(names: &[String], variants: bool, configured: Xl3mScore) -> Result<Vec<EvalMode>> {
+    let mut modes = Vec::new();
+    for name in names {
+        let mode = match name.trim() {
+            "bm25" => EvalMode::Retrieval(RetrievalModeKey::Bm25),
+            "dense" => EvalMode::Retrieval(RetrievalModeKey::Dense),
+            "hybrid" => EvalMode::Retrieval(RetrievalModeKey::Hybrid),
+            "hybrid+window" => EvalMode::HybridWindow,
+            "hybrid+xl3m" => EvalMode::Xl3m(ScoreKey::of(configured)),
+            other => bail!(
+                "unknown mode {other:?} (expected bm25, dense, hybrid, hybrid+window, hybrid+xl3m)"
+            ),
+        };
+        if !modes.contains(&mode) {
+            modes.push(mode);
+        }
+    }
+    if variants && modes.iter().any(|m| matches!(m, EvalMode::Xl3m(_))) {
+        for key in [
+            ScoreKey::Entropy,
+            ScoreKey::Nll,
+            ScoreKey::EntropyBaseline,
+            ScoreKey::NllBaseline,
+        ] {
+            if !modes.contains(&EvalMode::Xl3m(key)) {
+                modes.push(EvalMode::Xl3m(key));
+            }
+        }
+    }
+    Ok(modes)
+}
+
+/// Recall at each cut-off and the reciprocal rank of the first cut-off with any hit.
+fn score_ranking(ranges: &[(usize, usize)], gold: &[(usize, usize)]) -> ([f64; 3], f64) {
+    let recall_at = |k: usize| -> f64 {
+        if gold.is_empty() {
+            return 0.0;
+        }
+        let top = &ranges[..k.min(ranges.len())];
+        let hit = gold.iter().filter(|span| covered(top, **span)).count();
+        hit as f64 / gold.len() as f64
+    };
+    let recall = CUTOFFS.map(recall_at);
+    let reciprocal_rank = (1..=ranges.len())
+        .find(|&k| recall_at(k) > 0.0)
+        .map_or(0.0, |k| 1.0 / k as f64);
+    (recall, reciprocal_rank)
+}
+
+/// Whether the union of `ranges` covers at least half of `span`'s characters.
+fn covered(ranges: &[(usize, usize)], span: (usize, usize)) -> bool {
+    let (start, end) = span;
+    if end <= start {
+        return false;
+    }
+    let mut pieces: Vec<(usize, usize)> = ranges
+        .iter()
+        .map(|&(a, b)| (a.max(start), b.min(end)))
+        .filter(|(a, b)| a < b)
+        .collect();
+    pieces.sort_unstable();
+    let mut total = 0;
+    let mut reach = start;
+    for (a, b) in pieces {
+        let a = a.max(reach);
+        if b > a {
+            total += b - a;
+            reach = b;
+        }
+    }
+    total * 2 >= end - start
+}
+
+fn summarize(outcomes: &[Outcome]) -> ModeReport {
+    let n = outcomes.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&Outcome) -> f64| outcomes.iter().map(f).sum::<f64>() / n;
+    let mut latencies: Vec<f64> = outcomes.iter().map(|o| o.latency_ms).collect();
+    latencies.sort_by(f64::total_cmp);
+    ModeReport {
+        recall_1: mean(&|o| o.recall[0]),
+        recall_3: mean(&|o| o.recall[1]),
+        recall_10: mean(&|o| o.recall[2]),
+        mrr: mean(&|o| o.reciprocal_rank),
+        p50_ms: percentile(&latencies, 0.50),
+        p95_ms: percentile(&latencies, 0.95),
+        n: outcomes.len(),
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn print_table(title: &str, modes: &serde_json::Value) {
+    println!("\n{title}");
+    println!(
+        "{:<28} {:>5} {:>9} {:>9} {:>10} {:>6} {:>9} {:>9}",
+        "mode", "n", "recall@1", "recall@3", "recall@10", "MRR", "p50 ms", "p95 ms"
+    );
+    if let Some(map) = modes.as_object() {
+        for (name, r) in map {
+            println!(
+                "{:<28} {:>5} {:>9.3} {:>9.3} {:>10.3} {:>6.3} {:>9.1} {:>9.1}",
+                name,
+                r["n"].as_u64().unwrap_or(0),
+                r["recall@1"].as_f64().unwrap_or(0.0),
+                r["recall@3"].as_f64().unwrap_or(0.0),
+                r["recall@10"].as_f64().unwrap_or(0.0),
+                r["mrr"].as_f64().unwrap_or(0.0),
+                r["p50_ms"].as_f64().unwrap_or(0.0),
+                r["p95_ms"].as_f64().unwrap_or(0.0),
+            );
+        }
+    }
+}
+
+/// A model wrapper that remembers scores on disk, so re-running the eval with another
+/// XL3M score (or after a crash) does not repeat forward passes. Keyed by the model id
+/// and the exact prefix and continuation.
+struct CachedScores {
+    inner: Arc<dyn LanguageModel>,
+    model_key: String,
+    memory: Mutex<HashMap<String, ContinuationScores>>,
+    file: Mutex<std::fs::File>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedEntry {
+    key: String,
+    scores: CachedScoresRecord,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedScoresRecord {
+    prefix_tokens: usize,
+    tokens: Vec<u32>,
+    logprobs: Vec<f32>,
+    entropies: Vec<f32>,
+}
+
+impl CachedScores {
+    fn open(inner: Arc<dyn LanguageModel>, dir: &Path) -> Result<Self> {
+        let description = inner.describe();
+        let model_key = hex::encode(&Sha256::digest(
+            format!("{}|{}", description.id, description.architecture).as_bytes(),
+        )[..8]);
+        let path = dir.join(format!("xl3m-scores-{model_key}.jsonl"));
+        let mut memory = HashMap::new();
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            for line in text.lines() {
+                // A torn last line after a crash is skipped, not fatal.
+                if let Ok(entry) = serde_json::from_str::<CachedEntry>(line) {
+                    let s = entry.scores;
+                    memory.insert(
+                        entry.key,
+                        ContinuationScores {
+                            prefix_tokens: s.prefix_tokens,
+                            tokens: s.tokens,
+                            logprobs: s.logprobs,
+                            entropies: s.entropies,
+                        },
+                    );
+                }
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok(Self {
+            inner,
+            model_key,
+            memory: Mutex::new(memory),
+            file: Mutex::new(file),
+        })
+    }
+
+    fn key(&self, input: &ScoreInput) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.model_key.as_bytes());
+        hasher.update([0]);
+        hasher.update(input.prefix.as_bytes());
+        hasher.update([0]);
+        hasher.update(input.continuation.as_bytes());
+        hex::encode(hasher.finalize())
+    }
+}
+
+impl LanguageModel for CachedScores {
+    fn describe(&self) -> ModelDescription {
+        self.inner.describe()
+    }
+
+    fn count_tokens(&self, text: &str) -> Result<usize, LlmError> {
+        self.inner.count_tokens(text)
+    }
+
+    fn score(&self, batch: &[ScoreInput]) -> Result<Vec<ContinuationScores>, LlmError> {
+        let keys: Vec<String> = batch.iter().map(|i| self.key(i)).collect();
+        let mut out: Vec<Option<ContinuationScores>> = {
+            let memory = self.memory.lock().map_err(|_| LlmError::Unsupported("poisoned cache"))?;
+            keys.iter().map(|k| memory.get(k).cloned()).collect()
+        };
+        let missing: Vec<usize> = (0..batch.len()).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            let inputs: Vec<ScoreInput> = missing.iter().map(|&i| batch[i].clone()).collect();
+            let fresh = self.inner.score(&inputs)?;
+            let mut memory = self.memory.lock().map_err(|_| LlmError::Unsupported("poisoned cache"))?;
+            let mut file = self.file.lock().map_err(|_| LlmError::Unsupported("poisoned cache"))?;
+            for (&i, scores) in missing.iter().zip(fresh) {
+                let entry = CachedEntry {
+                    key: keys[i].clone(),
+                    scores: CachedScoresRecord {
+                        prefix_tokens: scores.prefix_tokens,
+                        tokens: scores.tokens.clone(),
+                        logprobs: scores.logprobs.clone(),
+                        entropies: scores.entropies.clone(),
+                    },
+                };
+                if let Ok(line) = serde_json::to_string(&entry) {
+                    // The cache only saves time: a failed write is not an eval failure.
+                    let _ = writeln!(file, "{line}");
+                }
+                memory.insert(keys[i].clone(), scores.clone());
+                out[i] = Some(scores);
+            }
+        }
+        out.into_iter()
+            .map(|s| s.ok_or(LlmError::Unsupported("cached scoring")))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_needs_half_of_the_span() {
+        assert!(covered(&[(0, 50)], (0, 100)));
+        assert!(!covered(&[(0, 49)], (0, 100)));
+        // Two ranges together cover it; overlaps are not double-counted.
+        assert!(covered(&[(0, 30), (20, 40), (80, 100)], (0, 100)));
+        assert!(!covered(&[(0, 30), (10, 40)], (0, 100)));
+        assert!(!covered(&[(200, 300)], (0, 100)));
+    }
+
+    #[test]
+    fn recall_and_reciprocal_rank_follow_the_ranking() {
+        let gold = [(100, 200), (500, 600)];
+        let ranges = [(0, 50), (90, 210), (300, 400), (520, 600)];
+        let (recall, rr) = score_ranking(&ranges, &gold);
+        assert_eq!(recall, [0.0, 0.5, 1.0]);
+        assert!((rr - 0.5).abs() < 1e-9);
+        let (recall, rr) = score_ranking(&[], &gold);
+        assert_eq!(recall, [0.0, 0.0, 0.0]);
+        assert_eq!(rr, 0.0);
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let values = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(percentile(&values, 0.5), 2.0);
+        assert_eq!(percentile(&values, 0.95), 4.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+}
