@@ -7,3 +7,4 @@ mod harness;
 mod cli;
 mod crash;
 mod documents;
+mod search;

@@ -1,0 +1,181 @@
+//! Search over HTTP and from the command line, and `folio eval` on a tiny set.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::harness::{folio, Server};
+
+const CONTRACT: &str = "# SUPPLY AGREEMENT\n\n\
+## Article 1 Delivery\n\n\
+The Supplier shall deliver the valves every month to the Buyer's warehouse in Toledo, Ohio. \
+Each shipment carries purchase order number PO-77341-ZX.\n\n\
+## Article 2 Payment\n\n\
+The Buyer shall pay each invoice within forty-five (45) days of receipt.\n\n\
+## Article 3 Termination\n\n\
+Either party may terminate this Agreement for convenience on ninety (90) days' written notice.\n\n\
+## Article 4 Governing Law\n\n\
+This Agreement is governed by the laws of the State of Delaware.\n";
+
+const MEMO: &str = "# Memo\n\nThe cafeteria serves soup on Mondays. Staff may terminate lunch plans at any time.\n";
+
+async fn post(server: &Server, path: &str, body: Value) -> (u16, Value) {
+    let response = server
+        .http
+        .post(server.url(path))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_over_http_and_the_cli() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let (status, body) = server
+        .upload(&[("supply.md", CONTRACT.as_bytes().to_vec())], "contracts")
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let contract = body["documents"][0]["document_id"].as_str().unwrap().to_string();
+    let (status, body) = server
+        .upload(&[("memo.md", MEMO.as_bytes().to_vec())], "memos")
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let memo = body["documents"][0]["document_id"].as_str().unwrap().to_string();
+    for id in [&contract, &memo] {
+        let doc = server.wait_settled(id, Duration::from_secs(120)).await;
+        assert_eq!(doc["status"], "ready", "{doc}");
+    }
+
+    let (status, body) = post(
+        &server,
+        "/v1/search",
+        json!({"query": "how much notice to terminate for convenience", "limit": 3}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["mode"], "hybrid");
+    let top = &body["candidates"][0];
+    assert_eq!(top["rank"], 1);
+    assert!(top["chunk"]["text"].as_str().unwrap().contains("ninety (90) days"), "{top}");
+    assert!(top["bm25"]["rank"].is_u64() && top["dense"]["rank"].is_u64(), "{top}");
+    assert!(body["timings"]["total_ms"].is_number());
+
+    // Filters: a collection by name, a document by id.
+    let (status, body) = post(
+        &server,
+        "/v1/search",
+        json!({"query": "terminate", "collections": ["memos"], "mode": "bm25"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let hits = body["candidates"].as_array().unwrap();
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(|c| c["chunk"]["document_id"] == memo.as_str()));
+    let (status, body) = post(
+        &server,
+        "/v1/search",
+        json!({"query": "terminate", "documents": [contract.clone()], "mode": "dense"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["chunk"]["document_id"] == contract.as_str()));
+
+    // Errors keep the API's error shape.
+    let (status, body) = post(&server, "/v1/search", json!({"query": "  "})).await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!("invalid_query")), "{body}");
+    let (status, body) = post(
+        &server,
+        "/v1/search",
+        json!({"query": "x", "collections": ["nope"]}),
+    )
+    .await;
+    assert_eq!((status, &body["error"]["code"]), (404, &json!("collection_not_found")), "{body}");
+    server.kill();
+
+    // The CLI gives the same body with --json.
+    let output = folio(data.path())
+        .args(["search", "PO-77341-ZX", "--mode", "bm25", "--limit", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let body: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(body["candidates"][0]["chunk"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("PO-77341-ZX"));
+    let output = folio(data.path())
+        .args(["search", "Delaware law", "--doc", &contract])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    // A document this short is one chunk: its heading path and the timing line show.
+    assert!(text.contains("SUPPLY AGREEMENT") && text.contains("results in"), "{text}");
+}
+
+#[test]
+fn eval_reports_every_mode_on_a_tiny_set() {
+    let data = tempfile::tempdir().unwrap();
+    let set = tempfile::tempdir().unwrap();
+    std::fs::create_dir(set.path().join("docs")).unwrap();
+    std::fs::write(set.path().join("docs/supply.txt"), CONTRACT).unwrap();
+    let span = |needle: &str| {
+        let byte = CONTRACT.find(needle).unwrap();
+        let start = CONTRACT[..byte].chars().count();
+        (start, start + needle.chars().count())
+    };
+    let mut lines = String::new();
+    for (id, question, needle, source) in [
+        ("q1", "What purchase order number do shipments carry?", "Each shipment carries purchase order number PO-77341-ZX.", "CUAD v1"),
+        ("q2", "Which state's laws govern the agreement?", "This Agreement is governed by the laws of the State of Delaware.", "FinanceBench"),
+        ("q3", "Is there a non-compete?", "", "CUAD v1"),
+    ] {
+        let evidence = if needle.is_empty() {
+            json!([])
+        } else {
+            let (start, end) = span(needle);
+            json!([{"doc_id": "supply", "start": start, "end": end, "text": needle}])
+        };
+        lines.push_str(
+            &json!({"id": id, "doc_id": "supply", "question": question, "evidence": evidence, "source": source})
+                .to_string(),
+        );
+        lines.push('\n');
+    }
+    std::fs::write(set.path().join("questions.jsonl"), lines).unwrap();
+
+    let run = || {
+        let output = folio(data.path())
+            .args(["eval", "--mode", "bm25,dense,hybrid,hybrid+window", "--json", "--set"])
+            .arg(set.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let report = run();
+    assert_eq!(report["questions"], 2, "unanswerable questions are not scored: {report}");
+    for mode in ["bm25", "dense", "hybrid", "hybrid+window"] {
+        let r = &report["retrieval"][mode];
+        assert_eq!(r["n"], 2, "{mode}: {report}");
+        for key in ["recall@1", "recall@3", "recall@10", "mrr", "p50_ms", "p95_ms"] {
+            assert!(r[key].is_number(), "{mode}.{key}: {report}");
+        }
+        // A four-section contract: every mode finds both spans in its top 10.
+        assert_eq!(r["recall@10"], 1.0, "{mode}: {report}");
+    }
+    assert_eq!(report["retrieval"]["bm25"]["recall@1"], 1.0, "{report}");
+    assert_eq!(report["by_source"]["CUAD"]["hybrid"]["n"], 1, "{report}");
+    assert_eq!(report["by_source"]["FinanceBench"]["hybrid"]["n"], 1, "{report}");
+    // The second run reuses the ingested cache and gives the same figures.
+    let again = run();
+    assert_eq!(again["retrieval"]["bm25"]["recall@3"], report["retrieval"]["bm25"]["recall@3"]);
+}
