@@ -5,10 +5,13 @@
 //! * [`xl3m`]: segment selection by the local model's certainty about the question.
 //! * [`prompt`]: the prompt layout XL3M and answering share (the question block is
 //!   the prompt's tail).
+//! * [`context`]: question → key context (retrieve or take a whole document, then
+//!   XL3M), the entry point answering builds on.
 //! * [`document`]: a document's current version (text, structure, chunks) as the
 //!   query side reads it.
 #![warn(missing_docs)]
 
+pub mod context;
 pub mod document;
 mod error;
 pub mod prompt;

@@ -51,6 +51,9 @@ pub enum Command {
     Docs(DocsCommand),
     /// Hybrid search over ingested chunks.
     Search(SearchArgs),
+    /// XL3M key-context selection for a question: which segments the model would
+    /// read, with their scores.
+    Select(SelectArgs),
     /// Retrieval quality on a QA set with gold evidence offsets.
     Eval(EvalArgs),
     /// Fetch or check the models.
@@ -117,6 +120,26 @@ pub enum SearchMode {
     Bm25,
     /// Embeddings only.
     Dense,
+}
+
+/// `folio select`.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// The question.
+    pub question: String,
+    /// Only this document (repeatable).
+    #[arg(long = "doc", env = "FOLIO_SELECT_DOCS", value_delimiter = ',')]
+    pub documents: Vec<String>,
+    /// Only this collection, by name (repeatable).
+    #[arg(long = "collection", env = "FOLIO_SELECT_COLLECTIONS", value_delimiter = ',')]
+    pub collections: Vec<String>,
+    /// Score every segment of the one `--doc` instead of reranking retrieved
+    /// candidates (the paper's single-document setting).
+    #[arg(long, env = "FOLIO_SELECT_WHOLE_DOCUMENT")]
+    pub whole_document: bool,
+    /// JSON output: the full trace.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `folio eval`.

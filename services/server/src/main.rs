@@ -76,6 +76,7 @@ fn main() -> Result<()> {
             Command::Bench(command) => bench::run(config, command).await,
             Command::Search(args) => search_command(Runtime::open(config).await?, args).await,
             Command::Eval(args) => eval::run(config, args).await,
+            Command::Select(args) => select_command(Runtime::open(config).await?, args).await,
             Command::Models(_) => unreachable!("handled before the runtime starts"),
         }
     })
@@ -321,6 +322,101 @@ async fn search_command(runtime: Runtime, args: cli::SearchArgs) -> Result<()> {
         results.timings.bm25_ms,
         results.timings.dense_ms,
         results.timings.fetch_ms
+    );
+    Ok(())
+}
+
+async fn select_command(runtime: Runtime, args: cli::SelectArgs) -> Result<()> {
+    use folio_query::context::{ContextBuilder, SelectionScope};
+    let model = llm::load_scoring_model(&runtime.config)?;
+    let builder = ContextBuilder::new(
+        runtime.retriever.clone(),
+        runtime.store.clone(),
+        runtime.blobs.clone(),
+        model,
+        runtime.config.xl3m.clone(),
+    );
+    let tenant = runtime.tenant.id.clone();
+    let scope = if args.whole_document {
+        let [document_id] = args.documents.as_slice() else {
+            anyhow::bail!("--whole-document needs exactly one --doc");
+        };
+        SelectionScope::Document {
+            tenant,
+            document_id: document_id.clone(),
+        }
+    } else {
+        let mut collection_ids = Vec::new();
+        let known = runtime.store.list_collections(&tenant).await?;
+        for name in &args.collections {
+            let collection = known
+                .iter()
+                .find(|c| c.name == *name || c.id == *name)
+                .with_context(|| format!("no collection named {name:?}"))?;
+            collection_ids.push(collection.id.clone());
+        }
+        SelectionScope::Retrieved {
+            filter: folio_index::SearchFilter::tenant(tenant)
+                .with_collections(collection_ids)
+                .with_documents(args.documents.clone()),
+        }
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    if args.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let progress_bar = bar.clone();
+    let progress: folio_query::context::ProgressFn = Arc::new(move |done, total| {
+        progress_bar.set_length(total as u64);
+        progress_bar.set_position(done as u64);
+    });
+    let context = builder
+        .build(&args.question, scope, Some(progress))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&context)?);
+        return Ok(());
+    }
+    let selection = &context.selection;
+    println!(
+        "{:>4} {:>4} {:>9} {:>8} {:>8} {:>6} {:>6}  section (chars)",
+        "rank", "kept", "score", "entropy", "nll", "tokens", "ret#"
+    );
+    for trace in &selection.segments {
+        let fmt = |v: Option<f32>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+        println!(
+            "{:>4} {:>4} {:>9} {:>8} {:>8} {:>6} {:>6}  {} ({}..{})",
+            trace.rank,
+            if trace.kept { "yes" } else { "" },
+            fmt(trace.score),
+            fmt(trace.scores.map(|s| s.entropy)),
+            fmt(trace.scores.map(|s| s.nll)),
+            trace.tokens,
+            trace
+                .segment
+                .retrieval_rank
+                .map_or_else(|| "-".to_string(), |r| r.to_string()),
+            trace.segment.heading(),
+            trace.segment.char_start,
+            trace.segment.char_end
+        );
+    }
+    if let Some(reason) = &context.fallback {
+        println!("note: {reason}");
+    }
+    println!(
+        "\nbaseline (no segment): entropy {:.4}, nll {:.4}; {} tokens scored in {:.1} s; {} unscored",
+        selection.baseline.entropy,
+        selection.baseline.nll,
+        selection.tokens_scored,
+        selection.scoring_ms / 1000.0,
+        selection.unscored
+    );
+    println!(
+        "\n--- key context ({} tokens) ---\n{}",
+        selection.context_tokens, selection.key_context
     );
     Ok(())
 }

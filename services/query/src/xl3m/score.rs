@@ -56,6 +56,23 @@ pub struct ScoredSegments {
     pub elapsed_ms: f64,
 }
 
+impl ScoredSegments {
+    /// No segment scored (a backend without log-probabilities): selection then keeps
+    /// the retrieval (or document) order.
+    pub fn unscored(segments: usize) -> Self {
+        Self {
+            baseline: CertaintyScores {
+                entropy: 0.0,
+                nll: 0.0,
+                tokens: 0,
+            },
+            scores: vec![None; segments],
+            tokens_scored: 0,
+            elapsed_ms: 0.0,
+        }
+    }
+}
+
 /// Progress callback: `(segments scored, segments total)`.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
