@@ -1,0 +1,444 @@
+//! A decoder-only transformer (llama, qwen2, gemma3 families) that returns hidden
+//! states at every position, so scoring can read the distribution at any token.
+
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor, D};
+
+use super::WeightFormat;
+use crate::LlmError;
+
+/// Architecture family, from `general.architecture`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    Llama,
+    Qwen2,
+    Gemma3,
+}
+
+/// Hyper-parameters read from GGUF metadata.
+#[derive(Debug, Clone)]
+pub(crate) struct Hyper {
+    pub family: Family,
+    pub architecture: String,
+    pub layers: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub hidden: usize,
+    pub rms_eps: f64,
+    pub rope_base: f32,
+    pub rope_base_local: f32,
+    pub sliding_window: Option<usize>,
+    pub sliding_pattern: usize,
+    pub context_length: usize,
+    pub final_softcap: Option<f64>,
+}
+
+impl Hyper {
+    pub(crate) fn read(content: &gguf_file::Content) -> Result<Self, LlmError> {
+        let architecture = content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_default();
+        let family = match architecture.as_str() {
+            "llama" => Family::Llama,
+            "qwen2" => Family::Qwen2,
+            "gemma3" => Family::Gemma3,
+            other => return Err(LlmError::UnsupportedArchitecture(other.to_string())),
+        };
+        let key = |name: &str| format!("{architecture}.{name}");
+        let number = |name: &str| -> Option<f64> {
+            let value = content.metadata.get(&key(name))?;
+            value
+                .to_u32()
+                .map(f64::from)
+                .or_else(|_| value.to_f32().map(f64::from))
+                .or_else(|_| value.to_u64().map(|v| v as f64))
+                .or_else(|_| value.to_i32().map(f64::from))
+                .or_else(|_| value.to_f64())
+                .ok()
+        };
+        let required = |name: &str| {
+            number(name).ok_or_else(|| LlmError::InvalidGguf {
+                path: std::path::PathBuf::new(),
+                reason: format!("metadata {} is missing", key(name)),
+            })
+        };
+        let hidden = required("embedding_length")? as usize;
+        let heads = required("attention.head_count")? as usize;
+        let kv_heads = number("attention.head_count_kv").map_or(heads, |v| v as usize);
+        let head_dim = number("attention.key_length").map_or(hidden / heads.max(1), |v| v as usize);
+        let rope_base = number("rope.freq_base").unwrap_or(10_000.0) as f32;
+        let gemma = family == Family::Gemma3;
+        Ok(Self {
+            family,
+            layers: required("block_count")? as usize,
+            heads,
+            kv_heads,
+            head_dim,
+            hidden,
+            rms_eps: number("attention.layer_norm_rms_epsilon").unwrap_or(1e-6),
+            rope_base,
+            rope_base_local: number("rope.local_freq_base").map_or(
+                if gemma { 10_000.0 } else { rope_base },
+                |v| v as f32,
+            ),
+            sliding_window: if gemma {
+                number("attention.sliding_window").map(|v| v as usize)
+            } else {
+                None
+            },
+            sliding_pattern: number("attention.sliding_window_type").map_or(6, |v| v as usize),
+            context_length: number("context_length").map_or(2048, |v| v as usize),
+            final_softcap: number("final_logit_softcapping").filter(|v| *v > 0.0),
+            architecture,
+        })
+    }
+
+    /// Rotary pairing: llama.cpp's GGUF llama weights are permuted for interleaved
+    /// pairs; qwen2 and gemma3 use the NeoX (half-split) pairing.
+    fn rope_neox(&self) -> bool {
+        self.family != Family::Llama
+    }
+}
+
+/// A linear layer in the chosen weight format, with an optional bias.
+struct Linear {
+    weight: QMatMul,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        // One 2-D GEMM over all rows is the fastest CPU path.
+        let dims = xs.dims().to_vec();
+        let rows: usize = dims[..dims.len() - 1].iter().product();
+        let flat = xs.reshape((rows, dims[dims.len() - 1]))?;
+        let mut out = self.weight.forward(&flat)?;
+        if let Some(bias) = &self.bias {
+            out = out.broadcast_add(bias)?;
+        }
+        let mut shape = dims;
+        let last = shape.len() - 1;
+        shape[last] = out.dim(1)?;
+        out.reshape(shape)
+    }
+}
+
+struct Layer {
+    attn_norm: Tensor,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
+    q_norm: Option<Tensor>,
+    k_norm: Option<Tensor>,
+    post_attn_norm: Option<Tensor>,
+    ffn_norm: Tensor,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+    post_ffn_norm: Option<Tensor>,
+    sliding_window: Option<usize>,
+    local_rope: bool,
+}
+
+/// Weights and the forward pass.
+pub(crate) struct Decoder {
+    pub hyper: Hyper,
+    embeddings: Tensor,
+    layers: Vec<Layer>,
+    output_norm: Tensor,
+    output: QMatMul,
+    rope: (Tensor, Tensor),
+    rope_local: (Tensor, Tensor),
+    device: Device,
+}
+
+struct Loader<'a, R: std::io::Read + std::io::Seek> {
+    content: &'a gguf_file::Content,
+    reader: &'a mut R,
+    device: &'a Device,
+    format: WeightFormat,
+}
+
+impl<R: std::io::Read + std::io::Seek> Loader<'_, R> {
+    fn qtensor(&mut self, name: &str) -> Result<QTensor, LlmError> {
+        Ok(self.content.tensor(self.reader, name, self.device)?)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+
+    fn dense(&mut self, name: &str) -> Result<Tensor, LlmError> {
+        Ok(self.qtensor(name)?.dequantize(self.device)?)
+    }
+
+    fn matmul(&mut self, name: &str) -> Result<QMatMul, LlmError> {
+        let q = self.qtensor(name)?;
+        Ok(to_matmul(q, self.format, self.device)?)
+    }
+
+    fn linear(&mut self, prefix: &str) -> Result<Linear, LlmError> {
+        let weight = self.matmul(&format!("{prefix}.weight"))?;
+        let bias_name = format!("{prefix}.bias");
+        let bias = if self.has(&bias_name) {
+            Some(self.dense(&bias_name)?)
+        } else {
+            None
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    fn optional(&mut self, name: &str) -> Result<Option<Tensor>, LlmError> {
+        if self.has(name) {
+            Ok(Some(self.dense(name)?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+fn to_matmul(q: QTensor, format: WeightFormat, device: &Device) -> candle_core::Result<QMatMul> {
+    match format {
+        WeightFormat::F32 => Ok(QMatMul::Tensor(q.dequantize(device)?)),
+        WeightFormat::Q8_0 => {
+            let cols = *q.shape().dims().last().unwrap_or(&0);
+            if cols % GgmlDType::Q8_0.block_size() != 0 {
+                return Ok(QMatMul::Tensor(q.dequantize(device)?));
+            }
+            let dense = q.dequantize(device)?;
+            QMatMul::from_qtensor(QTensor::quantize(&dense, GgmlDType::Q8_0)?)
+        }
+        WeightFormat::Stored => QMatMul::from_qtensor(q),
+    }
+}
+
+fn rope_tables(
+    head_dim: usize,
+    base: f32,
+    length: usize,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let inv: Vec<f32> = (0..head_dim)
+        .step_by(2)
+        .map(|i| 1.0 / base.powf(i as f32 / head_dim as f32))
+        .collect();
+    let inv = Tensor::new(inv.as_slice(), device)?;
+    let positions = Tensor::arange(0u32, length as u32, device)?
+        .to_dtype(DType::F32)?
+        .reshape((length, 1))?;
+    let angles = positions.matmul(&inv.reshape((1, head_dim / 2))?)?;
+    Ok((angles.cos()?, angles.sin()?))
+}
+
+impl Decoder {
+    pub(crate) fn load<R: std::io::Read + std::io::Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+        format: WeightFormat,
+    ) -> Result<Self, LlmError> {
+        let hyper = Hyper::read(content)?;
+        let mut loader = Loader {
+            content,
+            reader,
+            device,
+            format,
+        };
+        let embeddings = loader.dense("token_embd.weight")?;
+        let output = if loader.has("output.weight") {
+            loader.matmul("output.weight")?
+        } else {
+            // Tied embeddings.
+            let q = loader.qtensor("token_embd.weight")?;
+            to_matmul(q, format, device)?
+        };
+        let output_norm = loader.dense("output_norm.weight")?;
+        let mut layers = Vec::with_capacity(hyper.layers);
+        for index in 0..hyper.layers {
+            let p = format!("blk.{index}");
+            let sliding = hyper.family == Family::Gemma3
+                && hyper.sliding_pattern > 0
+                && (index + 1) % hyper.sliding_pattern != 0;
+            layers.push(Layer {
+                attn_norm: loader.dense(&format!("{p}.attn_norm.weight"))?,
+                wq: loader.linear(&format!("{p}.attn_q"))?,
+                wk: loader.linear(&format!("{p}.attn_k"))?,
+                wv: loader.linear(&format!("{p}.attn_v"))?,
+                wo: loader.linear(&format!("{p}.attn_output"))?,
+                q_norm: loader.optional(&format!("{p}.attn_q_norm.weight"))?,
+                k_norm: loader.optional(&format!("{p}.attn_k_norm.weight"))?,
+                post_attn_norm: loader.optional(&format!("{p}.post_attention_norm.weight"))?,
+                ffn_norm: loader.dense(&format!("{p}.ffn_norm.weight"))?,
+                gate: loader.linear(&format!("{p}.ffn_gate"))?,
+                up: loader.linear(&format!("{p}.ffn_up"))?,
+                down: loader.linear(&format!("{p}.ffn_down"))?,
+                post_ffn_norm: loader.optional(&format!("{p}.post_ffw_norm.weight"))?,
+                sliding_window: if sliding { hyper.sliding_window } else { None },
+                local_rope: sliding,
+            });
+        }
+        let rope = rope_tables(hyper.head_dim, hyper.rope_base, hyper.context_length, device)?;
+        let rope_local = rope_tables(
+            hyper.head_dim,
+            hyper.rope_base_local,
+            hyper.context_length,
+            device,
+        )?;
+        Ok(Self {
+            hyper,
+            embeddings,
+            layers,
+            output_norm,
+            output,
+            rope,
+            rope_local,
+            device: device.clone(),
+        })
+    }
+
+    /// Final hidden states `[batch, len, hidden]` for right-padded `tokens`
+    /// (`batch` rows of `len` ids). Padding sits after every real token, so the
+    /// causal mask alone keeps it out of every real position.
+    pub(crate) fn hidden_states(
+        &self,
+        tokens: &[u32],
+        batch: usize,
+        len: usize,
+    ) -> candle_core::Result<Tensor> {
+        let h = &self.hyper;
+        let ids = Tensor::from_slice(tokens, (batch, len), &self.device)?;
+        let mut x = self
+            .embeddings
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((batch, len, h.hidden))?;
+        if h.family == Family::Gemma3 {
+            x = (x * (h.hidden as f64).sqrt())?;
+        }
+        let causal = mask(len, None, &self.device)?;
+        let windowed = h
+            .sliding_window
+            .filter(|w| *w < len)
+            .map(|w| mask(len, Some(w), &self.device))
+            .transpose()?;
+        let scale = 1.0 / (h.head_dim as f64).sqrt();
+        for layer in &self.layers {
+            let residual = &x;
+            let normed = candle_nn::ops::rms_norm(&x, &layer.attn_norm, h.rms_eps as f32)?;
+            let q = layer
+                .wq
+                .forward(&normed)?
+                .reshape((batch, len, h.heads, h.head_dim))?;
+            let k = layer
+                .wk
+                .forward(&normed)?
+                .reshape((batch, len, h.kv_heads, h.head_dim))?;
+            let v = layer
+                .wv
+                .forward(&normed)?
+                .reshape((batch, len, h.kv_heads, h.head_dim))?;
+            let q = match &layer.q_norm {
+                Some(w) => candle_nn::ops::rms_norm(&q.contiguous()?, w, h.rms_eps as f32)?,
+                None => q,
+            };
+            let k = match &layer.k_norm {
+                Some(w) => candle_nn::ops::rms_norm(&k.contiguous()?, w, h.rms_eps as f32)?,
+                None => k,
+            };
+            let q = q.transpose(1, 2)?.contiguous()?;
+            let k = k.transpose(1, 2)?.contiguous()?;
+            let v = v.transpose(1, 2)?.contiguous()?;
+            let (cos, sin) = if layer.local_rope {
+                &self.rope_local
+            } else {
+                &self.rope
+            };
+            let cos = cos.narrow(0, 0, len)?;
+            let sin = sin.narrow(0, 0, len)?;
+            let (q, k) = if h.rope_neox() {
+                (
+                    candle_nn::rotary_emb::rope(&q, &cos, &sin)?,
+                    candle_nn::rotary_emb::rope(&k, &cos, &sin)?,
+                )
+            } else {
+                (
+                    candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?,
+                    candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?,
+                )
+            };
+            let groups = h.heads / h.kv_heads.max(1);
+            let (k, v) = if groups > 1 {
+                (repeat_kv(&k, groups)?, repeat_kv(&v, groups)?)
+            } else {
+                (k, v)
+            };
+            let scores = (q.matmul(&k.t()?)? * scale)?;
+            let layer_mask = match (&layer.sliding_window, &windowed) {
+                (Some(_), Some(m)) => m,
+                _ => &causal,
+            };
+            let scores = scores.broadcast_add(layer_mask)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let attended = probs
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .reshape((batch, len, h.heads * h.head_dim))?;
+            let mut out = layer.wo.forward(&attended)?;
+            if let Some(w) = &layer.post_attn_norm {
+                out = candle_nn::ops::rms_norm(&out, w, h.rms_eps as f32)?;
+            }
+            x = (residual + out)?;
+
+            let normed = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, h.rms_eps as f32)?;
+            let gate = layer.gate.forward(&normed)?;
+            let gate = if h.family == Family::Gemma3 {
+                gate.gelu()?
+            } else {
+                candle_nn::ops::silu(&gate)?
+            };
+            let mut ff = layer.down.forward(&(gate * layer.up.forward(&normed)?)?)?;
+            if let Some(w) = &layer.post_ffn_norm {
+                ff = candle_nn::ops::rms_norm(&ff, w, h.rms_eps as f32)?;
+            }
+            x = (x + ff)?;
+        }
+        candle_nn::ops::rms_norm(&x, &self.output_norm, h.rms_eps as f32)
+    }
+
+    /// Log-softmax over the vocabulary for the given hidden rows `[n, hidden]`.
+    pub(crate) fn log_probs(&self, rows: &Tensor) -> candle_core::Result<Tensor> {
+        let mut logits = self.output.forward(rows)?;
+        if let Some(cap) = self.hyper.final_softcap {
+            logits = ((logits / cap)?.tanh()? * cap)?;
+        }
+        candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)
+    }
+}
+
+/// Additive mask `[len, len]`: 0 where position `i` may attend `j`, −∞ elsewhere.
+fn mask(len: usize, window: Option<usize>, device: &Device) -> candle_core::Result<Tensor> {
+    let values: Vec<f32> = (0..len)
+        .flat_map(|i| {
+            (0..len).map(move |j| {
+                let visible = j <= i && window.is_none_or(|w| i - j < w);
+                if visible {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
+        .collect();
+    Tensor::from_vec(values, (len, len), device)
+}
+
+fn repeat_kv(x: &Tensor, groups: usize) -> candle_core::Result<Tensor> {
+    let (b, kv, t, d) = x.dims4()?;
+    x.unsqueeze(2)?
+        .expand((b, kv, groups, t, d))?
+        .reshape((b, kv * groups, t, d))
+}

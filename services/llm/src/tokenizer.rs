@@ -1,0 +1,168 @@
+//! The tokenizer of a GGUF model, built from its metadata.
+
+use candle_core::quantized::gguf_file;
+use candle_core::quantized::tokenizer::TokenizerFromGguf;
+use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::Tokenizer;
+
+use crate::LlmError;
+
+/// A GGUF model's tokenizer: encode/decode plus the ids and template the model
+/// was trained with.
+#[derive(Clone)]
+pub struct GgufTokenizer {
+    inner: Tokenizer,
+    bos: Option<u32>,
+    eos: Option<u32>,
+    add_bos: bool,
+    chat_template: Option<String>,
+    vocab_size: usize,
+}
+
+impl std::fmt::Debug for GgufTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GgufTokenizer")
+            .field("bos", &self.bos)
+            .field("eos", &self.eos)
+            .field("add_bos", &self.add_bos)
+            .field("vocab_size", &self.vocab_size)
+            .finish()
+    }
+}
+
+fn metadata_u32(content: &gguf_file::Content, key: &str) -> Option<u32> {
+    let value = content.metadata.get(key)?;
+    value
+        .to_u32()
+        .ok()
+        .or_else(|| value.to_i32().ok().and_then(|v| u32::try_from(v).ok()))
+        .or_else(|| value.to_u64().ok().and_then(|v| u32::try_from(v).ok()))
+}
+
+impl GgufTokenizer {
+    /// Builds the tokenizer from GGUF metadata.
+    ///
+    /// Byte-level BPE vocabularies (`tokenizer.ggml.model = "gpt2"`: llama-3, SmolLM2,
+    /// Qwen2) are supported. The pre-tokenizer follows `tokenizer.ggml.pre` the way
+    /// llama.cpp does; in particular `smollm` splits every digit on its own and does
+    /// not add a prefix space (candle's generic fallback would add one, shifting every
+    /// token of a chat template). SentencePiece vocabularies (`llama` model type, e.g.
+    /// Gemma) are refused with a clear error.
+    pub fn from_gguf(content: &gguf_file::Content) -> Result<Self, LlmError> {
+        let text = |key: &str| {
+            content
+                .metadata
+                .get(key)
+                .and_then(|v| v.to_string().ok())
+                .cloned()
+        };
+        let kind = text("tokenizer.ggml.model").unwrap_or_default();
+        if kind != "gpt2" {
+            return Err(LlmError::Tokenizer(format!(
+                "tokenizer model `{kind}` is not supported (byte-level BPE `gpt2` vocabularies are)"
+            )));
+        }
+        let mut inner =
+            Tokenizer::from_gguf(content).map_err(|e| LlmError::Tokenizer(e.to_string()))?;
+        let pre = text("tokenizer.ggml.pre").unwrap_or_else(|| "gpt2".into());
+        match pre.as_str() {
+            // Handled by candle to match the models' tokenizer.json.
+            "qwen2" | "smaug-bpe" | "lfm2" | "llama3" => {}
+            "smollm" => {
+                inner.with_pre_tokenizer(Some(Sequence::new(vec![
+                    Digits::new(true).into(),
+                    ByteLevel::new(false, true, true).into(),
+                ])));
+                inner.with_decoder(Some(ByteLevelDecoder::default()));
+            }
+            _ => {
+                // GPT-2 style: byte level on the GPT-2 regex, no prefix space.
+                inner.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+                inner.with_decoder(Some(ByteLevelDecoder::default()));
+            }
+        }
+        let add_bos = content
+            .metadata
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.to_bool().ok())
+            .unwrap_or(false);
+        // candle's template post-processor would add BOS on `encode(…, true)`; BOS is
+        // added explicitly instead, so encoding never depends on that flag.
+        inner.with_post_processor(None::<tokenizers::processors::PostProcessorWrapper>);
+        let vocab_size = content
+            .metadata
+            .get("tokenizer.ggml.tokens")
+            .and_then(|v| v.to_vec().ok())
+            .map_or(0, |v| v.len());
+        Ok(Self {
+            inner,
+            bos: metadata_u32(content, "tokenizer.ggml.bos_token_id"),
+            eos: metadata_u32(content, "tokenizer.ggml.eos_token_id"),
+            add_bos,
+            chat_template: text("tokenizer.chat_template"),
+            vocab_size,
+        })
+    }
+
+    /// Token ids of `text` (special tokens written in the text, such as
+    /// `<|im_start|>`, become their single ids); no BOS.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, LlmError> {
+        let encoding = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| LlmError::Tokenizer(e.to_string()))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// `encode`, with BOS first when the model expects one.
+    pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>, LlmError> {
+        let mut ids = Vec::new();
+        if self.add_bos {
+            if let Some(bos) = self.bos {
+                ids.push(bos);
+            }
+        }
+        ids.extend(self.encode(text)?);
+        Ok(ids)
+    }
+
+    /// Text of token ids; special tokens are kept when `keep_special`.
+    pub fn decode(&self, ids: &[u32], keep_special: bool) -> Result<String, LlmError> {
+        self.inner
+            .decode(ids, !keep_special)
+            .map_err(|e| LlmError::Tokenizer(e.to_string()))
+    }
+
+    /// Beginning-of-sequence id.
+    pub fn bos(&self) -> Option<u32> {
+        self.bos
+    }
+
+    /// End-of-sequence id.
+    pub fn eos(&self) -> Option<u32> {
+        self.eos
+    }
+
+    /// Whether prompts start with BOS.
+    pub fn adds_bos(&self) -> bool {
+        self.add_bos
+    }
+
+    /// The Jinja chat template from `tokenizer.chat_template`, if any.
+    pub fn chat_template(&self) -> Option<&str> {
+        self.chat_template.as_deref()
+    }
+
+    /// Id of a token written exactly (for example `<|im_end|>`).
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Entries in the vocabulary.
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+}

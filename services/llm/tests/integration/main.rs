@@ -1,0 +1,30 @@
+//! Integration tests of folio-llm on the real default model (SmolLM2-135M GGUF).
+//! Each test skips, saying why, when the model has not been fetched.
+
+mod scoring;
+mod tokenizer;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use folio_llm::{CandleModel, CandleOptions};
+
+pub fn smollm2_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+/// The default model, loaded once per test binary; `None` when absent.
+pub fn smollm2() -> Option<&'static CandleModel> {
+    static MODEL: OnceLock<Option<CandleModel>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let path = smollm2_path();
+            if !path.exists() {
+                eprintln!("{} absent (run `folio models fetch`): skipped", path.display());
+                return None;
+            }
+            Some(CandleModel::load(&path, CandleOptions::default()).expect("SmolLM2 loads"))
+        })
+        .as_ref()
+}
