@@ -119,6 +119,11 @@ pub struct ModelsConfig {
     pub onnxruntime: Option<PathBuf>,
     /// GGUF file of the local LLM.
     pub llm_gguf: Option<PathBuf>,
+    /// How the local LLM's weights are held for computation: `f32` (fastest prefill
+    /// on CPU), `q8_0` (a quarter of f32's memory) or `stored` (as in the file).
+    pub llm_weights: String,
+    /// Most tokens in one forward pass of the local LLM (bounds its memory).
+    pub llm_max_batch_tokens: usize,
 }
 
 /// Ingestion pipeline knobs.
@@ -213,6 +218,8 @@ impl Default for ModelsConfig {
             embedder: None,
             onnxruntime: None,
             llm_gguf: None,
+            llm_weights: "f32".into(),
+            llm_max_batch_tokens: 4096,
         }
     }
 }

@@ -2,14 +2,28 @@
 
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
 use folio_common::config::FolioConfig;
-use folio_llm::LanguageModel;
+use folio_llm::{CandleModel, CandleOptions, LanguageModel, WeightFormat};
 
-/// The model XL3M scores with.
+/// The model XL3M scores with: the configured GGUF on candle.
 pub fn load_scoring_model(config: &FolioConfig) -> Result<Arc<dyn LanguageModel>> {
-    bail!(
-        "no scoring backend is built in yet (model file {})",
-        config.llm_gguf_path().display()
-    )
+    let path = config.llm_gguf_path();
+    let weights: WeightFormat = config
+        .models
+        .llm_weights
+        .parse()
+        .context("models.llm_weights")?;
+    let options = CandleOptions {
+        weights,
+        max_batch_tokens: config.models.llm_max_batch_tokens.max(1),
+        device: "cpu".into(),
+    };
+    let model = CandleModel::load(&path, options).with_context(|| {
+        format!(
+            "loading the local model {} (run `folio models fetch` first?)",
+            path.display()
+        )
+    })?;
+    Ok(Arc::new(model))
 }
