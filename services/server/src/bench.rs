@@ -55,6 +55,7 @@ pub async fn run(config: FolioConfig, command: BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Ingest(args) => ingest(config, args).await,
         BenchCommand::Structure(args) => structure(config, args).await,
+        BenchCommand::Score(args) => crate::bench_score::run(&config, args),
     }
 }
 

@@ -230,6 +230,43 @@ pub enum BenchCommand {
     /// Structurizer report: sections per document and the share of chunks
     /// with a heading path.
     Structure(BenchStructureArgs),
+    /// XL3M scoring throughput of the local model on candle (per weight format),
+    /// next to llama.cpp's prompt processing on the same GGUF, tokens and threads.
+    Score(BenchScoreArgs),
+}
+
+/// `folio bench score`.
+#[derive(Debug, Args)]
+pub struct BenchScoreArgs {
+    /// Documents whose text is scored (a directory, or a set with `docs/`).
+    #[arg(long, env = "FOLIO_BENCH_SET", default_value = "../shared/eval")]
+    pub set: PathBuf,
+    /// Tokens per sequence (comma-separated list: one measurement each).
+    #[arg(long, env = "FOLIO_BENCH_TOKENS", value_delimiter = ',', default_value = "128,512")]
+    pub tokens: Vec<usize>,
+    /// Sequences per measurement.
+    #[arg(long, env = "FOLIO_BENCH_BATCH", default_value_t = 8)]
+    pub batch: usize,
+    /// Tokens of each sequence scored as the question block (its tail).
+    #[arg(long, env = "FOLIO_BENCH_QUESTION_TOKENS", default_value_t = 32)]
+    pub question_tokens: usize,
+    /// Weight formats to measure (f32, q8_0, stored).
+    #[arg(long, env = "FOLIO_BENCH_WEIGHTS", value_delimiter = ',', default_value = "f32,q8_0")]
+    pub weights: Vec<String>,
+    /// Compute threads for both candle and llama.cpp (default: all cores).
+    #[arg(long, env = "FOLIO_BENCH_THREADS")]
+    pub threads: Option<usize>,
+    /// Python with llama-cpp-python (`scripts/setup-llamacpp.sh` builds one);
+    /// the reference is skipped, with a note, when it is missing.
+    #[arg(
+        long,
+        env = "FOLIO_BENCH_LLAMACPP_PYTHON",
+        default_value = "~/.cache/folio-bench/venv/bin/python"
+    )]
+    pub llamacpp_python: String,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `folio bench ingest`.

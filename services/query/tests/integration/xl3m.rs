@@ -83,3 +83,95 @@ async fn segments_are_exact_spans_that_stay_in_their_section() {
         assert!(pair[0].char_start <= pair[1].char_start);
     }
 }
+
+/// The default local model, when fetched.
+fn scoring_model() -> Option<std::sync::Arc<dyn folio_llm::LanguageModel>> {
+    let path = crate::common::models_dir()
+        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if !path.exists() {
+        eprintln!("{} absent (run `folio models fetch`): skipped", path.display());
+        return None;
+    }
+    Some(std::sync::Arc::new(
+        folio_llm::CandleModel::load(&path, folio_llm::CandleOptions::default()).unwrap(),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selection_keeps_the_best_segments_in_document_order_with_definitions() {
+    use folio_common::config::{Xl3mConfig, Xl3mScore};
+    use folio_query::context::{ContextBuilder, SelectionScope};
+    use folio_query::xl3m::SEGMENT_SEPARATOR;
+
+    let Some(model) = scoring_model() else { return };
+    let stack = Stack::new().await;
+    let doc = stack.ingest("acme", "contracts", "msa.md", CONTRACT).await;
+    let config = Xl3mConfig {
+        score: Xl3mScore::Nll,
+        segment_tokens: 40,
+        overlap_chars: 0,
+        budget_tokens: 90,
+        batch: 3,
+        ..Xl3mConfig::default()
+    };
+    let builder = ContextBuilder::new(
+        stack.retriever.clone(),
+        stack.store.clone(),
+        stack.blobs.clone(),
+        model.clone(),
+        config.clone(),
+    );
+    let progress_calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = progress_calls.clone();
+    let context = builder
+        .build(
+            "Which state's laws govern this Agreement?",
+            SelectionScope::Document {
+                tenant: doc.tenant.clone(),
+                document_id: doc.document.clone(),
+            },
+            Some(std::sync::Arc::new(move |_, _| {
+                seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            })),
+        )
+        .await
+        .unwrap();
+    let selection = &context.selection;
+    assert_eq!(context.scope, "document");
+    assert!(progress_calls.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+    assert_eq!(selection.unscored, 0);
+    assert!(selection.segments.len() >= 3, "{}", selection.segments.len());
+    // Ranks follow the score, lower first, and every segment carries its scores.
+    for pair in selection.segments.windows(2) {
+        assert!(pair[0].score.unwrap() <= pair[1].score.unwrap());
+        assert_eq!(pair[0].rank + 1, pair[1].rank);
+    }
+    for trace in &selection.segments {
+        let scores = trace.scores.unwrap();
+        assert_eq!(trace.score, Some(scores.nll));
+    }
+    // Kept: the best ones, within the budget, spliced in document order.
+    let kept = selection.kept();
+    assert!(!kept.is_empty());
+    assert!(selection.segments[0].kept);
+    let kept_tokens: usize = selection.segments.iter().filter(|t| t.kept).map(|t| t.tokens).sum();
+    assert!(kept_tokens <= config.budget_tokens || kept.len() == 1);
+    for pair in kept.windows(2) {
+        assert!(pair[0].char_start < pair[1].char_start);
+    }
+    assert_eq!(
+        selection.key_context.matches(SEGMENT_SEPARATOR).count() + 1,
+        kept.len() + usize::from(!selection.definitions.is_empty())
+    );
+    // The governing-law segment is the model's first choice for this question.
+    assert!(
+        selection.segments[0].segment.text.contains("Delaware"),
+        "{:#?}",
+        selection.segments.iter().map(|s| (&s.segment.text, s.score)).collect::<Vec<_>>()
+    );
+    // Definitions used by kept segments but defined outside them are pulled in.
+    for definition in &selection.definitions {
+        assert!(kept.iter().any(|s| s.text.contains(&definition.term)));
+        assert!(selection.key_context.contains(definition.text.trim()));
+    }
+}
