@@ -10,6 +10,7 @@
 mod candle;
 mod gguf;
 mod model;
+mod spm;
 mod tokenizer;
 
 pub use candle::{CandleModel, CandleOptions, WeightFormat};

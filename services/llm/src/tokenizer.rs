@@ -8,13 +8,22 @@ use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::Tokenizer;
 
+use crate::spm::SpmTokenizer;
 use crate::LlmError;
+
+#[derive(Clone)]
+enum Engine {
+    /// Byte-level BPE through the `tokenizers` crate.
+    Bpe(Box<Tokenizer>),
+    /// SentencePiece-style BPE by piece scores.
+    Spm(SpmTokenizer),
+}
 
 /// A GGUF model's tokenizer: encode/decode plus the ids and template the model
 /// was trained with.
 #[derive(Clone)]
 pub struct GgufTokenizer {
-    inner: Tokenizer,
+    inner: Engine,
     bos: Option<u32>,
     eos: Option<u32>,
     add_bos: bool,
@@ -60,9 +69,28 @@ impl GgufTokenizer {
                 .cloned()
         };
         let kind = text("tokenizer.ggml.model").unwrap_or_default();
+        let add_bos = content
+            .metadata
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.to_bool().ok())
+            .unwrap_or(false);
+        let chat_template = text("tokenizer.chat_template");
+        let bos = metadata_u32(content, "tokenizer.ggml.bos_token_id");
+        let eos = metadata_u32(content, "tokenizer.ggml.eos_token_id");
+        if kind == "llama" {
+            let spm = spm_from_gguf(content)?;
+            return Ok(Self {
+                vocab_size: spm.len(),
+                inner: Engine::Spm(spm),
+                bos,
+                eos,
+                add_bos,
+                chat_template,
+            });
+        }
         if kind != "gpt2" {
             return Err(LlmError::Tokenizer(format!(
-                "tokenizer model `{kind}` is not supported (byte-level BPE `gpt2` vocabularies are)"
+                "tokenizer model `{kind}` is not supported (byte-level BPE `gpt2` and SentencePiece `llama` vocabularies are)"
             )));
         }
         let mut inner =
@@ -84,11 +112,6 @@ impl GgufTokenizer {
                 inner.with_decoder(Some(ByteLevelDecoder::default()));
             }
         }
-        let add_bos = content
-            .metadata
-            .get("tokenizer.ggml.add_bos_token")
-            .and_then(|v| v.to_bool().ok())
-            .unwrap_or(false);
         // candle's template post-processor would add BOS on `encode(…, true)`; BOS is
         // added explicitly instead, so encoding never depends on that flag.
         inner.with_post_processor(None::<tokenizers::processors::PostProcessorWrapper>);
@@ -98,11 +121,11 @@ impl GgufTokenizer {
             .and_then(|v| v.to_vec().ok())
             .map_or(0, |v| v.len());
         Ok(Self {
-            inner,
-            bos: metadata_u32(content, "tokenizer.ggml.bos_token_id"),
-            eos: metadata_u32(content, "tokenizer.ggml.eos_token_id"),
+            inner: Engine::Bpe(Box::new(inner)),
+            bos,
+            eos,
             add_bos,
-            chat_template: text("tokenizer.chat_template"),
+            chat_template,
             vocab_size,
         })
     }
@@ -110,11 +133,15 @@ impl GgufTokenizer {
     /// Token ids of `text` (special tokens written in the text, such as
     /// `<|im_start|>`, become their single ids); no BOS.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, LlmError> {
-        let encoding = self
-            .inner
-            .encode(text, false)
-            .map_err(|e| LlmError::Tokenizer(e.to_string()))?;
-        Ok(encoding.get_ids().to_vec())
+        match &self.inner {
+            Engine::Bpe(inner) => {
+                let encoding = inner
+                    .encode(text, false)
+                    .map_err(|e| LlmError::Tokenizer(e.to_string()))?;
+                Ok(encoding.get_ids().to_vec())
+            }
+            Engine::Spm(spm) => Ok(spm.encode(text)),
+        }
     }
 
     /// `encode`, with BOS first when the model expects one.
@@ -131,9 +158,12 @@ impl GgufTokenizer {
 
     /// Text of token ids; special tokens are kept when `keep_special`.
     pub fn decode(&self, ids: &[u32], keep_special: bool) -> Result<String, LlmError> {
-        self.inner
-            .decode(ids, !keep_special)
-            .map_err(|e| LlmError::Tokenizer(e.to_string()))
+        match &self.inner {
+            Engine::Bpe(inner) => inner
+                .decode(ids, !keep_special)
+                .map_err(|e| LlmError::Tokenizer(e.to_string())),
+            Engine::Spm(spm) => Ok(spm.decode(ids, keep_special)),
+        }
     }
 
     /// Beginning-of-sequence id.
@@ -158,11 +188,52 @@ impl GgufTokenizer {
 
     /// Id of a token written exactly (for example `<|im_end|>`).
     pub fn token_id(&self, token: &str) -> Option<u32> {
-        self.inner.token_to_id(token)
+        match &self.inner {
+            Engine::Bpe(inner) => inner.token_to_id(token),
+            Engine::Spm(spm) => spm.token_id(token),
+        }
     }
 
     /// Entries in the vocabulary.
     pub fn vocab_size(&self) -> usize {
         self.vocab_size
     }
+}
+
+fn spm_from_gguf(content: &gguf_file::Content) -> Result<SpmTokenizer, LlmError> {
+    let array = |key: &str| {
+        content
+            .metadata
+            .get(key)
+            .and_then(|v| v.to_vec().ok())
+            .ok_or_else(|| LlmError::Tokenizer(format!("{key} is missing")))
+    };
+    let pieces = array("tokenizer.ggml.tokens")?
+        .iter()
+        .map(|v| v.to_string().cloned())
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| LlmError::Tokenizer(e.to_string()))?;
+    let scores = match array("tokenizer.ggml.scores") {
+        Ok(values) => values
+            .iter()
+            .map(|v| v.to_f32())
+            .collect::<Result<Vec<f32>, _>>()
+            .map_err(|e| LlmError::Tokenizer(e.to_string()))?,
+        Err(_) => vec![0.0; pieces.len()],
+    };
+    let types = match array("tokenizer.ggml.token_type") {
+        Ok(values) => values
+            .iter()
+            .map(|v| v.to_i32().map(|t| t as u32).or_else(|_| v.to_u32()))
+            .collect::<Result<Vec<u32>, _>>()
+            .map_err(|e| LlmError::Tokenizer(e.to_string()))?,
+        Err(_) => vec![1; pieces.len()],
+    };
+    let add_space_prefix = content
+        .metadata
+        .get("tokenizer.ggml.add_space_prefix")
+        .and_then(|v| v.to_bool().ok())
+        .unwrap_or(true);
+    let unknown = metadata_u32(content, "tokenizer.ggml.unknown_token_id");
+    Ok(SpmTokenizer::new(pieces, scores, types, unknown, add_space_prefix))
 }

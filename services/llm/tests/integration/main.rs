@@ -1,6 +1,7 @@
 //! Integration tests of folio-llm on the real default model (SmolLM2-135M GGUF).
 //! Each test skips, saying why, when the model has not been fetched.
 
+mod gemma;
 mod scoring;
 mod tokenizer;
 
