@@ -39,12 +39,18 @@ async fn search_over_http_and_the_cli() {
         .upload(&[("supply.md", CONTRACT.as_bytes().to_vec())], "contracts")
         .await;
     assert_eq!(status, 202, "{body}");
-    let contract = body["documents"][0]["document_id"].as_str().unwrap().to_string();
+    let contract = body["documents"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (status, body) = server
         .upload(&[("memo.md", MEMO.as_bytes().to_vec())], "memos")
         .await;
     assert_eq!(status, 202, "{body}");
-    let memo = body["documents"][0]["document_id"].as_str().unwrap().to_string();
+    let memo = body["documents"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for id in [&contract, &memo] {
         let doc = server.wait_settled(id, Duration::from_secs(120)).await;
         assert_eq!(doc["status"], "ready", "{doc}");
@@ -60,8 +66,17 @@ async fn search_over_http_and_the_cli() {
     assert_eq!(body["mode"], "hybrid");
     let top = &body["candidates"][0];
     assert_eq!(top["rank"], 1);
-    assert!(top["chunk"]["text"].as_str().unwrap().contains("ninety (90) days"), "{top}");
-    assert!(top["bm25"]["rank"].is_u64() && top["dense"]["rank"].is_u64(), "{top}");
+    assert!(
+        top["chunk"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("ninety (90) days"),
+        "{top}"
+    );
+    assert!(
+        top["bm25"]["rank"].is_u64() && top["dense"]["rank"].is_u64(),
+        "{top}"
+    );
     assert!(body["timings"]["total_ms"].is_number());
 
     // Filters: a collection by name, a document by id.
@@ -74,7 +89,9 @@ async fn search_over_http_and_the_cli() {
     assert_eq!(status, 200, "{body}");
     let hits = body["candidates"].as_array().unwrap();
     assert!(!hits.is_empty());
-    assert!(hits.iter().all(|c| c["chunk"]["document_id"] == memo.as_str()));
+    assert!(hits
+        .iter()
+        .all(|c| c["chunk"]["document_id"] == memo.as_str()));
     let (status, body) = post(
         &server,
         "/v1/search",
@@ -90,22 +107,42 @@ async fn search_over_http_and_the_cli() {
 
     // Errors keep the API's error shape.
     let (status, body) = post(&server, "/v1/search", json!({"query": "  "})).await;
-    assert_eq!((status, &body["error"]["code"]), (400, &json!("invalid_query")), "{body}");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (400, &json!("invalid_query")),
+        "{body}"
+    );
     let (status, body) = post(
         &server,
         "/v1/search",
         json!({"query": "x", "collections": ["nope"]}),
     )
     .await;
-    assert_eq!((status, &body["error"]["code"]), (404, &json!("collection_not_found")), "{body}");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &json!("collection_not_found")),
+        "{body}"
+    );
     server.kill();
 
     // The CLI gives the same body with --json.
     let output = folio(data.path())
-        .args(["search", "PO-77341-ZX", "--mode", "bm25", "--limit", "1", "--json"])
+        .args([
+            "search",
+            "PO-77341-ZX",
+            "--mode",
+            "bm25",
+            "--limit",
+            "1",
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let body: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(body["candidates"][0]["chunk"]["text"]
         .as_str()
@@ -118,7 +155,10 @@ async fn search_over_http_and_the_cli() {
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     // A document this short is one chunk: its heading path and the timing line show.
-    assert!(text.contains("SUPPLY AGREEMENT") && text.contains("results in"), "{text}");
+    assert!(
+        text.contains("SUPPLY AGREEMENT") && text.contains("results in"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -134,8 +174,18 @@ fn eval_reports_every_mode_on_a_tiny_set() {
     };
     let mut lines = String::new();
     for (id, question, needle, source) in [
-        ("q1", "What purchase order number do shipments carry?", "Each shipment carries purchase order number PO-77341-ZX.", "CUAD v1"),
-        ("q2", "Which state's laws govern the agreement?", "This Agreement is governed by the laws of the State of Delaware.", "FinanceBench"),
+        (
+            "q1",
+            "What purchase order number do shipments carry?",
+            "Each shipment carries purchase order number PO-77341-ZX.",
+            "CUAD v1",
+        ),
+        (
+            "q2",
+            "Which state's laws govern the agreement?",
+            "This Agreement is governed by the laws of the State of Delaware.",
+            "FinanceBench",
+        ),
         ("q3", "Is there a non-compete?", "", "CUAD v1"),
     ] {
         let evidence = if needle.is_empty() {
@@ -154,19 +204,39 @@ fn eval_reports_every_mode_on_a_tiny_set() {
 
     let run = || {
         let output = folio(data.path())
-            .args(["eval", "--mode", "bm25,dense,hybrid,hybrid+window", "--json", "--set"])
+            .args([
+                "eval",
+                "--mode",
+                "bm25,dense,hybrid,hybrid+window",
+                "--json",
+                "--set",
+            ])
             .arg(set.path())
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         serde_json::from_slice::<Value>(&output.stdout).unwrap()
     };
     let report = run();
-    assert_eq!(report["questions"], 2, "unanswerable questions are not scored: {report}");
+    assert_eq!(
+        report["questions"], 2,
+        "unanswerable questions are not scored: {report}"
+    );
     for mode in ["bm25", "dense", "hybrid", "hybrid+window"] {
         let r = &report["retrieval"][mode];
         assert_eq!(r["n"], 2, "{mode}: {report}");
-        for key in ["recall@1", "recall@3", "recall@10", "mrr", "p50_ms", "p95_ms"] {
+        for key in [
+            "recall@1",
+            "recall@3",
+            "recall@10",
+            "mrr",
+            "p50_ms",
+            "p95_ms",
+        ] {
             assert!(r[key].is_number(), "{mode}.{key}: {report}");
         }
         // A four-section contract: every mode finds both spans in its top 10.
@@ -174,8 +244,14 @@ fn eval_reports_every_mode_on_a_tiny_set() {
     }
     assert_eq!(report["retrieval"]["bm25"]["recall@1"], 1.0, "{report}");
     assert_eq!(report["by_source"]["CUAD"]["hybrid"]["n"], 1, "{report}");
-    assert_eq!(report["by_source"]["FinanceBench"]["hybrid"]["n"], 1, "{report}");
+    assert_eq!(
+        report["by_source"]["FinanceBench"]["hybrid"]["n"], 1,
+        "{report}"
+    );
     // The second run reuses the ingested cache and gives the same figures.
     let again = run();
-    assert_eq!(again["retrieval"]["bm25"]["recall@3"], report["retrieval"]["bm25"]["recall@3"]);
+    assert_eq!(
+        again["retrieval"]["bm25"]["recall@3"],
+        report["retrieval"]["bm25"]["recall@3"]
+    );
 }

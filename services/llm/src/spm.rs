@@ -149,7 +149,9 @@ impl SpmTokenizer {
         }
         let mut queue = BinaryHeap::new();
         let try_pair = |queue: &mut BinaryHeap<Bigram>, symbols: &[Symbol], left: usize| {
-            let Some(right) = symbols[left].next else { return };
+            let Some(right) = symbols[left].next else {
+                return;
+            };
             let start = symbols[left].start;
             let len = symbols[left].len + symbols[right].len;
             if let Some(&(_, score)) = self.index.get(&text[start..start + len]) {
@@ -247,13 +249,27 @@ mod tests {
 
     fn tiny() -> SpmTokenizer {
         let pieces: Vec<String> = [
-            "<unk>", "<bos>", "<start_of_turn>", "▁", "a", "b", "c", "ab", "▁ab", "abc", "<0x41>",
-            "<0xE2>", "<0x82>", "<0xAC>",
+            "<unk>",
+            "<bos>",
+            "<start_of_turn>",
+            "▁",
+            "a",
+            "b",
+            "c",
+            "ab",
+            "▁ab",
+            "abc",
+            "<0x41>",
+            "<0xE2>",
+            "<0x82>",
+            "<0xAC>",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let scores = vec![0.0, 0.0, 0.0, -5.0, -3.0, -3.0, -3.0, -1.0, -0.5, -2.0, 0.0, 0.0, 0.0, 0.0];
+        let scores = vec![
+            0.0, 0.0, 0.0, -5.0, -3.0, -3.0, -3.0, -1.0, -0.5, -2.0, 0.0, 0.0, 0.0, 0.0,
+        ];
         let types = vec![2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 6, 6, 6, 6];
         SpmTokenizer::new(pieces, scores, types, Some(0), false)
     }

@@ -235,5 +235,11 @@ fn spm_from_gguf(content: &gguf_file::Content) -> Result<SpmTokenizer, LlmError>
         .and_then(|v| v.to_bool().ok())
         .unwrap_or(true);
     let unknown = metadata_u32(content, "tokenizer.ggml.unknown_token_id");
-    Ok(SpmTokenizer::new(pieces, scores, types, unknown, add_space_prefix))
+    Ok(SpmTokenizer::new(
+        pieces,
+        scores,
+        types,
+        unknown,
+        add_space_prefix,
+    ))
 }

@@ -112,9 +112,8 @@ impl ContextBuilder {
                 for candidate in &results.candidates {
                     let id = &candidate.chunk.document_id;
                     if !views.contains_key(id) {
-                        let view =
-                            DocumentView::load(&self.store, &self.blobs, &filter.tenant, id)
-                                .await?;
+                        let view = DocumentView::load(&self.store, &self.blobs, &filter.tenant, id)
+                            .await?;
                         views.insert(id.clone(), view);
                     }
                 }

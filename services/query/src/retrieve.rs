@@ -312,8 +312,20 @@ mod tests {
             10,
         );
         assert_eq!(ranked[0].chunk_id, uuid::Uuid::from_u128(2));
-        assert_eq!(ranked[0].bm25, Some(RetrieverRank { rank: 2, score: 5.0 }));
-        assert_eq!(ranked[0].dense, Some(RetrieverRank { rank: 1, score: 0.9 }));
+        assert_eq!(
+            ranked[0].bm25,
+            Some(RetrieverRank {
+                rank: 2,
+                score: 5.0
+            })
+        );
+        assert_eq!(
+            ranked[0].dense,
+            Some(RetrieverRank {
+                rank: 1,
+                score: 0.9
+            })
+        );
         assert_eq!(ranked.len(), 3);
         let only_dense = ranked
             .iter()
@@ -346,6 +358,12 @@ mod tests {
         );
         let ids: Vec<u128> = ranked.iter().map(|r| r.chunk_id.as_u128()).collect();
         assert_eq!(ids, vec![1, 2]);
-        assert_eq!(ranked[1].bm25, Some(RetrieverRank { rank: 2, score: 5.0 }));
+        assert_eq!(
+            ranked[1].bm25,
+            Some(RetrieverRank {
+                rank: 2,
+                score: 5.0
+            })
+        );
     }
 }

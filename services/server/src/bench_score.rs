@@ -92,11 +92,21 @@ pub fn run(config: &FolioConfig, args: BenchScoreArgs) -> Result<()> {
     );
     println!(
         "{:<7} {:>6} {:>5} {:>12} {:>14} {:>16} {:>10} {:>10}",
-        "weights", "tokens", "seqs", "candle tok/s", "llama.cpp all", "llama.cpp last", "ratio all", "ratio last"
+        "weights",
+        "tokens",
+        "seqs",
+        "candle tok/s",
+        "llama.cpp all",
+        "llama.cpp last",
+        "ratio all",
+        "ratio last"
     );
     for row in &rows {
         let num = |v: &Value| v.as_f64().map_or_else(|| "-".into(), |v| format!("{v:.1}"));
-        let ratio = |v: &Value| v.as_f64().map_or_else(|| "-".into(), |v| format!("{v:.2}×"));
+        let ratio = |v: &Value| {
+            v.as_f64()
+                .map_or_else(|| "-".into(), |v| format!("{v:.2}×"))
+        };
         println!(
             "{:<7} {:>6} {:>5} {:>12} {:>14} {:>16} {:>10} {:>10}",
             row["weights"].as_str().unwrap_or(""),
@@ -109,10 +119,7 @@ pub fn run(config: &FolioConfig, args: BenchScoreArgs) -> Result<()> {
             ratio(&row["ratio_vs_llama_cpp_prefill"]),
         );
     }
-    if let Some(note) = rows
-        .iter()
-        .find_map(|r| r["llama_cpp"]["skipped"].as_str())
-    {
+    if let Some(note) = rows.iter().find_map(|r| r["llama_cpp"]["skipped"].as_str()) {
         println!("llama.cpp reference skipped: {note}");
     }
     Ok(())

@@ -98,7 +98,11 @@ pub struct SearchArgs {
     #[arg(long = "doc", env = "FOLIO_SEARCH_DOCS", value_delimiter = ',')]
     pub documents: Vec<String>,
     /// Only this collection, by name (repeatable).
-    #[arg(long = "collection", env = "FOLIO_SEARCH_COLLECTIONS", value_delimiter = ',')]
+    #[arg(
+        long = "collection",
+        env = "FOLIO_SEARCH_COLLECTIONS",
+        value_delimiter = ','
+    )]
     pub collections: Vec<String>,
     /// Results wanted.
     #[arg(long, env = "FOLIO_SEARCH_LIMIT", default_value_t = 10)]
@@ -131,7 +135,11 @@ pub struct SelectArgs {
     #[arg(long = "doc", env = "FOLIO_SELECT_DOCS", value_delimiter = ',')]
     pub documents: Vec<String>,
     /// Only this collection, by name (repeatable).
-    #[arg(long = "collection", env = "FOLIO_SELECT_COLLECTIONS", value_delimiter = ',')]
+    #[arg(
+        long = "collection",
+        env = "FOLIO_SELECT_COLLECTIONS",
+        value_delimiter = ','
+    )]
     pub collections: Vec<String>,
     /// Score every segment of the one `--doc` instead of reranking retrieved
     /// candidates (the paper's single-document setting).
@@ -216,6 +224,9 @@ pub enum ModelsCommand {
         /// Re-download even when the files are present.
         #[arg(long)]
         force: bool,
+        /// Also fetch an optional model (repeatable): `gemma3` (Gemma 3 270M, 250 MB).
+        #[arg(long = "with", env = "FOLIO_MODELS_WITH", value_delimiter = ',')]
+        with: Vec<String>,
     },
     /// Report which model files are present and valid.
     Check,
@@ -242,7 +253,12 @@ pub struct BenchScoreArgs {
     #[arg(long, env = "FOLIO_BENCH_SET", default_value = "../shared/eval")]
     pub set: PathBuf,
     /// Tokens per sequence (comma-separated list: one measurement each).
-    #[arg(long, env = "FOLIO_BENCH_TOKENS", value_delimiter = ',', default_value = "128,512")]
+    #[arg(
+        long,
+        env = "FOLIO_BENCH_TOKENS",
+        value_delimiter = ',',
+        default_value = "128,512"
+    )]
     pub tokens: Vec<usize>,
     /// Sequences per measurement.
     #[arg(long, env = "FOLIO_BENCH_BATCH", default_value_t = 8)]
@@ -251,7 +267,12 @@ pub struct BenchScoreArgs {
     #[arg(long, env = "FOLIO_BENCH_QUESTION_TOKENS", default_value_t = 32)]
     pub question_tokens: usize,
     /// Weight formats to measure (f32, q8_0, stored).
-    #[arg(long, env = "FOLIO_BENCH_WEIGHTS", value_delimiter = ',', default_value = "f32,q8_0")]
+    #[arg(
+        long,
+        env = "FOLIO_BENCH_WEIGHTS",
+        value_delimiter = ',',
+        default_value = "f32,q8_0"
+    )]
     pub weights: Vec<String>,
     /// Compute threads for both candle and llama.cpp (default: all cores).
     #[arg(long, env = "FOLIO_BENCH_THREADS")]

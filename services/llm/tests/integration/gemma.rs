@@ -9,7 +9,10 @@ fn gemma() -> Option<CandleModel> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../models/gemma3-270m/gemma-3-270m-q4_k_m.gguf");
     if !path.exists() {
-        eprintln!("{} absent (`folio models fetch --with gemma3`): skipped", path.display());
+        eprintln!(
+            "{} absent (`folio models fetch --with gemma3`): skipped",
+            path.display()
+        );
         return None;
     }
     Some(CandleModel::load(&path, CandleOptions::default()).expect("Gemma 3 loads"))
@@ -29,8 +32,12 @@ fn gemma3_tokenizes_scores_and_knows_facts() {
         let ids = tokenizer.encode(text).unwrap();
         assert_eq!(tokenizer.decode(&ids, true).unwrap(), text, "{ids:?}");
     }
-    let turn = tokenizer.token_id("<start_of_turn>").expect("<start_of_turn>");
-    let ids = tokenizer.encode("<start_of_turn>user\nHi<end_of_turn>").unwrap();
+    let turn = tokenizer
+        .token_id("<start_of_turn>")
+        .expect("<start_of_turn>");
+    let ids = tokenizer
+        .encode("<start_of_turn>user\nHi<end_of_turn>")
+        .unwrap();
     assert_eq!(ids[0], turn);
 
     for (prefix, right, wrong) in [
@@ -38,7 +45,10 @@ fn gemma3_tokenizes_scores_and_knows_facts() {
         ("One, two, three, four,", " five", " nine"),
     ] {
         let scores = model
-            .score(&[ScoreInput::new(prefix, right), ScoreInput::new(prefix, wrong)])
+            .score(&[
+                ScoreInput::new(prefix, right),
+                ScoreInput::new(prefix, wrong),
+            ])
             .unwrap();
         assert!(
             scores[0].logprobs[0] > scores[1].logprobs[0] + 1.0,
@@ -49,8 +59,14 @@ fn gemma3_tokenizes_scores_and_knows_facts() {
     }
     // Batched equals alone here too (different lengths, GQA with one KV head).
     let inputs = [
-        ScoreInput::new("Revenue rose 12% to $4.2 billion in fiscal 2023.\n\n", "Question: What was revenue?"),
-        ScoreInput::new("Either party may terminate.\n\n", "Question: Who may terminate?"),
+        ScoreInput::new(
+            "Revenue rose 12% to $4.2 billion in fiscal 2023.\n\n",
+            "Question: What was revenue?",
+        ),
+        ScoreInput::new(
+            "Either party may terminate.\n\n",
+            "Question: Who may terminate?",
+        ),
     ];
     let batched = model.score(&inputs).unwrap();
     for (input, together) in inputs.iter().zip(&batched) {

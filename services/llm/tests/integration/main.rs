@@ -22,7 +22,10 @@ pub fn smollm2() -> Option<&'static CandleModel> {
         .get_or_init(|| {
             let path = smollm2_path();
             if !path.exists() {
-                eprintln!("{} absent (run `folio models fetch`): skipped", path.display());
+                eprintln!(
+                    "{} absent (run `folio models fetch`): skipped",
+                    path.display()
+                );
                 return None;
             }
             Some(CandleModel::load(&path, CandleOptions::default()).expect("SmolLM2 loads"))

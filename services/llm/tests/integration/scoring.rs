@@ -25,12 +25,19 @@ fn scores_are_log_probabilities_and_entropies() {
     let scores = model.score(&inputs()).unwrap();
     assert_eq!(scores.len(), 3);
     for (input, s) in inputs().iter().zip(&scores) {
-        assert_eq!(s.tokens, model.tokenizer().encode(&input.continuation).unwrap());
+        assert_eq!(
+            s.tokens,
+            model.tokenizer().encode(&input.continuation).unwrap()
+        );
         assert_eq!(s.logprobs.len(), s.tokens.len());
         assert_eq!(s.entropies.len(), s.tokens.len());
         assert_eq!(
             s.prefix_tokens,
-            model.tokenizer().encode_prompt(&input.prefix).unwrap().len()
+            model
+                .tokenizer()
+                .encode_prompt(&input.prefix)
+                .unwrap()
+                .len()
         );
         for (&lp, &h) in s.logprobs.iter().zip(&s.entropies) {
             assert!(lp.is_finite() && lp <= 1e-4, "log-prob {lp}");
@@ -95,8 +102,13 @@ fn bad_inputs_are_refused() {
     assert!(matches!(empty, LlmError::InvalidRequest(_)), "{empty:?}");
     let limit = model.describe().context_length;
     let huge = "word ".repeat(limit + 10);
-    let overflow = model.score(&[ScoreInput::new(huge, "Question: x?")]).unwrap_err();
-    assert!(matches!(overflow, LlmError::ContextOverflow { .. }), "{overflow:?}");
+    let overflow = model
+        .score(&[ScoreInput::new(huge, "Question: x?")])
+        .unwrap_err();
+    assert!(
+        matches!(overflow, LlmError::ContextOverflow { .. }),
+        "{overflow:?}"
+    );
 }
 
 #[test]
@@ -107,11 +119,18 @@ fn the_model_knows_what_a_small_model_should_know() {
     let cases = [
         ("The capital of France is", " Paris", " London"),
         ("One, two, three, four,", " five", " nine"),
-        ("The contract shall be governed by the laws of the State of New", " York", " Delhi"),
+        (
+            "The contract shall be governed by the laws of the State of New",
+            " York",
+            " Delhi",
+        ),
     ];
     for (prefix, right, wrong) in cases {
         let scores = model
-            .score(&[ScoreInput::new(prefix, right), ScoreInput::new(prefix, wrong)])
+            .score(&[
+                ScoreInput::new(prefix, right),
+                ScoreInput::new(prefix, wrong),
+            ])
             .unwrap();
         assert!(
             scores[0].logprobs[0] > scores[1].logprobs[0] + 1.0,

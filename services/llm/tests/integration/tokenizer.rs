@@ -41,15 +41,24 @@ fn digits_are_split_one_by_one_without_a_prefix_space() {
 fn chat_template_tokens_are_single_special_tokens() {
     let Some(model) = smollm2() else { return };
     let tokenizer = model.tokenizer();
-    let start = tokenizer.token_id("<|im_start|>").expect("<|im_start|> in vocab");
-    let end = tokenizer.token_id("<|im_end|>").expect("<|im_end|> in vocab");
+    let start = tokenizer
+        .token_id("<|im_start|>")
+        .expect("<|im_start|> in vocab");
+    let end = tokenizer
+        .token_id("<|im_end|>")
+        .expect("<|im_end|> in vocab");
     let text = "<|im_start|>user\nWhat is the term?<|im_end|>\n<|im_start|>assistant\n";
     let ids = tokenizer.encode(text).unwrap();
     assert_eq!(ids[0], start);
     assert_eq!(ids.iter().filter(|&&i| i == start).count(), 2);
     assert_eq!(ids.iter().filter(|&&i| i == end).count(), 1);
     assert_eq!(tokenizer.decode(&ids, true).unwrap(), text);
-    assert!(!tokenizer.decode(&ids, false).unwrap().contains("<|im_start|>"));
-    let template = tokenizer.chat_template().expect("the GGUF carries a chat template");
+    assert!(!tokenizer
+        .decode(&ids, false)
+        .unwrap()
+        .contains("<|im_start|>"));
+    let template = tokenizer
+        .chat_template()
+        .expect("the GGUF carries a chat template");
     assert!(template.contains("<|im_start|>"), "{template}");
 }

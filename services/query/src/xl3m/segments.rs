@@ -119,8 +119,7 @@ fn widen(view: &DocumentView, index: usize, target: usize) -> (usize, usize) {
             tokens += token_count(view, last);
             grew = true;
         }
-        if first > 0 && same_section(first - 1) && tokens + token_count(view, first - 1) <= target
-        {
+        if first > 0 && same_section(first - 1) && tokens + token_count(view, first - 1) <= target {
             first -= 1;
             tokens += token_count(view, first);
             grew = true;

@@ -230,9 +230,7 @@ fn render(
     definitions: &[Definition],
     views: &HashMap<String, DocumentView>,
 ) -> String {
-    let multi_document = kept
-        .iter()
-        .any(|s| s.document_id != kept[0].document_id);
+    let multi_document = kept.iter().any(|s| s.document_id != kept[0].document_id);
     let mut parts: Vec<String> = Vec::new();
     if !definitions.is_empty() {
         let mut block = String::from("Definitions used below:\n");

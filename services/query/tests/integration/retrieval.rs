@@ -28,7 +28,11 @@ async fn each_mode_finds_what_it_is_good_at_and_hybrid_keeps_both_ranks() {
         .await
         .unwrap();
     let top = &bm25.candidates[0];
-    assert!(top.chunk.text.contains("PO-77341-ZX"), "{:?}", top.chunk.text);
+    assert!(
+        top.chunk.text.contains("PO-77341-ZX"),
+        "{:?}",
+        top.chunk.text
+    );
     assert_eq!(top.bm25.map(|r| r.rank), Some(1));
     assert!(top.dense.is_none(), "bm25 mode runs no dense search");
 
@@ -58,7 +62,11 @@ async fn each_mode_finds_what_it_is_good_at_and_hybrid_keeps_both_ranks() {
         .await
         .unwrap();
     let top = &hybrid.candidates[0];
-    assert!(top.chunk.text.contains("ninety (90) days"), "{:?}", top.chunk.text);
+    assert!(
+        top.chunk.text.contains("ninety (90) days"),
+        "{:?}",
+        top.chunk.text
+    );
     assert!(top.bm25.is_some() && top.dense.is_some(), "{top:?}");
     // Ranks are 1..n and the fused scores never increase.
     for (i, pair) in hybrid.candidates.windows(2).enumerate() {
@@ -78,7 +86,9 @@ async fn filters_scope_by_tenant_collection_and_document() {
     let stack = Stack::new().await;
     let contract = stack.ingest("acme", "contracts", "msa.md", CONTRACT).await;
     let memo = stack.ingest("acme", "memos", "memo.md", MEMO).await;
-    let other = stack.ingest("globex", "contracts", "msa.md", CONTRACT).await;
+    let other = stack
+        .ingest("globex", "contracts", "msa.md", CONTRACT)
+        .await;
     let query = "terminate";
 
     for mode in [
@@ -88,7 +98,11 @@ async fn filters_scope_by_tenant_collection_and_document() {
     ] {
         let all = stack
             .retriever
-            .search(&request(query, SearchFilter::tenant(&contract.tenant), mode))
+            .search(&request(
+                query,
+                SearchFilter::tenant(&contract.tenant),
+                mode,
+            ))
             .await
             .unwrap();
         let documents: std::collections::HashSet<&str> = all
@@ -102,7 +116,10 @@ async fn filters_scope_by_tenant_collection_and_document() {
             !documents.contains(other.document.as_str()),
             "{mode:?}: another tenant's chunk leaked"
         );
-        assert!(all.candidates.iter().all(|c| c.chunk.tenant_id == contract.tenant));
+        assert!(all
+            .candidates
+            .iter()
+            .all(|c| c.chunk.tenant_id == contract.tenant));
 
         let memos_only = stack
             .retriever

@@ -34,7 +34,10 @@ async fn segments_are_exact_spans_that_stay_in_their_section() {
         view.chunks.iter().map(|c| c.heading_path.clone()).collect();
     assert_eq!(segments.len(), sections.len());
     for segment in &segments {
-        assert_eq!(segment.text, view.slice(segment.char_start, segment.char_end));
+        assert_eq!(
+            segment.text,
+            view.slice(segment.char_start, segment.char_end)
+        );
         for id in &segment.chunk_ids {
             let chunk = view.chunks.iter().find(|c| &c.id == id).unwrap();
             assert_eq!(chunk.heading_path, segment.heading_path);
@@ -86,10 +89,13 @@ async fn segments_are_exact_spans_that_stay_in_their_section() {
 
 /// The default local model, when fetched.
 fn scoring_model() -> Option<std::sync::Arc<dyn folio_llm::LanguageModel>> {
-    let path = crate::common::models_dir()
-        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let path =
+        crate::common::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
     if !path.exists() {
-        eprintln!("{} absent (run `folio models fetch`): skipped", path.display());
+        eprintln!(
+            "{} absent (run `folio models fetch`): skipped",
+            path.display()
+        );
         return None;
     }
     Some(std::sync::Arc::new(
@@ -140,7 +146,11 @@ async fn selection_keeps_the_best_segments_in_document_order_with_definitions() 
     assert_eq!(context.scope, "document");
     assert!(progress_calls.load(std::sync::atomic::Ordering::Relaxed) >= 2);
     assert_eq!(selection.unscored, 0);
-    assert!(selection.segments.len() >= 3, "{}", selection.segments.len());
+    assert!(
+        selection.segments.len() >= 3,
+        "{}",
+        selection.segments.len()
+    );
     // Ranks follow the score, lower first, and every segment carries its scores.
     for pair in selection.segments.windows(2) {
         assert!(pair[0].score.unwrap() <= pair[1].score.unwrap());
@@ -154,7 +164,12 @@ async fn selection_keeps_the_best_segments_in_document_order_with_definitions() 
     let kept = selection.kept();
     assert!(!kept.is_empty());
     assert!(selection.segments[0].kept);
-    let kept_tokens: usize = selection.segments.iter().filter(|t| t.kept).map(|t| t.tokens).sum();
+    let kept_tokens: usize = selection
+        .segments
+        .iter()
+        .filter(|t| t.kept)
+        .map(|t| t.tokens)
+        .sum();
     assert!(kept_tokens <= config.budget_tokens || kept.len() == 1);
     for pair in kept.windows(2) {
         assert!(pair[0].char_start < pair[1].char_start);
@@ -167,7 +182,11 @@ async fn selection_keeps_the_best_segments_in_document_order_with_definitions() 
     assert!(
         selection.segments[0].segment.text.contains("Delaware"),
         "{:#?}",
-        selection.segments.iter().map(|s| (&s.segment.text, s.score)).collect::<Vec<_>>()
+        selection
+            .segments
+            .iter()
+            .map(|s| (&s.segment.text, s.score))
+            .collect::<Vec<_>>()
     );
     // Definitions used by kept segments but defined outside them are pulled in.
     for definition in &selection.definitions {

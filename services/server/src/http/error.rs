@@ -121,11 +121,9 @@ impl From<folio_query::QueryError> for ApiError {
                 "model_error",
                 e.to_string(),
             ),
-            QueryError::Task(message) => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                message,
-            ),
+            QueryError::Task(message) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
+            }
         }
     }
 }
