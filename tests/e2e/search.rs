@@ -59,7 +59,7 @@ async fn search_over_http_and_the_cli() {
     let (status, body) = post(
         &server,
         "/v1/search",
-        json!({"query": "how much notice to terminate for convenience", "limit": 3}),
+        json!({"query": "ninety days written notice to terminate the Agreement for convenience", "limit": 3}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -159,6 +159,49 @@ async fn search_over_http_and_the_cli() {
         text.contains("SUPPLY AGREEMENT") && text.contains("results in"),
         "{text}"
     );
+
+    // XL3M selection with the local model: the trace carries every segment's scores.
+    let output = folio(data.path())
+        .args([
+            "select",
+            "Which state's law governs?",
+            "--doc",
+            &contract,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let context: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(context["scope"], "retrieved");
+    let segments = context["selection"]["segments"].as_array().unwrap();
+    assert!(!segments.is_empty());
+    assert_eq!(segments[0]["kept"], true);
+    assert!(segments[0]["scores"]["entropy"].as_f64().unwrap() > 0.0);
+    assert!(context["selection"]["key_context"]
+        .as_str()
+        .unwrap()
+        .contains("Delaware"));
+    let output = folio(data.path())
+        .args([
+            "select",
+            "Which state's law governs?",
+            "--doc",
+            &contract,
+            "--whole-document",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("key context"));
 }
 
 #[test]
