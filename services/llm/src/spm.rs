@@ -84,7 +84,7 @@ impl SpmTokenizer {
             }
             index.entry(piece.clone()).or_insert((id, score));
         }
-        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        specials.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
         Self {
             pieces,
             types,

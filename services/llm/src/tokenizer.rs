@@ -16,7 +16,7 @@ enum Engine {
     /// Byte-level BPE through the `tokenizers` crate.
     Bpe(Box<Tokenizer>),
     /// SentencePiece-style BPE by piece scores.
-    Spm(SpmTokenizer),
+    Spm(Box<SpmTokenizer>),
 }
 
 /// A GGUF model's tokenizer: encode/decode plus the ids and template the model
@@ -81,7 +81,7 @@ impl GgufTokenizer {
             let spm = spm_from_gguf(content)?;
             return Ok(Self {
                 vocab_size: spm.len(),
-                inner: Engine::Spm(spm),
+                inner: Engine::Spm(Box::new(spm)),
                 bos,
                 eos,
                 add_bos,

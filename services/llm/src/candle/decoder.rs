@@ -205,7 +205,7 @@ fn to_matmul(q: QTensor, format: WeightFormat, device: &Device) -> candle_core::
         WeightFormat::F32 => Ok(QMatMul::Tensor(q.dequantize(device)?)),
         WeightFormat::Q8_0 => {
             let cols = *q.shape().dims().last().unwrap_or(&0);
-            if cols % GgmlDType::Q8_0.block_size() != 0 {
+            if !cols.is_multiple_of(GgmlDType::Q8_0.block_size()) {
                 return Ok(QMatMul::Tensor(q.dequantize(device)?));
             }
             let dense = q.dequantize(device)?;
