@@ -2,6 +2,7 @@
 //! Each test skips, saying why, when the model has not been fetched.
 
 mod gemma;
+mod qwen2;
 mod scoring;
 mod tokenizer;
 
