@@ -19,7 +19,8 @@ echo "== building (release profile; tests and binary share it)"
 cargo test --release --workspace --no-run --locked
 
 echo "== fetching models into $FOLIO_MODELS_DIR"
-"$CARGO_TARGET_DIR/release/folio" models fetch
+# Gemma 3 270M too, so the SentencePiece tokenizer and the gemma3 decoder are tested.
+"$CARGO_TARGET_DIR/release/folio" models fetch --with gemma3
 
 echo "== running tests"
 cargo test --release --workspace --locked -- --test-threads="${FOLIO_TEST_THREADS:-2}"
