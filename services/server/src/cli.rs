@@ -241,9 +241,33 @@ pub enum BenchCommand {
     /// Structurizer report: sections per document and the share of chunks
     /// with a heading path.
     Structure(BenchStructureArgs),
+    /// Search latency (hybrid top-50, with BM25-only and dense-only references)
+    /// over an existing data directory, using a QA set's questions as queries.
+    Retrieve(BenchRetrieveArgs),
     /// XL3M scoring throughput of the local model on candle (per weight format),
     /// next to llama.cpp's prompt processing on the same GGUF, tokens and threads.
     Score(BenchScoreArgs),
+}
+
+/// `folio bench retrieve`.
+#[derive(Debug, Args)]
+pub struct BenchRetrieveArgs {
+    /// questions.jsonl whose `question` fields are the queries.
+    #[arg(
+        long,
+        env = "FOLIO_BENCH_QUESTIONS",
+        default_value = "../shared/eval/questions.jsonl"
+    )]
+    pub questions: PathBuf,
+    /// Results per search.
+    #[arg(long, env = "FOLIO_BENCH_LIMIT", default_value_t = 50)]
+    pub limit: usize,
+    /// Passes over the questions (after one warm-up pass).
+    #[arg(long, env = "FOLIO_BENCH_REPEATS", default_value_t = 2)]
+    pub repeats: usize,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `folio bench score`.

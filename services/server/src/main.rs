@@ -1,6 +1,7 @@
 //! `folio`: the all-in-one binary (server, CLI, benchmarks).
 
 mod bench;
+mod bench_retrieve;
 mod bench_score;
 mod cli;
 mod docs;

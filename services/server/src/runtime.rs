@@ -133,6 +133,11 @@ impl Runtime {
         })
     }
 
+    /// Chunks in the full-text index within `filter` (for benchmark reports).
+    pub async fn retriever_chunk_count(&self, filter: &folio_index::SearchFilter) -> Result<u64> {
+        Ok(self.pipeline.indexes().bm25.count(filter)?)
+    }
+
     /// Start-up recovery for a single-process deployment: jobs left running
     /// by a crash are requeued and unreferenced upload blobs removed.
     pub async fn recover(&self) -> Result<()> {

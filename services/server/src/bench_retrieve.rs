@@ -1,0 +1,123 @@
+//! `folio bench retrieve`: search latency over an existing data directory, per
+//! stage, for hybrid search and for each retriever alone (the in-run references).
+
+use anyhow::{Context, Result};
+use folio_common::config::FolioConfig;
+use folio_index::SearchFilter;
+use folio_query::retrieve::{RetrievalMode, SearchRequest, SearchTimings};
+use serde_json::{json, Value};
+
+use crate::cli::BenchRetrieveArgs;
+use crate::runtime::Runtime;
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&args.questions)
+        .with_context(|| format!("reading {}", args.questions.display()))?;
+    let queries: Vec<String> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|v| v["question"].as_str().map(str::to_string))
+        .collect();
+    anyhow::ensure!(
+        !queries.is_empty(),
+        "no questions in {}",
+        args.questions.display()
+    );
+    let runtime = Runtime::open(config).await?;
+    let filter = SearchFilter::tenant(runtime.tenant.id.clone());
+    let chunks = runtime.retriever_chunk_count(&filter).await?;
+
+    let mut report = serde_json::Map::new();
+    for mode in [
+        RetrievalMode::Bm25,
+        RetrievalMode::Dense,
+        RetrievalMode::Hybrid,
+    ] {
+        let search = |query: &String| SearchRequest {
+            query: query.clone(),
+            filter: filter.clone(),
+            limit: args.limit,
+            mode,
+        };
+        for query in queries.iter().take(20) {
+            runtime.retriever.search(&search(query)).await?;
+        }
+        let mut timings: Vec<SearchTimings> = Vec::new();
+        for _ in 0..args.repeats.max(1) {
+            for query in &queries {
+                timings.push(runtime.retriever.search(&search(query)).await?.timings);
+            }
+        }
+        let stage = |f: &dyn Fn(&SearchTimings) -> f64| {
+            let mut values: Vec<f64> = timings.iter().map(f).collect();
+            values.sort_by(f64::total_cmp);
+            let pick = |q: f64| {
+                values[((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1]
+            };
+            json!({
+                "p50_ms": pick(0.50),
+                "p95_ms": pick(0.95),
+                "p99_ms": pick(0.99),
+                "mean_ms": values.iter().sum::<f64>() / values.len() as f64,
+            })
+        };
+        report.insert(
+            mode.as_str().to_string(),
+            json!({
+                "searches": timings.len(),
+                "total": stage(&|t| t.total_ms),
+                "embed": stage(&|t| t.embed_ms),
+                "bm25": stage(&|t| t.bm25_ms),
+                "dense": stage(&|t| t.dense_ms),
+                "fetch": stage(&|t| t.fetch_ms),
+            }),
+        );
+    }
+    let p95 = |mode: &str| report[mode]["total"]["p95_ms"].as_f64().unwrap_or(0.0);
+    let output = json!({
+        "data_dir": runtime.config.data_dir.display().to_string(),
+        "chunks": chunks,
+        "queries": queries.len(),
+        "limit": args.limit,
+        "modes": report,
+        "hybrid_p95_vs_bm25_plus_dense_p95": p95("hybrid") / (p95("bm25") + p95("dense")).max(f64::EPSILON),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&output)?);
+        return Ok(());
+    }
+    println!(
+        "{} chunks, {} queries × {} passes, top-{}",
+        chunks,
+        queries.len(),
+        args.repeats.max(1),
+        args.limit
+    );
+    println!(
+        "{:<7} {:>9} {:>9} {:>9} | p50 ms: {:>6} {:>6} {:>6} {:>6}",
+        "mode", "p50 ms", "p95 ms", "p99 ms", "embed", "bm25", "dense", "rows"
+    );
+    for mode in ["bm25", "dense", "hybrid"] {
+        let m = &output["modes"][mode];
+        let f = |v: &Value| v.as_f64().map_or_else(|| "-".into(), |v| format!("{v:.1}"));
+        println!(
+            "{:<7} {:>9} {:>9} {:>9} |         {:>6} {:>6} {:>6} {:>6}",
+            mode,
+            f(&m["total"]["p50_ms"]),
+            f(&m["total"]["p95_ms"]),
+            f(&m["total"]["p99_ms"]),
+            f(&m["embed"]["p50_ms"]),
+            f(&m["bm25"]["p50_ms"]),
+            f(&m["dense"]["p50_ms"]),
+            f(&m["fetch"]["p50_ms"]),
+        );
+    }
+    println!(
+        "hybrid p95 / (bm25 p95 + dense p95) = {:.2}",
+        output["hybrid_p95_vs_bm25_plus_dense_p95"]
+            .as_f64()
+            .unwrap_or(0.0)
+    );
+    Ok(())
+}
