@@ -126,8 +126,9 @@ async fn search_over_http_and_the_cli() {
     server.kill();
 
     // The CLI gives the same body with --json.
-    let output = folio(data.path())
-        .args([
+    let body: Value = serde_json::from_slice(&folio_ok(
+        data.path(),
+        &[
             "search",
             "PO-77341-ZX",
             "--mode",
@@ -135,25 +136,18 @@ async fn search_over_http_and_the_cli() {
             "--limit",
             "1",
             "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let body: Value = serde_json::from_slice(&output.stdout).unwrap();
+        ],
+    ))
+    .unwrap();
     assert!(body["candidates"][0]["chunk"]["text"]
         .as_str()
         .unwrap()
         .contains("PO-77341-ZX"));
-    let output = folio(data.path())
-        .args(["search", "Delaware law", "--doc", &contract])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let text = String::from_utf8_lossy(&output.stdout);
+    let text = String::from_utf8(folio_ok(
+        data.path(),
+        &["search", "Delaware law", "--doc", &contract],
+    ))
+    .unwrap();
     // A document this short is one chunk: its heading path and the timing line show.
     assert!(
         text.contains("SUPPLY AGREEMENT") && text.contains("results in"),
@@ -161,22 +155,12 @@ async fn search_over_http_and_the_cli() {
     );
 
     // XL3M selection with the local model: the trace carries every segment's scores.
-    let output = folio(data.path())
-        .args([
-            "select",
-            "Which state's law governs?",
-            "--doc",
-            &contract,
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let context: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let question = "Which state's law governs?";
+    let context: Value = serde_json::from_slice(&folio_ok(
+        data.path(),
+        &["select", question, "--doc", &contract, "--json"],
+    ))
+    .unwrap();
     assert_eq!(context["scope"], "retrieved");
     let segments = context["selection"]["segments"].as_array().unwrap();
     assert!(!segments.is_empty());
@@ -186,22 +170,23 @@ async fn search_over_http_and_the_cli() {
         .as_str()
         .unwrap()
         .contains("Delaware"));
-    let output = folio(data.path())
-        .args([
-            "select",
-            "Which state's law governs?",
-            "--doc",
-            &contract,
-            "--whole-document",
-        ])
-        .output()
-        .unwrap();
+    let text = String::from_utf8(folio_ok(
+        data.path(),
+        &["select", question, "--doc", &contract, "--whole-document"],
+    ))
+    .unwrap();
+    assert!(text.contains("key context"), "{text}");
+}
+
+/// Runs `folio` on a data directory, asserts it succeeded, returns its stdout.
+fn folio_ok(data_dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let output = folio(data_dir).args(args).output().unwrap();
     assert!(
         output.status.success(),
-        "{}",
+        "folio {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("key context"));
+    output.stdout
 }
 
 #[test]
@@ -245,24 +230,17 @@ fn eval_reports_every_mode_on_a_tiny_set() {
     }
     std::fs::write(set.path().join("questions.jsonl"), lines).unwrap();
 
+    let set_dir = set.path().to_string_lossy().into_owned();
     let run = || {
-        let output = folio(data.path())
-            .args([
-                "eval",
-                "--mode",
-                "bm25,dense,hybrid,hybrid+window",
-                "--json",
-                "--set",
-            ])
-            .arg(set.path())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+        let args = [
+            "eval",
+            "--mode",
+            "bm25,dense,hybrid,hybrid+window",
+            "--json",
+            "--set",
+            &set_dir,
+        ];
+        serde_json::from_slice::<Value>(&folio_ok(data.path(), &args)).unwrap()
     };
     let report = run();
     assert_eq!(

@@ -354,15 +354,9 @@ async fn select_command(runtime: Runtime, args: cli::SelectArgs) -> Result<()> {
             document_id: document_id.clone(),
         }
     } else {
-        let mut collection_ids = Vec::new();
-        let known = runtime.store.list_collections(&tenant).await?;
-        for name in &args.collections {
-            let collection = known
-                .iter()
-                .find(|c| c.name == *name || c.id == *name)
-                .with_context(|| format!("no collection named {name:?}"))?;
-            collection_ids.push(collection.id.clone());
-        }
+        let collection_ids = search::resolve_collections(&runtime, &args.collections)
+            .await
+            .map_err(|e| anyhow::anyhow!("[{}] {}", e.code, e.message))?;
         SelectionScope::Retrieved {
             filter: folio_index::SearchFilter::tenant(tenant)
                 .with_collections(collection_ids)

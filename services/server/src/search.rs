@@ -33,28 +33,11 @@ pub struct SearchParams {
 
 /// Runs a search within the runtime's tenant.
 ///
-/// Unknown collection names are an error (a typo should not silently search
-/// everything); unknown document ids simply match nothing.
+/// Unknown collection names are an error; unknown document ids simply match
+/// nothing.
 pub async fn search(runtime: &Runtime, params: SearchParams) -> Result<SearchResults, ApiError> {
     let tenant = &runtime.tenant.id;
-    let mut collection_ids = Vec::with_capacity(params.collections.len());
-    if !params.collections.is_empty() {
-        let known = runtime.store.list_collections(tenant).await?;
-        for name in &params.collections {
-            let id = known
-                .iter()
-                .find(|c| c.name == *name || c.id == *name)
-                .map(|c| c.id.clone())
-                .ok_or_else(|| {
-                    ApiError::new(
-                        axum::http::StatusCode::NOT_FOUND,
-                        "collection_not_found",
-                        format!("no collection named {name:?}"),
-                    )
-                })?;
-            collection_ids.push(id);
-        }
-    }
+    let collection_ids = resolve_collections(runtime, &params.collections).await?;
     let request = SearchRequest {
         query: params.query,
         filter: SearchFilter::tenant(tenant.clone())
@@ -64,4 +47,32 @@ pub async fn search(runtime: &Runtime, params: SearchParams) -> Result<SearchRes
         mode: params.mode.unwrap_or(RetrievalMode::Hybrid),
     };
     Ok(runtime.retriever.search(&request).await?)
+}
+
+/// Collection ids of the runtime's tenant for names (or ids); an unknown one is an
+/// error, since a typo should not silently widen a search to everything.
+pub async fn resolve_collections(
+    runtime: &Runtime,
+    names: &[String],
+) -> Result<Vec<String>, ApiError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let known = runtime.store.list_collections(&runtime.tenant.id).await?;
+    names
+        .iter()
+        .map(|name| {
+            known
+                .iter()
+                .find(|c| c.name == *name || c.id == *name)
+                .map(|c| c.id.clone())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        axum::http::StatusCode::NOT_FOUND,
+                        "collection_not_found",
+                        format!("no collection named {name:?}"),
+                    )
+                })
+        })
+        .collect()
 }

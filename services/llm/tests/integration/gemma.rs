@@ -40,23 +40,13 @@ fn gemma3_tokenizes_scores_and_knows_facts() {
         .unwrap();
     assert_eq!(ids[0], turn);
 
-    for (prefix, right, wrong) in [
-        ("The capital of France is", " Paris", " London"),
-        ("One, two, three, four,", " five", " nine"),
-    ] {
-        let scores = model
-            .score(&[
-                ScoreInput::new(prefix, right),
-                ScoreInput::new(prefix, wrong),
-            ])
-            .unwrap();
-        assert!(
-            scores[0].logprobs[0] > scores[1].logprobs[0] + 1.0,
-            "{prefix:?}: {} vs {}",
-            scores[0].logprobs[0],
-            scores[1].logprobs[0]
-        );
-    }
+    crate::assert_knows(
+        &model,
+        &[
+            ("The capital of France is", " Paris", " London"),
+            ("One, two, three, four,", " five", " nine"),
+        ],
+    );
     // Batched equals alone here too (different lengths, GQA with one KV head).
     let inputs = [
         ScoreInput::new(

@@ -9,7 +9,7 @@ mod tokenizer;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use folio_llm::{CandleModel, CandleOptions};
+use folio_llm::{CandleModel, CandleOptions, LanguageModel, ScoreInput};
 
 pub fn smollm2_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -32,4 +32,23 @@ pub fn smollm2() -> Option<&'static CandleModel> {
             Some(CandleModel::load(&path, CandleOptions::default()).expect("SmolLM2 loads"))
         })
         .as_ref()
+}
+
+/// Asserts the model prefers the right continuation of each prefix by a margin:
+/// a wrong rotary pairing, norm or mask leaves a model fluent-looking but ignorant.
+pub fn assert_knows(model: &CandleModel, cases: &[(&str, &str, &str)]) {
+    for (prefix, right, wrong) in cases {
+        let scores = model
+            .score(&[
+                ScoreInput::new(*prefix, *right),
+                ScoreInput::new(*prefix, *wrong),
+            ])
+            .unwrap();
+        assert!(
+            scores[0].logprobs[0] > scores[1].logprobs[0] + 1.0,
+            "{prefix:?}: {right:?} {} vs {wrong:?} {}",
+            scores[0].logprobs[0],
+            scores[1].logprobs[0]
+        );
+    }
 }

@@ -113,30 +113,17 @@ fn bad_inputs_are_refused() {
 
 #[test]
 fn the_model_knows_what_a_small_model_should_know() {
-    // A wrong rotary pairing, norm or mask leaves the model fluent-looking but
-    // ignorant; these facts are well within a 135M model's reach.
     let Some(model) = smollm2() else { return };
-    let cases = [
-        ("The capital of France is", " Paris", " London"),
-        ("One, two, three, four,", " five", " nine"),
-        (
-            "The contract shall be governed by the laws of the State of New",
-            " York",
-            " Delhi",
-        ),
-    ];
-    for (prefix, right, wrong) in cases {
-        let scores = model
-            .score(&[
-                ScoreInput::new(prefix, right),
-                ScoreInput::new(prefix, wrong),
-            ])
-            .unwrap();
-        assert!(
-            scores[0].logprobs[0] > scores[1].logprobs[0] + 1.0,
-            "{prefix:?}: {right:?} {} vs {wrong:?} {}",
-            scores[0].logprobs[0],
-            scores[1].logprobs[0]
-        );
-    }
+    crate::assert_knows(
+        model,
+        &[
+            ("The capital of France is", " Paris", " London"),
+            ("One, two, three, four,", " five", " nine"),
+            (
+                "The contract shall be governed by the laws of the State of New",
+                " York",
+                " Delhi",
+            ),
+        ],
+    );
 }
