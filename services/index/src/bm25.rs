@@ -201,17 +201,34 @@ impl Bm25Index {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let (text_query, _ignored_syntax_errors) =
-            self.query_parser.parse_query_lenient(query_text);
-        let query = BooleanQuery::new(vec![
-            (Occur::Must, text_query),
-            (
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(self.filter_query(filter), 0.0)),
-            ),
-        ]);
         let searcher = self.reader.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
+        let run = |text: &str| {
+            let (text_query, _ignored_syntax_errors) = self.query_parser.parse_query_lenient(text);
+            let query = BooleanQuery::new(vec![
+                (Occur::Must, text_query),
+                (
+                    Occur::Must,
+                    Box::new(ConstScoreQuery::new(self.filter_query(filter), 0.0)),
+                ),
+            ]);
+            searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())
+        };
+        // Some syntax the lenient parser accepts still fails at search time (e.g.
+        // `\}:*`, a wildcard on a field that does not exist): user text must never
+        // fail a search, so retry with its words alone.
+        let top = match run(query_text) {
+            Ok(top) => top,
+            Err(_) => {
+                let words: Vec<&str> = query_text
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                if words.is_empty() {
+                    return Ok(Vec::new());
+                }
+                run(&words.join(" "))?
+            }
+        };
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let stored: TantivyDocument = searcher.doc(address)?;
