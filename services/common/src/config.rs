@@ -50,7 +50,7 @@ pub struct RetrievalConfig {
 }
 
 /// How XL3M scores a segment: lower is more relevant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Xl3mScore {
     /// Mean entropy of the next-token distributions over the question block (the paper's).
@@ -62,6 +62,26 @@ pub enum Xl3mScore {
     EntropyBaseline,
     /// NLL minus the NLL with an empty segment.
     NllBaseline,
+}
+
+impl Xl3mScore {
+    /// Every score, in a fixed order.
+    pub const ALL: [Xl3mScore; 4] = [
+        Xl3mScore::Entropy,
+        Xl3mScore::Nll,
+        Xl3mScore::EntropyBaseline,
+        Xl3mScore::NllBaseline,
+    ];
+
+    /// The name used in configuration files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Xl3mScore::Entropy => "entropy",
+            Xl3mScore::Nll => "nll",
+            Xl3mScore::EntropyBaseline => "entropy-baseline",
+            Xl3mScore::NllBaseline => "nll-baseline",
+        }
+    }
 }
 
 /// XL3M segment selection knobs.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::QueryError;
 
 /// Which retrievers rank the candidates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RetrievalMode {
     /// Full text only (tantivy BM25).

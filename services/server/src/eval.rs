@@ -18,7 +18,7 @@ use folio_index::SearchFilter;
 use folio_llm::{ContinuationScores, LanguageModel, LlmError, ModelDescription, ScoreInput};
 use folio_query::document::DocumentView;
 use folio_query::retrieve::{RetrievalMode, SearchRequest};
-use folio_query::xl3m::{self, Segment, SegmentOptions};
+use folio_query::xl3m::{self, ScoredSegments, Segment, SegmentOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -52,66 +52,20 @@ struct Evidence {
 /// A mode `folio eval` can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum EvalMode {
-    Retrieval(RetrievalModeKey),
+    Retrieval(RetrievalMode),
     /// Hybrid ranking of the widened segments XL3M would score, without the model:
     /// isolates what XL3M's ranking adds from what wider segments add.
     HybridWindow,
-    Xl3m(ScoreKey),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum RetrievalModeKey {
-    Bm25,
-    Dense,
-    Hybrid,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum ScoreKey {
-    Entropy,
-    Nll,
-    EntropyBaseline,
-    NllBaseline,
-}
-
-impl ScoreKey {
-    fn of(kind: Xl3mScore) -> Self {
-        match kind {
-            Xl3mScore::Entropy => ScoreKey::Entropy,
-            Xl3mScore::Nll => ScoreKey::Nll,
-            Xl3mScore::EntropyBaseline => ScoreKey::EntropyBaseline,
-            Xl3mScore::NllBaseline => ScoreKey::NllBaseline,
-        }
-    }
-
-    fn kind(self) -> Xl3mScore {
-        match self {
-            ScoreKey::Entropy => Xl3mScore::Entropy,
-            ScoreKey::Nll => Xl3mScore::Nll,
-            ScoreKey::EntropyBaseline => Xl3mScore::EntropyBaseline,
-            ScoreKey::NllBaseline => Xl3mScore::NllBaseline,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            ScoreKey::Entropy => "entropy",
-            ScoreKey::Nll => "nll",
-            ScoreKey::EntropyBaseline => "entropy-baseline",
-            ScoreKey::NllBaseline => "nll-baseline",
-        }
-    }
+    Xl3m(Xl3mScore),
 }
 
 impl EvalMode {
-    fn name(self, configured: ScoreKey) -> String {
+    fn name(self, configured: Xl3mScore) -> String {
         match self {
-            EvalMode::Retrieval(RetrievalModeKey::Bm25) => "bm25".into(),
-            EvalMode::Retrieval(RetrievalModeKey::Dense) => "dense".into(),
-            EvalMode::Retrieval(RetrievalModeKey::Hybrid) => "hybrid".into(),
+            EvalMode::Retrieval(mode) => mode.as_str().into(),
             EvalMode::HybridWindow => "hybrid+window".into(),
-            EvalMode::Xl3m(key) if key == configured => "hybrid+xl3m".into(),
-            EvalMode::Xl3m(key) => format!("hybrid+xl3m[{}]", key.name()),
+            EvalMode::Xl3m(kind) if kind == configured => "hybrid+xl3m".into(),
+            EvalMode::Xl3m(kind) => format!("hybrid+xl3m[{}]", kind.name()),
         }
     }
 }
@@ -155,7 +109,7 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
         bail!("{} has no answerable questions", questions_path.display());
     }
     let modes = parse_modes(&args.mode, args.xl3m_variants, config.xl3m.score)?;
-    let configured = ScoreKey::of(config.xl3m.score);
+    let configured = config.xl3m.score;
 
     let set_name = set
         .canonicalize()
@@ -233,7 +187,6 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
     let started = Instant::now();
     for (index, question) in selected.iter().enumerate() {
         let document_id = &document_of[&question.doc_id];
-        let view = &views[document_id];
         let gold: Vec<(usize, usize)> = question
             .evidence
             .iter()
@@ -241,25 +194,22 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
             .map(|e| (e.start, e.end))
             .collect();
         let filter = SearchFilter::tenant(tenant.clone()).with_documents([document_id.clone()]);
-        let mut hybrid_segments: Option<(Vec<Segment>, f64)> = None;
+        let search = |mode: RetrievalMode, limit: usize| SearchRequest {
+            query: question.question.clone(),
+            filter: filter.clone(),
+            limit,
+            mode,
+        };
+        // Computed once per question, on first use: the hybrid candidates widened to
+        // segments, then the model's scores of those segments (every XL3M variant
+        // ranks the same scores).
+        let mut segments: Option<(Vec<Segment>, f64)> = None;
+        let mut scored: Option<(ScoredSegments, f64)> = None;
         for mode in &modes {
-            let (ranges, latency_ms) = match mode {
-                EvalMode::Retrieval(key) => {
-                    let retrieval = match key {
-                        RetrievalModeKey::Bm25 => RetrievalMode::Bm25,
-                        RetrievalModeKey::Dense => RetrievalMode::Dense,
-                        RetrievalModeKey::Hybrid => RetrievalMode::Hybrid,
-                    };
+            let (ranges, latency_ms) = match *mode {
+                EvalMode::Retrieval(retrieval) => {
                     let at = Instant::now();
-                    let results = runtime
-                        .retriever
-                        .search(&SearchRequest {
-                            query: question.question.clone(),
-                            filter: filter.clone(),
-                            limit: 10,
-                            mode: retrieval,
-                        })
-                        .await?;
+                    let results = runtime.retriever.search(&search(retrieval, 10)).await?;
                     let ranges = results
                         .candidates
                         .iter()
@@ -268,47 +218,51 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
                     (ranges, ms(at))
                 }
                 EvalMode::HybridWindow | EvalMode::Xl3m(_) => {
-                    if hybrid_segments.is_none() {
+                    if segments.is_none() {
                         let at = Instant::now();
+                        let limit = runtime.config.xl3m.candidates.max(1);
                         let results = runtime
                             .retriever
-                            .search(&SearchRequest {
-                                query: question.question.clone(),
-                                filter: filter.clone(),
-                                limit: runtime.config.xl3m.candidates.max(1),
-                                mode: RetrievalMode::Hybrid,
-                            })
+                            .search(&search(RetrievalMode::Hybrid, limit))
                             .await?;
                         let candidates: Vec<(String, String, usize)> = results
                             .candidates
                             .iter()
                             .map(|c| (c.chunk.document_id.clone(), c.chunk.id.clone(), c.rank))
                             .collect();
-                        let one: HashMap<String, DocumentView> =
-                            HashMap::from([(document_id.clone(), view.clone())]);
-                        let segments = xl3m::around_candidates(&one, &candidates, segment_options);
-                        hybrid_segments = Some((segments, ms(at)));
+                        let built = xl3m::around_candidates(&views, &candidates, segment_options);
+                        segments = Some((built, ms(at)));
                     }
-                    let (segments, retrieval_ms) = hybrid_segments.clone().unwrap_or_default();
-                    match mode {
-                        EvalMode::Xl3m(key) => {
-                            let Some(model) = model.clone() else {
-                                bail!("XL3M mode without a model");
+                    let Some((segments, retrieval_ms)) = &segments else {
+                        bail!("segments were just built");
+                    };
+                    let order: Vec<usize> = match *mode {
+                        EvalMode::Xl3m(kind) => {
+                            if scored.is_none() {
+                                let Some(model) = model.clone() else {
+                                    bail!("XL3M mode without a model");
+                                };
+                                let at = Instant::now();
+                                let result =
+                                    score(model, &question.question, segments, &runtime).await?;
+                                scored = Some((result, ms(at)));
+                            }
+                            let Some((scored, _)) = &scored else {
+                                bail!("segments were just scored");
                             };
-                            let at = Instant::now();
-                            let ranked =
-                                xl3m_ranking(model, &question.question, segments, *key, &runtime)
-                                    .await?;
-                            (ranked, retrieval_ms + ms(at))
+                            xl3m::rank_order(segments, scored, kind)
                         }
-                        _ => (
-                            segments
-                                .iter()
-                                .map(|s| (s.char_start, s.char_end))
-                                .collect(),
-                            retrieval_ms,
-                        ),
-                    }
+                        _ => (0..segments.len()).collect(),
+                    };
+                    let scoring_ms = match (mode, &scored) {
+                        (EvalMode::Xl3m(_), Some((_, scoring_ms))) => *scoring_ms,
+                        _ => 0.0,
+                    };
+                    let ranges = order
+                        .into_iter()
+                        .map(|i| (segments[i].char_start, segments[i].char_end))
+                        .collect();
+                    (ranges, retrieval_ms + scoring_ms)
                 }
             };
             let (recall, reciprocal_rank) = score_ranking(&ranges, &gold);
@@ -386,42 +340,28 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// Ranks segments by XL3M on a blocking thread; returns their ranges best first.
-async fn xl3m_ranking(
+/// Scores segments with XL3M on a blocking thread.
+async fn score(
     model: Arc<dyn LanguageModel>,
     question: &str,
-    segments: Vec<Segment>,
-    key: ScoreKey,
+    segments: &[Segment],
     runtime: &Runtime,
-) -> Result<Vec<(usize, usize)>> {
+) -> Result<ScoredSegments> {
     let question = question.to_string();
+    let segments = segments.to_vec();
     let batch = runtime.config.xl3m.batch;
-    let ranked = tokio::task::spawn_blocking(move || -> Result<Vec<(usize, usize)>> {
-        let scored = xl3m::score_segments(
+    let scored = tokio::task::spawn_blocking(move || {
+        xl3m::score_segments(
             model.as_ref(),
             &question,
             &segments,
             batch,
             None,
             &mut |_, _| {},
-        )?;
-        let mut order: Vec<(f32, usize)> = scored
-            .scores
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let value = s.map_or(f32::INFINITY, |s| s.value(key.kind(), &scored.baseline));
-                (value, i)
-            })
-            .collect();
-        order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        Ok(order
-            .into_iter()
-            .map(|(_, i)| (segments[i].char_start, segments[i].char_end))
-            .collect())
+        )
     })
     .await??;
-    Ok(ranked)
+    Ok(scored)
 }
 
 fn ms(at: Instant) -> f64 {
@@ -466,11 +406,11 @@ fn parse_modes(names: &[String], variants: bool, configured: Xl3mScore) -> Resul
     let mut modes = Vec::new();
     for name in names {
         let mode = match name.trim() {
-            "bm25" => EvalMode::Retrieval(RetrievalModeKey::Bm25),
-            "dense" => EvalMode::Retrieval(RetrievalModeKey::Dense),
-            "hybrid" => EvalMode::Retrieval(RetrievalModeKey::Hybrid),
+            "bm25" => EvalMode::Retrieval(RetrievalMode::Bm25),
+            "dense" => EvalMode::Retrieval(RetrievalMode::Dense),
+            "hybrid" => EvalMode::Retrieval(RetrievalMode::Hybrid),
             "hybrid+window" => EvalMode::HybridWindow,
-            "hybrid+xl3m" => EvalMode::Xl3m(ScoreKey::of(configured)),
+            "hybrid+xl3m" => EvalMode::Xl3m(configured),
             other => bail!(
                 "unknown mode {other:?} (expected bm25, dense, hybrid, hybrid+window, hybrid+xl3m)"
             ),
@@ -480,14 +420,9 @@ fn parse_modes(names: &[String], variants: bool, configured: Xl3mScore) -> Resul
         }
     }
     if variants && modes.iter().any(|m| matches!(m, EvalMode::Xl3m(_))) {
-        for key in [
-            ScoreKey::Entropy,
-            ScoreKey::Nll,
-            ScoreKey::EntropyBaseline,
-            ScoreKey::NllBaseline,
-        ] {
-            if !modes.contains(&EvalMode::Xl3m(key)) {
-                modes.push(EvalMode::Xl3m(key));
+        for kind in Xl3mScore::ALL {
+            if !modes.contains(&EvalMode::Xl3m(kind)) {
+                modes.push(EvalMode::Xl3m(kind));
             }
         }
     }
@@ -596,15 +531,7 @@ struct CachedScores {
 #[derive(Serialize, Deserialize)]
 struct CachedEntry {
     key: String,
-    scores: CachedScoresRecord,
-}
-
-#[derive(Serialize, Deserialize)]
-struct CachedScoresRecord {
-    prefix_tokens: usize,
-    tokens: Vec<u32>,
-    logprobs: Vec<f32>,
-    entropies: Vec<f32>,
+    scores: ContinuationScores,
 }
 
 impl CachedScores {
@@ -620,16 +547,7 @@ impl CachedScores {
             for line in text.lines() {
                 // A torn last line after a crash is skipped, not fatal.
                 if let Ok(entry) = serde_json::from_str::<CachedEntry>(line) {
-                    let s = entry.scores;
-                    memory.insert(
-                        entry.key,
-                        ContinuationScores {
-                            prefix_tokens: s.prefix_tokens,
-                            tokens: s.tokens,
-                            logprobs: s.logprobs,
-                            entropies: s.entropies,
-                        },
-                    );
+                    memory.insert(entry.key, entry.scores);
                 }
             }
         }
@@ -690,12 +608,7 @@ impl LanguageModel for CachedScores {
             for (&i, scores) in missing.iter().zip(fresh) {
                 let entry = CachedEntry {
                     key: keys[i].clone(),
-                    scores: CachedScoresRecord {
-                        prefix_tokens: scores.prefix_tokens,
-                        tokens: scores.tokens.clone(),
-                        logprobs: scores.logprobs.clone(),
-                        entropies: scores.entropies.clone(),
-                    },
+                    scores: scores.clone(),
                 };
                 if let Ok(line) = serde_json::to_string(&entry) {
                     // The cache only saves time: a failed write is not an eval failure.

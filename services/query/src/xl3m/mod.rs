@@ -13,4 +13,4 @@ mod select;
 
 pub use score::{score_segments, CertaintyScores, Progress, ScoredSegments};
 pub use segments::{around_candidates, tile_document, Segment, SegmentOptions};
-pub use select::{select, Definition, SegmentTrace, Selection, SEGMENT_SEPARATOR};
+pub use select::{rank_order, select, Definition, SegmentTrace, Selection, SEGMENT_SEPARATOR};

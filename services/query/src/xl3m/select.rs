@@ -76,24 +76,50 @@ pub struct Selection {
 impl Selection {
     /// The kept segments in document order.
     pub fn kept(&self) -> Vec<&Segment> {
-        let mut kept: Vec<&Segment> = self
-            .segments
-            .iter()
-            .filter(|s| s.kept)
-            .map(|s| &s.segment)
-            .collect();
-        kept.sort_by(|a, b| {
-            (a.document_id.as_str(), a.char_start).cmp(&(b.document_id.as_str(), b.char_start))
-        });
-        kept
+        kept_in_document_order(&self.segments)
     }
+}
+
+fn kept_in_document_order(traces: &[SegmentTrace]) -> Vec<&Segment> {
+    let mut kept: Vec<&Segment> = traces
+        .iter()
+        .filter(|t| t.kept)
+        .map(|t| &t.segment)
+        .collect();
+    kept.sort_by(|a, b| {
+        (a.document_id.as_str(), a.char_start).cmp(&(b.document_id.as_str(), b.char_start))
+    });
+    kept
+}
+
+/// Segment indices best first: scored segments by `kind` (lower first, ties by
+/// retrieval rank, then position), unscored ones after them in retrieval (or
+/// document) order.
+pub fn rank_order(segments: &[Segment], scored: &ScoredSegments, kind: Xl3mScore) -> Vec<usize> {
+    let value = |i: usize| scored.scores[i].map(|s| s.value(kind, &scored.baseline));
+    let mut order: Vec<usize> = (0..segments.len().min(scored.scores.len())).collect();
+    order.sort_by(|&a, &b| {
+        let by_score = match (value(a), value(b)) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        let place = |i: usize| {
+            (
+                segments[i].retrieval_rank.unwrap_or(usize::MAX),
+                segments[i].char_start,
+            )
+        };
+        by_score.then_with(|| place(a).cmp(&place(b)))
+    });
+    order
 }
 
 /// Ranks scored segments, keeps the best within `budget_tokens`, and renders the key
 /// context with the definitions the kept segments use.
 ///
-/// Scored segments rank by `kind` (ties by retrieval rank); unscored ones follow in
-/// retrieval (or document) order. At least one segment is kept even if it alone
+/// Segments rank as [`rank_order`] says. At least one segment is kept even if it alone
 /// exceeds the budget, so a question never ends up with no context.
 pub fn select(
     model: &dyn LanguageModel,
@@ -104,35 +130,24 @@ pub fn select(
     views: &HashMap<String, DocumentView>,
 ) -> Result<Selection, QueryError> {
     let baseline = scored.baseline;
-    let mut traces: Vec<SegmentTrace> = Vec::with_capacity(segments.len());
-    for (segment, scores) in segments.into_iter().zip(scored.scores.iter().copied()) {
-        let tokens = model.count_tokens(&segment.text)?;
+    let order = rank_order(&segments, &scored, kind);
+    let mut slots: Vec<Option<Segment>> = segments.into_iter().map(Some).collect();
+    let mut traces: Vec<SegmentTrace> = Vec::with_capacity(order.len());
+    for index in order {
+        let Some(segment) = slots[index].take() else {
+            continue;
+        };
+        let scores = scored.scores[index];
         traces.push(SegmentTrace {
+            tokens: model.count_tokens(&segment.text)?,
             score: scores.map(|s| s.value(kind, &baseline)),
             scores,
             segment,
-            tokens,
             rank: 0,
             kept: false,
         });
     }
     let unscored = traces.iter().filter(|t| t.score.is_none()).count();
-    traces.sort_by(|a, b| {
-        let by_score = match (a.score, b.score) {
-            (Some(x), Some(y)) => x.total_cmp(&y),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => std::cmp::Ordering::Equal,
-        };
-        by_score
-            .then_with(|| {
-                a.segment
-                    .retrieval_rank
-                    .unwrap_or(usize::MAX)
-                    .cmp(&b.segment.retrieval_rank.unwrap_or(usize::MAX))
-            })
-            .then_with(|| a.segment.char_start.cmp(&b.segment.char_start))
-    });
 
     let mut used = 0;
     for (index, trace) in traces.iter_mut().enumerate() {
@@ -143,17 +158,7 @@ pub fn select(
         }
     }
 
-    let kept: Vec<&Segment> = {
-        let mut kept: Vec<&Segment> = traces
-            .iter()
-            .filter(|t| t.kept)
-            .map(|t| &t.segment)
-            .collect();
-        kept.sort_by(|a, b| {
-            (a.document_id.as_str(), a.char_start).cmp(&(b.document_id.as_str(), b.char_start))
-        });
-        kept
-    };
+    let kept = kept_in_document_order(&traces);
     let mut definitions = Vec::new();
     for definition in definitions_used(&kept, views) {
         let tokens = model.count_tokens(&definition.text)?;

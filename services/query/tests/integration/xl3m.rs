@@ -194,3 +194,60 @@ async fn selection_keeps_the_best_segments_in_document_order_with_definitions() 
         assert!(selection.key_context.contains(definition.text.trim()));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_time_budget_keeps_document_order_and_still_gives_context() {
+    use folio_common::config::Xl3mScore;
+    use folio_query::xl3m::{score_segments, select};
+
+    let Some(model) = scoring_model() else { return };
+    let stack = Stack::new().await;
+    let doc = stack.ingest("acme", "contracts", "msa.md", CONTRACT).await;
+    let view = DocumentView::load(&stack.store, &stack.blobs, &doc.tenant, &doc.document)
+        .await
+        .unwrap();
+    let segments = tile_document(
+        &view,
+        SegmentOptions {
+            segment_tokens: 40,
+            overlap_chars: 0,
+        },
+    );
+    assert!(segments.len() >= 3);
+    let mut reports = Vec::new();
+    let scored = score_segments(
+        model.as_ref(),
+        "Who may terminate?",
+        &segments,
+        2,
+        Some(std::time::Instant::now()),
+        &mut |done, total| reports.push((done, total)),
+    )
+    .unwrap();
+    assert!(
+        scored.scores.iter().all(Option::is_none),
+        "nothing scored after the deadline"
+    );
+    assert_eq!(reports, vec![(0, segments.len())]);
+    let views = HashMap::from([(doc.document.clone(), view)]);
+    let selection = select(
+        model.as_ref(),
+        segments.clone(),
+        scored,
+        Xl3mScore::Entropy,
+        60,
+        &views,
+    )
+    .unwrap();
+    assert_eq!(selection.unscored, segments.len());
+    let starts: Vec<usize> = selection
+        .segments
+        .iter()
+        .map(|t| t.segment.char_start)
+        .collect();
+    let mut sorted = starts.clone();
+    sorted.sort_unstable();
+    assert_eq!(starts, sorted, "unscored segments keep document order");
+    assert!(selection.segments[0].kept);
+    assert!(!selection.key_context.is_empty());
+}
