@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod answer;
 mod cli;
 mod crash;
 mod documents;

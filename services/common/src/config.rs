@@ -33,6 +33,79 @@ pub struct FolioConfig {
     pub retrieval: RetrievalConfig,
     /// XL3M segment selection by the local model's certainty.
     pub xl3m: Xl3mConfig,
+    /// Answering: pipeline, demos, generation limits.
+    pub answer: AnswerConfig,
+    /// Which model generates answers: the local GGUF or an OpenAI-compatible server.
+    pub generator: GeneratorConfig,
+}
+
+/// Answering knobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnswerConfig {
+    /// Default pipeline: `plain`, `+xl3m`, `+alr2`, `+demos` or `full`.
+    pub pipeline: String,
+    /// Retrieved chunks given to the model when XL3M is off.
+    pub chunks: usize,
+    /// Recycled demonstrations generated from the key context (0 = none).
+    pub demos: usize,
+    /// Most tokens of the fact-listing stage (ALR² stage 1).
+    pub max_fact_tokens: usize,
+    /// Most tokens of the answer.
+    pub max_answer_tokens: usize,
+    /// Sampling temperature (0 = greedy, reproducible).
+    pub temperature: f32,
+    /// Sampler seed when the temperature is above 0.
+    pub seed: u64,
+}
+
+impl Default for AnswerConfig {
+    fn default() -> Self {
+        Self {
+            pipeline: "full".into(),
+            chunks: 5,
+            demos: 3,
+            max_fact_tokens: 200,
+            max_answer_tokens: 160,
+            temperature: 0.0,
+            seed: 42,
+        }
+    }
+}
+
+/// The answer-generating model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GeneratorConfig {
+    /// `local` (the GGUF in `[models]`, which also scores for XL3M) or `openai`
+    /// (an OpenAI-compatible server; XL3M still scores with the local model).
+    pub backend: String,
+    /// API base of the OpenAI-compatible server, with its version path.
+    pub base_url: String,
+    /// Bearer key (empty for none).
+    pub api_key: String,
+    /// Model name sent to the server.
+    pub model: String,
+    /// Seconds to wait for the connection or the next piece of a reply.
+    pub timeout_secs: u64,
+    /// Retries on 429, 5xx and connection failures before the first token.
+    pub max_retries: u32,
+    /// The server model's context in tokens.
+    pub context_length: usize,
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        Self {
+            backend: "local".into(),
+            base_url: "http://127.0.0.1:8080/v1".into(),
+            api_key: String::new(),
+            model: "default".into(),
+            timeout_secs: 120,
+            max_retries: 3,
+            context_length: 8192,
+        }
+    }
 }
 
 /// Hybrid retrieval knobs: `score(d) = Σ_r w_r / (k + rank_r(d))`.
@@ -209,6 +282,8 @@ impl Default for FolioConfig {
             vectors: VectorsConfig::default(),
             retrieval: RetrievalConfig::default(),
             xl3m: Xl3mConfig::default(),
+            answer: AnswerConfig::default(),
+            generator: GeneratorConfig::default(),
         }
     }
 }

@@ -45,6 +45,9 @@ pub enum LlmError {
     /// that exposes no prompt log-probabilities).
     #[error("{0} is not supported by this backend")]
     Unsupported(&'static str),
+    /// A model server failed or could not be reached (after retries).
+    #[error("model server error: {0}")]
+    Remote(String),
     /// The tensor library failed.
     #[error("model computation failed: {0}")]
     Compute(#[from] candle_core::Error),
@@ -84,13 +87,7 @@ impl GgufModelInfo {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let text = |key: &str| {
-            content
-                .metadata
-                .get(key)
-                .and_then(|v| v.to_string().ok())
-                .cloned()
-        };
+        let text = |key: &str| metadata_string(&content, key);
         let architecture = text("general.architecture").ok_or_else(|| LlmError::InvalidGguf {
             path: path.to_path_buf(),
             reason: "general.architecture is missing".into(),
@@ -115,6 +112,15 @@ impl GgufModelInfo {
             architecture,
         })
     }
+}
+
+/// A string metadata value of a GGUF file, when present and a string.
+pub(crate) fn metadata_string(content: &gguf_file::Content, key: &str) -> Option<String> {
+    content
+        .metadata
+        .get(key)
+        .and_then(|v| v.to_string().ok())
+        .cloned()
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The `LanguageModel` trait: what the query service asks of any model.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::LlmError;
 
@@ -33,7 +33,7 @@ impl ScoreInput {
 /// Index `j` refers to the continuation's `j`-th token: `logprobs[j]` is
 /// `log p(token_j | prefix, token_<j)` and `entropies[j]` is the entropy (nats) of
 /// the whole next-token distribution at that position.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContinuationScores {
     /// Tokens in the prefix as fed to the model (including BOS when added).
     pub prefix_tokens: usize,
@@ -80,6 +80,8 @@ pub struct ModelDescription {
     pub context_length: usize,
     /// Whether [`LanguageModel::score`] is supported.
     pub supports_scoring: bool,
+    /// How chat prompts are rendered (`gguf-template`, `chatml-fallback`, `server`).
+    pub chat_format: String,
 }
 
 /// A language model as Folio uses it.
@@ -100,4 +102,131 @@ pub trait LanguageModel: Send + Sync {
     /// padding never leaks into a sequence's scores. Inputs longer than the context
     /// length fail with [`LlmError::ContextOverflow`].
     fn score(&self, batch: &[ScoreInput]) -> Result<Vec<ContinuationScores>, LlmError>;
+
+    /// Generates the assistant's reply to `request.messages`, passing each new piece
+    /// of text to `on_text` as soon as it is final (a stop sequence is never
+    /// passed, not even in part).
+    fn generate(
+        &self,
+        request: &GenerateRequest,
+        on_text: TokenSink<'_>,
+    ) -> Result<Generation, LlmError>;
 }
+
+/// Who wrote a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatRole {
+    /// Instructions for the whole conversation.
+    System,
+    /// The asker (Folio's prompts, which carry document text as data).
+    User,
+    /// The model.
+    Assistant,
+}
+
+impl ChatRole {
+    /// The role's name in chat templates and the OpenAI API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::User => "user",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
+/// One message of a chat prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Author.
+    pub role: ChatRole,
+    /// Text.
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self {
+            role: ChatRole::System,
+            content: content.into(),
+        }
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self {
+            role: ChatRole::User,
+            content: content.into(),
+        }
+    }
+
+    /// An assistant message.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self {
+            role: ChatRole::Assistant,
+            content: content.into(),
+        }
+    }
+}
+
+/// A generation request: a chat, and how to sample the reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateRequest {
+    /// The conversation; the reply continues it as the assistant.
+    pub messages: Vec<ChatMessage>,
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// Sampling temperature; `0` is greedy (deterministic).
+    pub temperature: f32,
+    /// Seed of the sampler when `temperature > 0` (same seed, same reply).
+    pub seed: Option<u64>,
+    /// Generation stops before the first occurrence of any of these strings.
+    pub stop: Vec<String>,
+}
+
+impl GenerateRequest {
+    /// A greedy request for at most `max_tokens` tokens.
+    pub fn greedy(messages: Vec<ChatMessage>, max_tokens: usize) -> Self {
+        Self {
+            messages,
+            max_tokens,
+            temperature: 0.0,
+            seed: None,
+            stop: Vec::new(),
+        }
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// The model ended its turn or a stop sequence was reached.
+    Stop,
+    /// `max_tokens` was reached.
+    Length,
+    /// The caller's token callback asked to stop (for example, the client left).
+    Cancelled,
+}
+
+/// A finished generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    /// The reply (without the stop sequence that ended it).
+    pub text: String,
+    /// Why it ended.
+    pub finish_reason: FinishReason,
+    /// Tokens in the rendered prompt.
+    pub prompt_tokens: usize,
+    /// Tokens generated.
+    pub completion_tokens: usize,
+    /// Seconds from the request to the first generated token.
+    pub first_token_s: f64,
+    /// Seconds for the whole request.
+    pub total_s: f64,
+}
+
+/// Receives generated text as it is produced; returning `false` cancels.
+pub type TokenSink<'a> = &'a mut dyn FnMut(&str) -> bool;

@@ -241,6 +241,11 @@ impl SpmTokenizer {
     pub(crate) fn len(&self) -> usize {
         self.pieces.len()
     }
+
+    /// Texts that encode to a single control or user-defined token.
+    pub(crate) fn special_pieces(&self) -> impl Iterator<Item = &str> {
+        self.specials.iter().map(|(piece, _)| piece.as_str())
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::Tokenizer;
 
+use crate::gguf::metadata_string;
 use crate::spm::SpmTokenizer;
 use crate::LlmError;
 
@@ -29,6 +30,8 @@ pub struct GgufTokenizer {
     add_bos: bool,
     chat_template: Option<String>,
     vocab_size: usize,
+    /// Texts the encoder turns into special tokens (longest first).
+    specials: Vec<String>,
 }
 
 impl std::fmt::Debug for GgufTokenizer {
@@ -61,13 +64,7 @@ impl GgufTokenizer {
     /// token of a chat template). SentencePiece vocabularies (`llama` model type, e.g.
     /// Gemma) are refused with a clear error.
     pub fn from_gguf(content: &gguf_file::Content) -> Result<Self, LlmError> {
-        let text = |key: &str| {
-            content
-                .metadata
-                .get(key)
-                .and_then(|v| v.to_string().ok())
-                .cloned()
-        };
+        let text = |key: &str| metadata_string(content, key);
         let kind = text("tokenizer.ggml.model").unwrap_or_default();
         let add_bos = content
             .metadata
@@ -79,7 +76,9 @@ impl GgufTokenizer {
         let eos = metadata_u32(content, "tokenizer.ggml.eos_token_id");
         if kind == "llama" {
             let spm = spm_from_gguf(content)?;
+            let specials = longest_first(spm.special_pieces().map(str::to_string).collect());
             return Ok(Self {
+                specials,
                 vocab_size: spm.len(),
                 inner: Engine::Spm(Box::new(spm)),
                 bos,
@@ -120,7 +119,15 @@ impl GgufTokenizer {
             .get("tokenizer.ggml.tokens")
             .and_then(|v| v.to_vec().ok())
             .map_or(0, |v| v.len());
+        let specials = longest_first(
+            inner
+                .get_added_tokens_decoder()
+                .values()
+                .map(|token| token.content.clone())
+                .collect(),
+        );
         Ok(Self {
+            specials,
             inner: Engine::Bpe(Box::new(inner)),
             bos,
             eos,
@@ -198,6 +205,54 @@ impl GgufTokenizer {
     pub fn vocab_size(&self) -> usize {
         self.vocab_size
     }
+
+    /// Texts that [`GgufTokenizer::encode`] turns into special tokens (such as
+    /// `<|im_start|>`), longest first.
+    pub fn special_texts(&self) -> &[String] {
+        &self.specials
+    }
+
+    /// `text` with every special-token text broken by a word joiner (U+2060), so
+    /// document text can never open or close a chat turn: it stays data.
+    pub fn neutralize_specials(&self, text: &str) -> String {
+        neutralize(text, &self.specials)
+    }
+}
+
+fn longest_first(mut texts: Vec<String>) -> Vec<String> {
+    texts.retain(|t| t.chars().count() > 1);
+    texts.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    texts.dedup();
+    texts
+}
+
+/// Inserts U+2060 after the first character of every occurrence of a special text.
+pub(crate) fn neutralize(text: &str, specials: &[String]) -> String {
+    if !specials.iter().any(|s| text.contains(s.as_str())) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    'scan: while !rest.is_empty() {
+        for special in specials {
+            if rest.starts_with(special.as_str()) {
+                let mut chars = special.chars();
+                if let Some(first) = chars.next() {
+                    out.push(first);
+                    out.push('\u{2060}');
+                    out.push_str(chars.as_str());
+                }
+                rest = &rest[special.len()..];
+                continue 'scan;
+            }
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    out
 }
 
 fn spm_from_gguf(content: &gguf_file::Content) -> Result<SpmTokenizer, LlmError> {

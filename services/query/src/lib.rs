@@ -7,15 +7,22 @@
 //!   the prompt's tail).
 //! * [`context`]: question → key context (retrieve or take a whole document, then
 //!   XL3M), the entry point answering builds on.
+//! * [`answer`]: question → cited answer (pipelines `plain` … `full`), built on
+//!   [`alr2`] (numbered units, fact verification), [`demos`] (recycled
+//!   demonstrations) and [`sentences`] (legal-aware splitting).
 //! * [`document`]: a document's current version (text, structure, chunks) as the
 //!   query side reads it.
 #![warn(missing_docs)]
 
+pub mod alr2;
+pub mod answer;
 pub mod context;
+pub mod demos;
 pub mod document;
 mod error;
 pub mod prompt;
 pub mod retrieve;
+pub mod sentences;
 pub mod xl3m;
 
 pub use error::QueryError;

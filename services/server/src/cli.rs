@@ -54,7 +54,9 @@ pub enum Command {
     /// XL3M key-context selection for a question: which segments the model would
     /// read, with their scores.
     Select(SelectArgs),
-    /// Retrieval quality on a QA set with gold evidence offsets.
+    /// Answer a question with citations (streams the answer as it is written).
+    Ask(AskArgs),
+    /// Retrieval and answer quality on a QA set with gold evidence offsets.
     Eval(EvalArgs),
     /// Fetch or check the models.
     #[command(subcommand)]
@@ -150,6 +152,32 @@ pub struct SelectArgs {
     pub json: bool,
 }
 
+/// `folio ask`.
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question.
+    pub question: String,
+    /// Only this document (repeatable).
+    #[arg(long = "doc", env = "FOLIO_ASK_DOCS", value_delimiter = ',')]
+    pub documents: Vec<String>,
+    /// Only this collection, by name (repeatable).
+    #[arg(
+        long = "collection",
+        env = "FOLIO_ASK_COLLECTIONS",
+        value_delimiter = ','
+    )]
+    pub collections: Vec<String>,
+    /// Pipeline: plain, +xl3m, +alr2, +demos or full (default: `[answer] pipeline`).
+    #[arg(long, env = "FOLIO_ASK_PIPELINE")]
+    pub pipeline: Option<String>,
+    /// JSON output (the body of `POST /v1/ask`).
+    #[arg(long)]
+    pub json: bool,
+    /// Include the trace: prompts, scores, facts, timings.
+    #[arg(long, env = "FOLIO_ASK_TRACE")]
+    pub trace: bool,
+}
+
 /// `folio eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -176,6 +204,14 @@ pub struct EvalArgs {
     /// computed from the same forward passes.
     #[arg(long, env = "FOLIO_EVAL_XL3M_VARIANTS")]
     pub xl3m_variants: bool,
+    /// Answer pipelines to evaluate (comma-separated: plain, +xl3m, +alr2, +demos,
+    /// full); none by default, since answering is slow on a CPU.
+    #[arg(long, env = "FOLIO_EVAL_ANSWERS", value_delimiter = ',')]
+    pub answers: Vec<String>,
+    /// Questions for the answer metrics (spread over the set, including
+    /// unanswerable ones); default: the same as `--limit`.
+    #[arg(long, env = "FOLIO_EVAL_ANSWER_LIMIT")]
+    pub answer_limit: Option<usize>,
     /// One JSON object instead of tables.
     #[arg(long)]
     pub json: bool,

@@ -1,4 +1,5 @@
-//! `folio eval`: retrieval quality on a QA set with gold evidence offsets.
+//! `folio eval`: retrieval quality on a QA set with gold evidence offsets, and
+//! (with `--answers`) answer quality per pipeline (see `eval_answers`).
 //!
 //! The set is ingested once into a cache data directory (re-runs find every file
 //! unchanged). Each answerable question is asked restricted to its document in every
@@ -15,7 +16,10 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use folio_common::config::{FolioConfig, Xl3mScore};
 use folio_index::SearchFilter;
-use folio_llm::{ContinuationScores, LanguageModel, LlmError, ModelDescription, ScoreInput};
+use folio_llm::{
+    ContinuationScores, GenerateRequest, Generation, LanguageModel, LlmError, ModelDescription,
+    ScoreInput, TokenSink,
+};
 use folio_query::document::DocumentView;
 use folio_query::retrieve::{RetrievalMode, SearchRequest};
 use folio_query::xl3m::{self, ScoredSegments, Segment, SegmentOptions};
@@ -24,7 +28,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::cli::EvalArgs;
+use crate::eval_answers::AnswerItem;
 use crate::runtime::Runtime;
+use folio_query::answer::Pipeline;
 
 /// Collection the set's documents are ingested into.
 const EVAL_COLLECTION: &str = "eval";
@@ -36,6 +42,8 @@ struct Question {
     id: String,
     doc_id: String,
     question: String,
+    #[serde(default)]
+    answers: Vec<String>,
     #[serde(default)]
     evidence: Vec<Evidence>,
     #[serde(default)]
@@ -104,11 +112,29 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
         .iter()
         .filter(|q| !q.evidence.is_empty())
         .collect();
-    let selected = spread(&answerable, args.limit);
-    if selected.is_empty() {
-        bail!("{} has no answerable questions", questions_path.display());
-    }
     let modes = parse_modes(&args.mode, args.xl3m_variants, config.xl3m.score)?;
+    let selected = if modes.is_empty() {
+        Vec::new()
+    } else {
+        spread(&answerable, args.limit)
+    };
+    let pipelines: Vec<Pipeline> = args
+        .answers
+        .iter()
+        .map(|name| name.parse::<Pipeline>())
+        .collect::<Result<_, _>>()?;
+    let everything: Vec<&Question> = questions.iter().collect();
+    let answer_sample = if pipelines.is_empty() {
+        Vec::new()
+    } else {
+        spread(&everything, args.answer_limit.or(args.limit))
+    };
+    if selected.is_empty() && answer_sample.is_empty() {
+        bail!(
+            "nothing to evaluate: {} has no answerable questions, or no mode and no answer pipeline was asked for",
+            questions_path.display()
+        );
+    }
     let configured = config.xl3m.score;
 
     let set_name = set
@@ -124,7 +150,11 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
     config.store.url = String::new();
     let runtime = Runtime::open(config).await?;
 
-    let mut doc_ids: Vec<&str> = selected.iter().map(|q| q.doc_id.as_str()).collect();
+    let mut doc_ids: Vec<&str> = selected
+        .iter()
+        .chain(&answer_sample)
+        .map(|q| q.doc_id.as_str())
+        .collect();
     doc_ids.sort_unstable();
     doc_ids.dedup();
     let files: Vec<PathBuf> = doc_ids
@@ -171,13 +201,19 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
         views.insert(id.clone(), view);
     }
 
-    let needs_model = modes.iter().any(|m| matches!(m, EvalMode::Xl3m(_)));
-    let model: Option<Arc<dyn LanguageModel>> = if needs_model {
-        let inner = crate::llm::load_scoring_model(&runtime.config)?;
-        Some(Arc::new(CachedScores::open(inner, &cache_dir)?))
+    let needs_model = modes.iter().any(|m| matches!(m, EvalMode::Xl3m(_))) || !pipelines.is_empty();
+    let models = if needs_model {
+        let loaded = crate::answering::load_models(&runtime)?;
+        let scorer: Arc<dyn LanguageModel> =
+            Arc::new(CachedScores::open(Arc::clone(&loaded.scorer), &cache_dir)?);
+        Some(crate::answering::Models {
+            scorer,
+            generator: loaded.generator,
+        })
     } else {
         None
     };
+    let model: Option<Arc<dyn LanguageModel>> = models.as_ref().map(|m| Arc::clone(&m.scorer));
 
     let mut outcomes: BTreeMap<EvalMode, Vec<Outcome>> = BTreeMap::new();
     let segment_options = SegmentOptions {
@@ -314,7 +350,49 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
                 .insert(name.clone(), serde_json::to_value(summarize(&list))?);
         }
     }
+    let answers = match &models {
+        Some(models) if !answer_sample.is_empty() => {
+            let answerer = crate::answering::answerer(&runtime, models);
+            let items: Vec<AnswerItem> = answer_sample
+                .iter()
+                .map(|q| AnswerItem {
+                    id: q.id.clone(),
+                    document_id: document_of[&q.doc_id].clone(),
+                    question: q.question.clone(),
+                    answers: q.answers.clone(),
+                    gold: q
+                        .evidence
+                        .iter()
+                        .filter(|e| e.doc_id == q.doc_id)
+                        .map(|e| (e.start, e.end))
+                        .collect(),
+                    source: q.source.clone(),
+                })
+                .collect();
+            let log = cache_dir.join("answers.jsonl");
+            let report = crate::eval_answers::evaluate(
+                &answerer, &tenant, &items, &views, &pipelines, &log, args.json,
+            )
+            .await?;
+            if !args.json {
+                eprintln!("per-question answers: {}", log.display());
+            }
+            Some(json!({
+                "results": report,
+                "questions": items.len(),
+                "generator": models.generator.describe(),
+                "answer_config": runtime.config.answer,
+            }))
+        }
+        _ => None,
+    };
     let output = json!({
+        "answers": answers.as_ref().map(|a| a["results"].clone()),
+        "answers_setup": answers.as_ref().map(|a| json!({
+            "questions": a["questions"],
+            "generator": a["generator"],
+            "answer_config": a["answer_config"],
+        })),
         "retrieval": retrieval,
         "by_source": by_source,
         "questions": selected.len(),
@@ -332,9 +410,47 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
-        print_table("all", &output["retrieval"]);
-        for (source, modes) in &by_source {
-            print_table(source, &serde_json::Value::Object(modes.clone()));
+        if !modes.is_empty() {
+            print_table("all", &output["retrieval"]);
+            for (source, modes) in &by_source {
+                print_table(source, &serde_json::Value::Object(modes.clone()));
+            }
+        }
+        if let Some(answers) = output["answers"].as_object() {
+            println!(
+                "\nanswers ({} questions)",
+                output["answers_setup"]["questions"]
+            );
+            println!(
+                "{:<12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7}",
+                "pipeline",
+                "cuadF1",
+                "noAns",
+                "finMatch",
+                "finPage",
+                "citeOK",
+                "rejected",
+                "answered",
+                "p50 s",
+                "tok/q"
+            );
+            let f =
+                |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.3}"));
+            for (name, r) in answers {
+                println!(
+                    "{:<12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7.1} {:>7.0}",
+                    name,
+                    f(&r["cuad_span_f1"]),
+                    f(&r["no_answer_acc"]),
+                    f(&r["fin_match"]),
+                    f(&r["fin_page_hit"]),
+                    f(&r["citation_validity"]),
+                    f(&r["rejected_fact_rate"]),
+                    f(&r["answered_rate"]),
+                    r["p50_s"].as_f64().unwrap_or(0.0),
+                    r["tokens_per_question"].as_f64().unwrap_or(0.0),
+                );
+            }
         }
     }
     Ok(())
@@ -406,6 +522,7 @@ fn parse_modes(names: &[String], variants: bool, configured: Xl3mScore) -> Resul
     let mut modes = Vec::new();
     for name in names {
         let mode = match name.trim() {
+            "none" | "" => continue,
             "bm25" => EvalMode::Retrieval(RetrievalMode::Bm25),
             "dense" => EvalMode::Retrieval(RetrievalMode::Dense),
             "hybrid" => EvalMode::Retrieval(RetrievalMode::Hybrid),
@@ -621,6 +738,14 @@ impl LanguageModel for CachedScores {
         out.into_iter()
             .map(|s| s.ok_or(LlmError::Unsupported("cached scoring")))
             .collect()
+    }
+
+    fn generate(
+        &self,
+        request: &GenerateRequest,
+        on_text: TokenSink<'_>,
+    ) -> Result<Generation, LlmError> {
+        self.inner.generate(request, on_text)
     }
 }
 

@@ -1,11 +1,14 @@
 //! `folio`: the all-in-one binary (server, CLI, benchmarks).
 
+mod answering;
+mod ask_cmd;
 mod bench;
 mod bench_retrieve;
 mod bench_score;
 mod cli;
 mod docs;
 mod eval;
+mod eval_answers;
 mod http;
 mod ingest_cmd;
 mod llm;
@@ -77,6 +80,7 @@ fn main() -> Result<()> {
             Command::Docs(command) => docs_command(Runtime::open(config).await?, command).await,
             Command::Bench(command) => bench::run(config, command).await,
             Command::Search(args) => search_command(Runtime::open(config).await?, args).await,
+            Command::Ask(args) => ask_cmd::run(Runtime::open(config).await?, args).await,
             Command::Eval(args) => eval::run(config, args).await,
             Command::Select(args) => select_command(Runtime::open(config).await?, args).await,
             Command::Models(_) => unreachable!("handled before the runtime starts"),

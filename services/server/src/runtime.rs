@@ -35,6 +35,8 @@ pub struct Runtime {
     pub tenant: Tenant,
     /// The local LLM's metadata, if its file is present.
     pub llm: Option<folio_llm::GgufModelInfo>,
+    /// The answerer, built (models loaded) on the first question.
+    pub answerer: Arc<tokio::sync::OnceCell<folio_query::answer::Answerer>>,
 }
 
 impl Runtime {
@@ -130,6 +132,7 @@ impl Runtime {
             retriever,
             tenant,
             llm,
+            answerer: Arc::default(),
         })
     }
 

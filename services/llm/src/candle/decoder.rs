@@ -36,12 +36,8 @@ pub(crate) struct Hyper {
 
 impl Hyper {
     pub(crate) fn read(content: &gguf_file::Content) -> Result<Self, LlmError> {
-        let architecture = content
-            .metadata
-            .get("general.architecture")
-            .and_then(|v| v.to_string().ok())
-            .cloned()
-            .unwrap_or_default();
+        let architecture =
+            crate::gguf::metadata_string(content, "general.architecture").unwrap_or_default();
         let family = match architecture.as_str() {
             "llama" => Family::Llama,
             "qwen2" => Family::Qwen2,
@@ -108,6 +104,16 @@ struct Linear {
     bias: Option<Tensor>,
 }
 
+#[cfg(test)]
+impl Layer {
+    /// Sets a sliding layer's window (global layers stay global).
+    pub(crate) fn set_window(&mut self, window: Option<usize>) {
+        if self.sliding_window.is_some() {
+            self.sliding_window = window;
+        }
+    }
+}
+
 impl Linear {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         // One 2-D GEMM over all rows is the fastest CPU path.
@@ -125,7 +131,7 @@ impl Linear {
     }
 }
 
-struct Layer {
+pub(crate) struct Layer {
     attn_norm: Tensor,
     wq: Linear,
     wk: Linear,
@@ -313,7 +319,50 @@ impl Decoder {
         batch: usize,
         len: usize,
     ) -> candle_core::Result<Tensor> {
+        self.forward(tokens, batch, len, None)
+    }
+
+    /// Final hidden states `[1, len, hidden]` of `tokens` appended after the
+    /// sequence held in `cache` (generation: the prompt once, then a token at a time).
+    pub(crate) fn extend(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+    ) -> candle_core::Result<Tensor> {
+        let len = tokens.len();
+        self.forward(tokens, 1, len, Some(cache))
+    }
+
+    /// The layers (tests adjust their attention window).
+    #[cfg(test)]
+    pub(crate) fn layers_mut(&mut self) -> &mut [Layer] {
+        &mut self.layers
+    }
+
+    /// An empty cache for [`Decoder::extend`].
+    pub(crate) fn new_cache(&self) -> KvCache {
+        KvCache {
+            layers: vec![None; self.layers.len()],
+            len: 0,
+        }
+    }
+
+    fn forward(
+        &self,
+        tokens: &[u32],
+        batch: usize,
+        len: usize,
+        mut cache: Option<&mut KvCache>,
+    ) -> candle_core::Result<Tensor> {
         let h = &self.hyper;
+        let offset = cache.as_ref().map_or(0, |c| c.len);
+        if offset + len > h.context_length {
+            candle_core::bail!(
+                "sequence of {} tokens exceeds the context of {}",
+                offset + len,
+                h.context_length
+            );
+        }
         let ids = Tensor::from_slice(tokens, (batch, len), &self.device)?;
         let mut x = self
             .embeddings
@@ -322,14 +371,15 @@ impl Decoder {
         if h.family == Family::Gemma3 {
             x = (x * (h.hidden as f64).sqrt())?;
         }
-        let causal = mask(len, None, &self.device)?;
+        let total = offset + len;
+        let causal = mask(len, offset, None, &self.device)?;
         let windowed = h
             .sliding_window
-            .filter(|w| *w < len)
-            .map(|w| mask(len, Some(w), &self.device))
+            .filter(|w| *w < total)
+            .map(|w| mask(len, offset, Some(w), &self.device))
             .transpose()?;
         let scale = 1.0 / (h.head_dim as f64).sqrt();
-        for layer in &self.layers {
+        for (index, layer) in self.layers.iter().enumerate() {
             let residual = &x;
             let normed = candle_nn::ops::rms_norm(&x, &layer.attn_norm, h.rms_eps as f32)?;
             let q = layer
@@ -360,8 +410,8 @@ impl Decoder {
             } else {
                 &self.rope
             };
-            let cos = cos.narrow(0, 0, len)?;
-            let sin = sin.narrow(0, 0, len)?;
+            let cos = cos.narrow(0, offset, len)?;
+            let sin = sin.narrow(0, offset, len)?;
             let (q, k) = if h.rope_neox() {
                 (
                     candle_nn::rotary_emb::rope(&q, &cos, &sin)?,
@@ -373,24 +423,43 @@ impl Decoder {
                     candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?,
                 )
             };
-            let groups = h.heads / h.kv_heads.max(1);
-            let (k, v) = if groups > 1 {
-                (repeat_kv(&k, groups)?, repeat_kv(&v, groups)?)
-            } else {
-                (k, v)
+            let (k, v) = match cache.as_deref_mut() {
+                Some(cache) => {
+                    let (k, v) = match &cache.layers[index] {
+                        Some((past_k, past_v)) => (
+                            Tensor::cat(&[past_k, &k], 2)?.contiguous()?,
+                            Tensor::cat(&[past_v, &v], 2)?.contiguous()?,
+                        ),
+                        None => (k, v),
+                    };
+                    cache.layers[index] = Some((k.clone(), v.clone()));
+                    (k, v)
+                }
+                None => (k, v),
             };
-            let scores = (q.matmul(&k.t()?)? * scale)?;
+            // Grouped-query attention without materializing repeated keys and
+            // values: the query heads sharing a KV head are stacked along the rows.
+            let groups = h.heads / h.kv_heads.max(1);
+            let total = k.dim(2)?;
+            let q = q.reshape((batch, h.kv_heads, groups * len, h.head_dim))?;
+            let scores =
+                (q.matmul(&k.t()?)? * scale)?.reshape((batch, h.kv_heads, groups, len, total))?;
             let layer_mask = match (&layer.sliding_window, &windowed) {
                 (Some(_), Some(m)) => m,
                 _ => &causal,
             };
             let scores = scores.broadcast_add(layer_mask)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let attended =
-                probs
-                    .matmul(&v)?
-                    .transpose(1, 2)?
-                    .reshape((batch, len, h.heads * h.head_dim))?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((
+                batch,
+                h.kv_heads,
+                groups * len,
+                total,
+            ))?;
+            let attended = probs
+                .matmul(&v)?
+                .reshape((batch, h.heads, len, h.head_dim))?
+                .transpose(1, 2)?
+                .reshape((batch, len, h.heads * h.head_dim))?;
             let mut out = layer.wo.forward(&attended)?;
             if let Some(w) = &layer.post_attn_norm {
                 out = candle_nn::ops::rms_norm(&out, w, h.rms_eps as f32)?;
@@ -410,6 +479,9 @@ impl Decoder {
             }
             x = (x + ff)?;
         }
+        if let Some(cache) = cache {
+            cache.len = total;
+        }
         candle_nn::ops::rms_norm(&x, &self.output_norm, h.rms_eps as f32)
     }
 
@@ -423,11 +495,26 @@ impl Decoder {
     }
 }
 
-/// Additive mask `[len, len]`: 0 where position `i` may attend `j`, −∞ elsewhere.
-fn mask(len: usize, window: Option<usize>, device: &Device) -> candle_core::Result<Tensor> {
+/// Keys and values of every layer for the tokens seen so far (one sequence).
+#[derive(Clone)]
+pub(crate) struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+/// Additive mask `[len, offset + len]` for queries at positions `offset..offset + len`:
+/// 0 where query `i` may attend key `j`, −∞ elsewhere.
+fn mask(
+    len: usize,
+    offset: usize,
+    window: Option<usize>,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
+    let total = offset + len;
     let values: Vec<f32> = (0..len)
-        .flat_map(|i| {
-            (0..len).map(move |j| {
+        .flat_map(|row| {
+            let i = offset + row;
+            (0..total).map(move |j| {
                 let visible = j <= i && window.is_none_or(|w| i - j < w);
                 if visible {
                     0.0
@@ -437,12 +524,5 @@ fn mask(len: usize, window: Option<usize>, device: &Device) -> candle_core::Resu
             })
         })
         .collect();
-    Tensor::from_vec(values, (len, len), device)
-}
-
-fn repeat_kv(x: &Tensor, groups: usize) -> candle_core::Result<Tensor> {
-    let (b, kv, t, d) = x.dims4()?;
-    x.unsqueeze(2)?
-        .expand((b, kv, groups, t, d))?
-        .reshape((b, kv * groups, t, d))
+    Tensor::from_vec(values, (len, total), device)
 }

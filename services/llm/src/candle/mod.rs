@@ -7,8 +7,15 @@ use std::path::{Path, PathBuf};
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 
+use std::time::Instant;
+
+use crate::chat::ChatFormatter;
+use crate::text_stream::{Advance, TextStream};
 use crate::tokenizer::GgufTokenizer;
-use crate::{ContinuationScores, LanguageModel, LlmError, ModelDescription, ScoreInput};
+use crate::{
+    ChatMessage, ContinuationScores, FinishReason, GenerateRequest, Generation, LanguageModel,
+    LlmError, ModelDescription, ScoreInput, TokenSink,
+};
 use decoder::Decoder;
 
 /// How GGUF weights are held for computation.
@@ -69,6 +76,9 @@ pub struct CandleModel {
     path: PathBuf,
     decoder: Decoder,
     tokenizer: GgufTokenizer,
+    chat: ChatFormatter,
+    /// Tokens that end the assistant's turn.
+    stop_ids: Vec<u32>,
     options: CandleOptions,
 }
 
@@ -104,10 +114,19 @@ impl CandleModel {
         })?;
         let tokenizer = GgufTokenizer::from_gguf(&content)?;
         let decoder = Decoder::load(&content, &mut file, &device, options.weights)?;
+        let chat = ChatFormatter::new(&tokenizer);
+        let mut stop_ids: Vec<u32> = tokenizer.eos().into_iter().collect();
+        for end_of_turn in ["<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|endoftext|>"] {
+            if let Some(id) = tokenizer.token_id(end_of_turn) {
+                stop_ids.push(id);
+            }
+        }
         Ok(Self {
             path: path.to_path_buf(),
             decoder,
             tokenizer,
+            chat,
+            stop_ids,
             options,
         })
     }
@@ -140,6 +159,41 @@ impl CandleModel {
             });
         }
         Ok((ids, prefix))
+    }
+
+    /// The prompt tokens of a chat (contents neutralized, template applied, BOS once).
+    pub fn chat_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, LlmError> {
+        let safe: Vec<ChatMessage> = messages
+            .iter()
+            .map(|m| ChatMessage {
+                role: m.role,
+                content: self.tokenizer.neutralize_specials(&m.content),
+            })
+            .collect();
+        let prompt = self.chat.render(&safe)?;
+        let mut ids = self.tokenizer.encode(&prompt)?;
+        if self.tokenizer.adds_bos() {
+            if let Some(bos) = self.tokenizer.bos() {
+                if ids.first() != Some(&bos) {
+                    ids.insert(0, bos);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Log-probabilities of the next token after the last position of `hidden`
+    /// (`[1, len, hidden]`).
+    fn next_log_probs(&self, hidden: &Tensor) -> Result<Vec<f32>, LlmError> {
+        let len = hidden.dim(1)?;
+        let last = hidden
+            .narrow(1, len - 1, 1)?
+            .reshape((1, self.decoder.hyper.hidden))?;
+        Ok(self
+            .decoder
+            .log_probs(&last)?
+            .flatten_all()?
+            .to_vec1::<f32>()?)
     }
 
     /// Scores sequences of equal padded length in one forward pass.
@@ -210,6 +264,7 @@ impl LanguageModel for CandleModel {
             device: self.options.device.clone(),
             context_length: self.decoder.hyper.context_length,
             supports_scoring: true,
+            chat_format: self.chat.name().into(),
         }
     }
 
@@ -245,5 +300,265 @@ impl LanguageModel for CandleModel {
             .into_iter()
             .map(|r| r.ok_or_else(|| LlmError::InvalidRequest("a sequence was not scored".into())))
             .collect()
+    }
+
+    fn generate(
+        &self,
+        request: &GenerateRequest,
+        on_text: TokenSink<'_>,
+    ) -> Result<Generation, LlmError> {
+        let started = Instant::now();
+        let prompt = self.chat_prompt_tokens(&request.messages)?;
+        let limit = self.decoder.hyper.context_length;
+        if prompt.len() >= limit {
+            return Err(LlmError::ContextOverflow {
+                tokens: prompt.len(),
+                limit,
+            });
+        }
+        let budget = request.max_tokens.min(limit - prompt.len());
+        let mut sampler = Sampler::new(request.temperature, request.seed);
+        let mut stream = TextStream::new(&request.stop);
+        let mut cache = self.decoder.new_cache();
+        let mut hidden = self.decoder.extend(&prompt, &mut cache)?;
+        let mut generated: Vec<u32> = Vec::new();
+        let mut first_token_s = None;
+        let finish_reason = loop {
+            if generated.len() >= budget {
+                break FinishReason::Length;
+            }
+            let log_probs = self.next_log_probs(&hidden)?;
+            let next = sampler.pick(&log_probs);
+            first_token_s.get_or_insert_with(|| started.elapsed().as_secs_f64());
+            if self.stop_ids.contains(&next) {
+                break FinishReason::Stop;
+            }
+            generated.push(next);
+            let text = self.tokenizer.decode(&generated, false)?;
+            match stream.advance(&text) {
+                Advance::Emit(piece) => {
+                    if !piece.is_empty() && !on_text(piece) {
+                        break FinishReason::Cancelled;
+                    }
+                }
+                Advance::Stopped(piece) => {
+                    if !piece.is_empty() {
+                        on_text(piece);
+                    }
+                    break FinishReason::Stop;
+                }
+            }
+            if is_looping(&generated) {
+                // Small models fall into verbatim loops under greedy decoding; a
+                // third repetition adds nothing a reader needs.
+                break FinishReason::Stop;
+            }
+            hidden = self.decoder.extend(&[next], &mut cache)?;
+        };
+        let tail = stream.finish();
+        if !tail.is_empty() && finish_reason != FinishReason::Cancelled {
+            on_text(&tail);
+        }
+        Ok(Generation {
+            text: stream.into_text(),
+            finish_reason,
+            prompt_tokens: prompt.len(),
+            completion_tokens: generated.len(),
+            first_token_s: first_token_s.unwrap_or_else(|| started.elapsed().as_secs_f64()),
+            total_s: started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// Whether the tokens end with the same block (4 to 48 tokens) three times over.
+fn is_looping(ids: &[u32]) -> bool {
+    (4..=48).any(|period| {
+        let n = ids.len();
+        n >= 3 * period
+            && ids[n - period..] == ids[n - 2 * period..n - period]
+            && ids[n - period..] == ids[n - 3 * period..n - 2 * period]
+    })
+}
+
+/// Greedy or temperature sampling with a seeded generator (splitmix64), so a seed
+/// reproduces a reply.
+struct Sampler {
+    temperature: f32,
+    state: u64,
+}
+
+impl Sampler {
+    fn new(temperature: f32, seed: Option<u64>) -> Self {
+        Self {
+            temperature: if temperature.is_finite() {
+                temperature.max(0.0)
+            } else {
+                0.0
+            },
+            state: seed.unwrap_or(0x5EED_F011_0000_0001),
+        }
+    }
+
+    fn next_unit(&mut self) -> f64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn pick(&mut self, log_probs: &[f32]) -> u32 {
+        let argmax = log_probs
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i as u32);
+        if self.temperature <= 1e-6 {
+            return argmax;
+        }
+        let scale = 1.0 / f64::from(self.temperature);
+        let top = f64::from(log_probs[argmax as usize]);
+        let weights: Vec<f64> = log_probs
+            .iter()
+            .map(|v| {
+                if v.is_finite() {
+                    ((f64::from(*v) - top) * scale).exp()
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let total: f64 = weights.iter().sum();
+        let mut target = self.next_unit() * total;
+        for (i, w) in weights.iter().enumerate() {
+            target -= w;
+            if target <= 0.0 {
+                return i as u32;
+            }
+        }
+        argmax
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(relative: &str) -> Option<CandleModel> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../models")
+            .join(relative);
+        if !path.exists() {
+            eprintln!(
+                "{} absent (run `folio models fetch --with gemma3`): skipped",
+                path.display()
+            );
+            return None;
+        }
+        Some(CandleModel::load(&path, CandleOptions::default()).expect("model loads"))
+    }
+
+    /// Decoding with the KV cache (a prefix at once, then a token at a time) gives
+    /// the hidden states of one full forward pass, including past Gemma 3's
+    /// sliding window.
+    fn assert_cache_matches_full_pass(model: &CandleModel, repeat: usize) {
+        let text =
+            "Either party may terminate this Agreement upon ninety (90) days' written notice. "
+                .repeat(repeat);
+        let ids = model.tokenizer.encode_prompt(&text).expect("encodes");
+        let len = ids.len();
+        let full = model
+            .decoder
+            .hidden_states(&ids, 1, len)
+            .and_then(|h| h.squeeze(0))
+            .and_then(|h| h.to_vec2::<f32>())
+            .expect("full pass");
+        let split = len - 6;
+        let mut cache = model.decoder.new_cache();
+        let mut rows = model
+            .decoder
+            .extend(&ids[..split], &mut cache)
+            .and_then(|h| h.squeeze(0))
+            .and_then(|h| h.to_vec2::<f32>())
+            .expect("prefix pass");
+        for id in &ids[split..] {
+            let row = model
+                .decoder
+                .extend(&[*id], &mut cache)
+                .and_then(|h| h.squeeze(0))
+                .and_then(|h| h.to_vec2::<f32>())
+                .expect("one-token pass");
+            rows.extend(row);
+        }
+        assert_eq!(rows.len(), full.len());
+        for (position, (a, b)) in rows.iter().zip(&full).enumerate() {
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst < 2e-3,
+                "position {position} of {len}: max difference {worst}"
+            );
+        }
+    }
+
+    #[test]
+    fn cached_decoding_equals_a_full_pass_smollm2() {
+        if let Some(model) = model("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf") {
+            assert_cache_matches_full_pass(&model, 3);
+        }
+    }
+
+    #[test]
+    fn cached_decoding_equals_a_full_pass_gemma3_past_the_window() {
+        if let Some(mut model) = model("gemma3-270m/gemma-3-270m-q4_k_m.gguf") {
+            // A small window makes the sliding layers matter within a short text.
+            model.decoder.hyper.sliding_window = Some(16);
+            for layer in model.decoder.layers_mut().iter_mut() {
+                layer.set_window(Some(16));
+            }
+            assert_cache_matches_full_pass(&model, 3);
+        }
+    }
+
+    #[test]
+    fn a_block_repeated_three_times_is_a_loop() {
+        let block = [5u32, 6, 7, 8, 9];
+        let mut ids = vec![1u32, 2];
+        for _ in 0..2 {
+            ids.extend(block);
+        }
+        assert!(!is_looping(&ids));
+        ids.extend(block);
+        assert!(is_looping(&ids));
+        assert!(
+            !is_looping(&[3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]),
+            "shorter than 4 × 3"
+        );
+    }
+
+    #[test]
+    fn the_sampler_is_greedy_at_zero_and_reproducible_with_a_seed() {
+        let log_probs = [-3.0f32, -0.1, -2.5, f32::NEG_INFINITY];
+        assert_eq!(Sampler::new(0.0, None).pick(&log_probs), 1);
+        let draw = |seed| {
+            let mut sampler = Sampler::new(1.5, Some(seed));
+            (0..32)
+                .map(|_| sampler.pick(&log_probs))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draw(7), draw(7));
+        assert!(
+            draw(7).iter().all(|&t| t < 3),
+            "an impossible token was drawn"
+        );
+        assert!(
+            draw(7).iter().any(|&t| t != 1),
+            "temperature 1.5 never left the argmax"
+        );
     }
 }

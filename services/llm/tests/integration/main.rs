@@ -2,6 +2,8 @@
 //! Each test skips, saying why, when the model has not been fetched.
 
 mod gemma;
+mod generation;
+mod openai;
 mod qwen2;
 mod scoring;
 mod tokenizer;

@@ -1,6 +1,7 @@
 //! Integration tests of folio-query against real stores, indexes and models
 //! (one test binary for the crate).
 
+mod answering;
 mod common;
 mod retrieval;
 mod xl3m;

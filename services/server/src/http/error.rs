@@ -45,13 +45,19 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The JSON body every error response (and every SSE `error` event) carries.
+    pub fn body(&self) -> serde_json::Value {
+        json!({"error": {"code": self.code, "message": self.message, "type": self.kind()}})
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
-        let body =
-            json!({"error": {"code": self.code, "message": self.message, "type": self.kind()}});
+        let body = self.body();
         (self.status, Json(body)).into_response()
     }
 }
@@ -114,6 +120,14 @@ impl From<folio_query::QueryError> for ApiError {
             QueryError::Index(e) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "index_error",
+                e.to_string(),
+            ),
+            QueryError::Model(folio_llm::LlmError::Remote(message)) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "model_unavailable", message)
+            }
+            QueryError::Model(e @ folio_llm::LlmError::ContextOverflow { .. }) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "context_overflow",
                 e.to_string(),
             ),
             QueryError::Model(e) => ApiError::new(

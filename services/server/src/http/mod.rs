@@ -1,5 +1,7 @@
 //! The HTTP API (axum), under `/v1`, plus health endpoints.
 
+mod ask;
+mod chat;
 mod documents;
 mod error;
 mod search;
@@ -53,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/documents/{id}/chunks", get(documents::chunks))
         .route("/v1/documents/{id}/versions", get(documents::versions))
         .route("/v1/search", post(search::search))
+        .route("/v1/ask", post(ask::ask))
+        .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/jobs", get(documents::list_jobs))
         .route("/v1/jobs/{id}", get(documents::get_job))
         .fallback(not_found)

@@ -1,0 +1,154 @@
+//! Answering as the CLI and the HTTP API offer it: the answerer built once per
+//! process (models loaded on first use), requests resolved within the tenant.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use folio_index::SearchFilter;
+use folio_llm::{LanguageModel, OpenAiModel, OpenAiOptions};
+use folio_query::answer::{Answer, Answerer, AskEvent, AskRequest, Pipeline};
+use folio_query::context::ContextBuilder;
+use serde::Deserialize;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::http::ApiError;
+use crate::llm::load_scoring_model;
+use crate::runtime::Runtime;
+use crate::search::resolve_collections;
+
+/// A question as a client states it (`POST /v1/ask`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AskParams {
+    /// The question.
+    pub question: String,
+    /// Only these documents (ids); empty = all.
+    #[serde(default)]
+    pub documents: Vec<String>,
+    /// Only these collections (names); empty = all.
+    #[serde(default)]
+    pub collections: Vec<String>,
+    /// `plain`, `+xl3m`, `+alr2`, `+demos` or `full` (default: `[answer] pipeline`).
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    /// Include the trace (prompts, scores, facts, timings).
+    #[serde(default)]
+    pub trace: bool,
+    /// Stream server-sent events instead of one JSON body.
+    #[serde(default)]
+    pub stream: bool,
+}
+
+/// The models an answerer uses: the local scorer (XL3M) and the generator.
+pub struct Models {
+    /// Scores segments (always the local GGUF).
+    pub scorer: Arc<dyn LanguageModel>,
+    /// Writes answers (the local GGUF, or an OpenAI-compatible server).
+    pub generator: Arc<dyn LanguageModel>,
+}
+
+/// Loads the configured models.
+pub fn load_models(runtime: &Runtime) -> anyhow::Result<Models> {
+    let scorer = load_scoring_model(&runtime.config)?;
+    let generator: Arc<dyn LanguageModel> = match runtime.config.generator.backend.as_str() {
+        "local" => Arc::clone(&scorer),
+        "openai" => {
+            let g = &runtime.config.generator;
+            Arc::new(OpenAiModel::new(OpenAiOptions {
+                base_url: g.base_url.clone(),
+                api_key: g.api_key.clone(),
+                model: g.model.clone(),
+                timeout: Duration::from_secs(g.timeout_secs.max(1)),
+                max_retries: g.max_retries,
+                backoff: Duration::from_millis(500),
+                context_length: g.context_length,
+            })?)
+        }
+        other => anyhow::bail!("generator.backend must be `local` or `openai`, not {other:?}"),
+    };
+    Ok(Models { scorer, generator })
+}
+
+/// An answerer over the runtime with `models`.
+pub fn answerer(runtime: &Runtime, models: &Models) -> Answerer {
+    let contexts = ContextBuilder::new(
+        runtime.retriever.clone(),
+        runtime.store.clone(),
+        runtime.blobs.clone(),
+        Arc::clone(&models.scorer),
+        runtime.config.xl3m.clone(),
+    );
+    Answerer::new(
+        runtime.retriever.clone(),
+        contexts,
+        runtime.store.clone(),
+        runtime.blobs.clone(),
+        Arc::clone(&models.generator),
+        runtime.config.answer.clone(),
+    )
+}
+
+/// The process's answerer, built on first use.
+pub async fn shared_answerer(runtime: &Runtime) -> Result<Answerer, ApiError> {
+    let built = runtime
+        .answerer
+        .get_or_try_init(|| async {
+            let runtime = runtime.clone();
+            tokio::task::spawn_blocking(move || {
+                load_models(&runtime).map(|models| answerer(&runtime, &models))
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+        })
+        .await;
+    built.cloned().map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "model_unavailable",
+            format!("{e:#}"),
+        )
+    })
+}
+
+/// Resolves `params` within the runtime's tenant into a request.
+pub async fn request(runtime: &Runtime, params: &AskParams) -> Result<AskRequest, ApiError> {
+    if params.question.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "the question is empty",
+        ));
+    }
+    let collection_ids = resolve_collections(runtime, &params.collections).await?;
+    // Unlike a search, a question about a named document that does not exist is an
+    // error: answering "not enough evidence" would hide the typo.
+    for document_id in &params.documents {
+        runtime
+            .store
+            .get_document(&runtime.tenant.id, document_id)
+            .await?;
+    }
+    let pipeline_name = params
+        .pipeline
+        .clone()
+        .unwrap_or_else(|| runtime.config.answer.pipeline.clone());
+    let pipeline: Pipeline = pipeline_name.parse()?;
+    Ok(AskRequest {
+        question: params.question.clone(),
+        filter: SearchFilter::tenant(runtime.tenant.id.clone())
+            .with_collections(collection_ids)
+            .with_documents(params.documents.clone()),
+        pipeline,
+    })
+}
+
+/// Answers within the runtime's tenant.
+pub async fn ask(
+    runtime: &Runtime,
+    answerer: &Answerer,
+    params: &AskParams,
+    events: Option<UnboundedSender<AskEvent>>,
+) -> Result<Answer, ApiError> {
+    let request = request(runtime, params).await?;
+    Ok(answerer.ask(&request, events).await?)
+}

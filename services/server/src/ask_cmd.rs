@@ -1,0 +1,104 @@
+//! `folio ask`: a cited answer, streamed to the terminal as it is written.
+
+use std::io::Write;
+
+use anyhow::Result;
+use folio_query::answer::{Answer, AskEvent};
+
+use crate::answering::{self, AskParams};
+use crate::cli::AskArgs;
+use crate::runtime::Runtime;
+
+/// Runs one question and prints the answer, its citations and (on request) the trace.
+pub async fn run(runtime: Runtime, args: AskArgs) -> Result<()> {
+    let params = AskParams {
+        question: args.question.clone(),
+        documents: args.documents.clone(),
+        collections: args.collections.clone(),
+        pipeline: args.pipeline.clone(),
+        trace: args.trace,
+        stream: !args.json,
+    };
+    let models = tokio::task::spawn_blocking({
+        let runtime = runtime.clone();
+        move || answering::load_models(&runtime)
+    })
+    .await??;
+    let answerer = answering::answerer(&runtime, &models);
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let printer = (!args.json).then(|| {
+        tokio::spawn(async move {
+            let mut stdout = std::io::stdout();
+            while let Some(event) = receiver.recv().await {
+                match event {
+                    AskEvent::Stage(stage) => eprintln!("· {stage}"),
+                    AskEvent::Text(text) => {
+                        let _ = write!(stdout, "{text}");
+                        let _ = stdout.flush();
+                    }
+                }
+            }
+        })
+    });
+    let answer = answering::ask(&runtime, &answerer, &params, Some(sender))
+        .await
+        .map_err(|e| anyhow::anyhow!("[{}] {}", e.code, e.message))?;
+    if let Some(printer) = printer {
+        printer.await?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&answer, args.trace))?
+        );
+        return Ok(());
+    }
+    println!();
+    print_citations(&answer);
+    if args.trace {
+        println!("\nTrace:\n{}", serde_json::to_string_pretty(&answer.trace)?);
+    }
+    Ok(())
+}
+
+/// The answer as the API returns it: the trace only when asked for.
+pub fn to_json(answer: &Answer, trace: bool) -> serde_json::Value {
+    let mut value = serde_json::to_value(answer).unwrap_or_default();
+    if !trace {
+        if let Some(object) = value.as_object_mut() {
+            object.remove("trace");
+        }
+    }
+    value
+}
+
+fn print_citations(answer: &Answer) {
+    if answer.citations.is_empty() {
+        println!("(no citations)");
+    } else {
+        println!("\nCitations:");
+    }
+    for c in &answer.citations {
+        let section = if c.section_path.is_empty() {
+            String::new()
+        } else {
+            format!(" › {}", c.section_path.join(" › "))
+        };
+        let page = c.page.map(|p| format!(", p. {p}")).unwrap_or_default();
+        let quote: String = c.quote.split_whitespace().collect::<Vec<_>>().join(" ");
+        let short: String = quote.chars().take(240).collect();
+        let ellipsis = if short.len() < quote.len() { "…" } else { "" };
+        println!(
+            "[{}] {}{section}, chars {}–{}{page}\n    \"{short}{ellipsis}\"",
+            c.marker, c.document_name, c.char_start, c.char_end
+        );
+    }
+    println!(
+        "\n{} · {} · {:.1} s · {} prompt + {} generated tokens",
+        answer.pipeline,
+        answer.model,
+        answer.timings.total_s,
+        answer.prompt_tokens,
+        answer.completion_tokens
+    );
+}

@@ -1,0 +1,112 @@
+//! `POST /v1/ask`: a cited answer as one JSON body, or as server-sent events
+//! (`stage`, `token`…, then `citations`, `answer`, optionally `trace`, and `done`;
+//! a failure after the stream began is an `error` event with the API error body).
+
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use folio_query::answer::AskEvent;
+use futures::stream::{self, Stream};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::{ApiError, AppState};
+use crate::answering::{self, AskParams};
+use crate::ask_cmd::to_json;
+
+/// Answers a question within the caller's tenant.
+pub async fn ask(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(params): Json<AskParams>,
+) -> Result<Response, ApiError> {
+    let wants_stream = params.stream
+        || headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/event-stream"));
+    // Validate before committing to a stream, so bad requests get a plain 4xx.
+    answering::request(&state.runtime, &params).await?;
+    let answerer = answering::shared_answerer(&state.runtime).await?;
+    if !wants_stream {
+        let answer = answering::ask(&state.runtime, &answerer, &params, None).await?;
+        return Ok(Json(to_json(&answer, params.trace)).into_response());
+    }
+    let (sender, receiver) = mpsc::unbounded_channel::<Event>();
+    let (progress, mut progress_rx) = mpsc::unbounded_channel::<AskEvent>();
+    let runtime = state.runtime.clone();
+    let trace = params.trace;
+    tokio::spawn(async move {
+        let job = tokio::spawn(async move {
+            answering::ask(&runtime, &answerer, &params, Some(progress)).await
+        });
+        // Progress first, in order; the channel closes when the answer is done.
+        while let Some(event) = progress_rx.recv().await {
+            let event = match event {
+                AskEvent::Stage(stage) => Event::default()
+                    .event("stage")
+                    .data(json!({"stage": stage}).to_string()),
+                AskEvent::Text(text) => Event::default()
+                    .event("token")
+                    .data(json!({"text": text}).to_string()),
+            };
+            if sender.send(event).is_err() {
+                // The client left: dropping the receiver cancels generation.
+                job.abort();
+                return;
+            }
+        }
+        let result = match job.await {
+            Ok(result) => result,
+            Err(e) => Err(ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                e.to_string(),
+            )),
+        };
+        let events = match result {
+            Ok(answer) => {
+                let mut events = vec![
+                    Event::default()
+                        .event("citations")
+                        .data(serde_json::to_string(&answer.citations).unwrap_or_default()),
+                    Event::default()
+                        .event("answer")
+                        .data(to_json(&answer, false).to_string()),
+                ];
+                if trace {
+                    events.push(
+                        Event::default()
+                            .event("trace")
+                            .data(serde_json::to_string(&answer.trace).unwrap_or_default()),
+                    );
+                }
+                events.push(Event::default().event("done").data("{}"));
+                events
+            }
+            Err(error) => vec![Event::default()
+                .event("error")
+                .data(error.body().to_string())],
+        };
+        for event in events {
+            if sender.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(Sse::new(event_stream(receiver))
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+fn event_stream(
+    receiver: mpsc::UnboundedReceiver<Event>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|event| (Ok(event), receiver))
+    })
+}

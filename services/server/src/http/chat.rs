@@ -1,0 +1,242 @@
+//! `POST /v1/chat/completions`: the OpenAI chat API over Folio's own generator, so
+//! a split deployment (or any OpenAI client) can use the model a Folio node holds.
+//! JSON or, with `"stream": true`, `chat.completion.chunk` events ending in
+//! `data: [DONE]`; `stream_options.include_usage` adds the usage chunk.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use folio_llm::{ChatMessage, ChatRole, FinishReason, GenerateRequest, Generation, LanguageModel};
+use futures::stream;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::{ApiError, AppState};
+use crate::answering;
+
+/// Tokens generated when the request sets no limit.
+const DEFAULT_MAX_TOKENS: usize = 256;
+
+/// The subset of the OpenAI request Folio honours; other fields are ignored, as
+/// OpenAI-compatible servers do.
+#[derive(Debug, Deserialize)]
+pub struct ChatRequest {
+    #[serde(default)]
+    model: Option<String>,
+    messages: Vec<MessageIn>,
+    #[serde(default)]
+    max_tokens: Option<usize>,
+    #[serde(default)]
+    max_completion_tokens: Option<usize>,
+    #[serde(default)]
+    temperature: Option<f32>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    stop: Option<Stop>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageIn {
+    role: String,
+    content: Content,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+#[derive(Debug, Deserialize)]
+struct Part {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+fn to_request(body: &ChatRequest) -> Result<GenerateRequest, ApiError> {
+    if body.messages.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "messages is empty",
+        ));
+    }
+    let messages = body
+        .messages
+        .iter()
+        .map(|m| {
+            let role = match m.role.as_str() {
+                "system" | "developer" => ChatRole::System,
+                "user" => ChatRole::User,
+                "assistant" => ChatRole::Assistant,
+                other => {
+                    return Err(ApiError::bad_request(
+                        "invalid_request",
+                        format!("unsupported message role {other:?}"),
+                    ))
+                }
+            };
+            let content = match &m.content {
+                Content::Text(text) => text.clone(),
+                Content::Parts(parts) => parts
+                    .iter()
+                    .filter_map(|p| p.text.as_deref())
+                    .collect::<Vec<_>>()
+                    .join(""),
+            };
+            Ok(ChatMessage { role, content })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let stop = match &body.stop {
+        None => Vec::new(),
+        Some(Stop::One(s)) => vec![s.clone()],
+        Some(Stop::Many(v)) => v.clone(),
+    };
+    Ok(GenerateRequest {
+        messages,
+        max_tokens: body
+            .max_completion_tokens
+            .or(body.max_tokens)
+            .unwrap_or(DEFAULT_MAX_TOKENS)
+            .max(1),
+        temperature: body.temperature.unwrap_or(1.0).clamp(0.0, 2.0),
+        seed: body.seed,
+        stop,
+    })
+}
+
+fn finish_name(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Length => "length",
+        FinishReason::Stop | FinishReason::Cancelled => "stop",
+    }
+}
+
+fn usage(generation: &Generation) -> Value {
+    json!({
+        "prompt_tokens": generation.prompt_tokens,
+        "completion_tokens": generation.completion_tokens,
+        "total_tokens": generation.prompt_tokens + generation.completion_tokens,
+    })
+}
+
+fn model_error(error: folio_llm::LlmError) -> ApiError {
+    folio_query::QueryError::Model(error).into()
+}
+
+/// Chat completion with the node's generator.
+pub async fn completions(
+    State(state): State<AppState>,
+    Json(body): Json<ChatRequest>,
+) -> Result<Response, ApiError> {
+    let request = to_request(&body)?;
+    let answerer = answering::shared_answerer(&state.runtime).await?;
+    let model: Arc<dyn LanguageModel> = Arc::clone(answerer.generator());
+    let model_name = body.model.clone().unwrap_or_else(|| model.describe().id);
+    let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if !body.stream.unwrap_or(false) {
+        let generation =
+            tokio::task::spawn_blocking(move || model.generate(&request, &mut |_: &str| true))
+                .await
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal_error",
+                        e.to_string(),
+                    )
+                })?
+                .map_err(model_error)?;
+        return Ok(Json(json!({
+            "id": id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model_name,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": generation.text},
+                "finish_reason": finish_name(generation.finish_reason),
+            }],
+            "usage": usage(&generation),
+        }))
+        .into_response());
+    }
+    let include_usage = body
+        .stream_options
+        .as_ref()
+        .is_some_and(|o| o.include_usage);
+    let (sender, receiver) = mpsc::unbounded_channel::<Event>();
+    let chunk = move |delta: Value, finish: Option<&str>| {
+        json!({
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model_name,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        })
+    };
+    let _ = sender.send(
+        Event::default().data(chunk(json!({"role": "assistant", "content": ""}), None).to_string()),
+    );
+    tokio::task::spawn_blocking(move || {
+        let text_sender = sender.clone();
+        let text_chunk = chunk.clone();
+        let mut on_text = |piece: &str| {
+            let data = text_chunk(json!({"content": piece}), None).to_string();
+            text_sender.send(Event::default().data(data)).is_ok()
+        };
+        match model.generate(&request, &mut on_text) {
+            Ok(generation) => {
+                let _ = sender.send(Event::default().data(
+                    chunk(json!({}), Some(finish_name(generation.finish_reason))).to_string(),
+                ));
+                if include_usage {
+                    let mut last = chunk(json!({}), None);
+                    last["choices"] = json!([]);
+                    last["usage"] = usage(&generation);
+                    let _ = sender.send(Event::default().data(last.to_string()));
+                }
+            }
+            Err(error) => {
+                let _ = sender.send(Event::default().data(model_error(error).body().to_string()));
+            }
+        }
+        let _ = sender.send(Event::default().data("[DONE]"));
+    });
+    let events = stream::unfold(receiver, |mut receiver| async move {
+        receiver
+            .recv()
+            .await
+            .map(|event| (Ok::<_, Infallible>(event), receiver))
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
