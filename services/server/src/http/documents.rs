@@ -101,6 +101,14 @@ pub async fn upload(
                 Ok(Some(bytes)) => {
                     if let Err(e) = upload.write(&bytes).await {
                         upload.abort().await;
+                        // Read (and discard) the rest of a refused upload, bounded
+                        // by the body limit, so the client receives the error
+                        // instead of a connection reset while it is still sending.
+                        while let Ok(Some(_)) = field.chunk().await {}
+                        drop(field);
+                        while let Ok(Some(mut next)) = multipart.next_field().await {
+                            while let Ok(Some(_)) = next.chunk().await {}
+                        }
                         return Err(e.into());
                     }
                 }
