@@ -24,3 +24,6 @@ echo "== fetching models into $FOLIO_MODELS_DIR"
 
 echo "== running tests"
 cargo test --release --workspace --locked -- --test-threads="${FOLIO_TEST_THREADS:-2}"
+
+echo "== browser tests of the web UI (chromium + playwright-core)"
+bash scripts/browser-test.sh

@@ -1,0 +1,108 @@
+// Drives the real `folio serve` in Debian's chromium (playwright-core, no browser
+// download): upload a document, wait until it is ready, ask a question, watch the
+// answer stream in, open a citation and find its span highlighted; and check that
+// document text containing markup is shown as text and runs nothing.
+//
+// Environment: FOLIO_BIN (the folio binary), FOLIO_MODELS_DIR, CHROMIUM (default
+// /usr/bin/chromium), FOLIO_UI_ARTIFACTS (where failure screenshots go).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const bin = process.env.FOLIO_BIN ?? 'target/release/folio';
+const artifacts = process.env.FOLIO_UI_ARTIFACTS ?? join(tmpdir(), 'folio-ui-artifacts');
+const dataDir = mkdtempSync(join(tmpdir(), 'folio-ui-'));
+const docPath = join(dataDir, 'supply.md');
+writeFileSync(docPath, `# SUPPLY AGREEMENT
+
+## Article 2 Payment
+
+The Buyer shall pay each invoice within forty-five (45) days of receipt.
+
+## Article 5 Notices
+
+Notices quoted from the counterparty's form: <script>window.__xss = 1</script> and <img src=x onerror="window.__xss = 2"> are text.
+`);
+
+function startServer() {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, ['serve', '--bind', '127.0.0.1:0'], {
+      env: { ...process.env, FOLIO_DATA_DIR: dataDir, FOLIO_LOG: 'warn' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let buffer = '';
+    child.stdout.on('data', chunk => {
+      buffer += chunk;
+      const match = buffer.match(/folio listening on (\S+)/);
+      if (match) resolve({ child, base: match[1] });
+    });
+    child.once('exit', code => reject(new Error(`folio serve exited with ${code}`)));
+  });
+}
+
+const { child, base } = await startServer();
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox'],
+});
+const page = await browser.newPage();
+const errors = [];
+page.on('pageerror', e => errors.push(e.message));
+let failed = false;
+try {
+  await page.goto(base);
+  await page.setInputFiles('#files', docPath);
+  await page.getByRole('cell', { name: 'ready', exact: true }).waitFor({ timeout: 120_000 });
+
+  await page.fill('#question', 'Within how many days must the Buyer pay each invoice?');
+  // `plain` always cites what it read unless it declines; ALR² may verify nothing.
+  await page.selectOption('#pipeline', 'plain');
+  await page.click('#ask button');
+  // The answer streams in; the citations arrive with the final answer event.
+  await page.waitForFunction(() => document.getElementById('answer').textContent.trim().length > 0, null, { timeout: 180_000 });
+  await page.locator('#citations button').first().waitFor({ timeout: 180_000 });
+  const stage = await page.textContent('#stage');
+  assert.match(stage, /^plain · /, `final status line: ${stage}`);
+
+  await page.locator('#citations button').first().click();
+  const mark = page.locator('#viewer mark');
+  await mark.waitFor({ state: 'visible' });
+  assert.ok(await mark.isVisible(), 'the cited span is highlighted and visible');
+  const marked = await mark.textContent();
+  const label = await page.locator('#citations button').first().textContent();
+  assert.ok(label.includes(marked.slice(0, 40)), `the highlighted text is the cited quote: ${marked} / ${label}`);
+  // Markup inside the document is text: shown, never run.
+  const viewer = await page.textContent('#viewer');
+  assert.ok(viewer.includes('<script>window.__xss = 1</script>'), 'script tag shown as text');
+  assert.ok(viewer.includes('<img src=x onerror='), 'img tag shown as text');
+  assert.equal(await page.evaluate(() => window.__xss), undefined, 'no document markup ran');
+  assert.equal(await page.locator('#viewer script, #viewer img').count(), 0);
+  // The evidence panel shows ALR²'s verified and rejected facts.
+  await page.selectOption('#pipeline', '+alr2');
+  await page.click('#ask button');
+  await page.waitForFunction(() => /^\+alr2 · /.test(document.getElementById('stage').textContent), null, { timeout: 180_000 });
+  await page.locator('#evidence summary').click();
+  assert.match(await page.textContent('#trace'), /Facts: \d+ verified, \d+ rejected/);
+  assert.deepEqual(errors, [], 'no script errors on the page');
+  console.log('web UI: upload, streamed answer, highlighted citation, evidence panel, markup as text: ok');
+} catch (error) {
+  failed = true;
+  mkdirSync(artifacts, { recursive: true });
+  const shot = join(artifacts, 'ui-failure.png');
+  await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+  console.error(`web UI test failed (screenshot: ${shot}):`, error);
+} finally {
+  if (process.env.FOLIO_UI_SCREENSHOT) {
+    await page.screenshot({ path: process.env.FOLIO_UI_SCREENSHOT, fullPage: true }).catch(() => {});
+  }
+  await browser.close();
+  // Let the server shut down cleanly before its data directory goes.
+  const exited = new Promise(resolve => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+  rmSync(dataDir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
