@@ -116,6 +116,9 @@ async fn ask_over_http_sse_and_the_cli_with_exact_citations() {
     .await;
     assert_eq!(status, 200, "{answer}");
     let trace = &answer["trace"];
+    for call in trace["calls"].as_array().unwrap() {
+        assert_ne!(call["finish_reason"], "cancelled", "{call}");
+    }
     let stages: Vec<&str> = trace["calls"]
         .as_array()
         .unwrap()
@@ -233,7 +236,12 @@ async fn ask_over_http_sse_and_the_cli_with_exact_citations() {
         String::from_utf8_lossy(&output.stderr)
     );
     let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert!(answer["trace"]["calls"].is_array());
+    for call in answer["trace"]["calls"].as_array().unwrap() {
+        assert_ne!(
+            call["finish_reason"], "cancelled",
+            "nothing cancels a CLI answer: {call}"
+        );
+    }
     assert_citations_resolve(&answer, &text);
 }
 

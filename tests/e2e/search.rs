@@ -222,8 +222,13 @@ fn eval_reports_every_mode_on_a_tiny_set() {
             let (start, end) = span(needle);
             json!([{"doc_id": "supply", "start": start, "end": end, "text": needle}])
         };
+        let answers = if needle.is_empty() {
+            json!([])
+        } else {
+            json!([needle])
+        };
         lines.push_str(
-            &json!({"id": id, "doc_id": "supply", "question": question, "evidence": evidence, "source": source})
+            &json!({"id": id, "doc_id": "supply", "question": question, "answers": answers, "evidence": evidence, "source": source})
                 .to_string(),
         );
         lines.push('\n');
@@ -274,5 +279,60 @@ fn eval_reports_every_mode_on_a_tiny_set() {
     assert_eq!(
         again["retrieval"]["bm25"]["recall@3"],
         report["retrieval"]["bm25"]["recall@3"]
+    );
+
+    // Answer metrics: every question, the unanswerable one included.
+    let args = [
+        "eval",
+        "--mode",
+        "none",
+        "--answers",
+        "plain,+alr2",
+        "--json",
+        "--set",
+        &set_dir,
+    ];
+    let report: Value = serde_json::from_slice(&folio_ok(data.path(), &args)).unwrap();
+    assert!(
+        report["retrieval"].as_object().unwrap().is_empty(),
+        "{report}"
+    );
+    assert_eq!(report["answers_setup"]["questions"], 3, "{report}");
+    for pipeline in ["plain", "+alr2"] {
+        let r = &report["answers"][pipeline];
+        assert_eq!(r["n"], 3, "{pipeline}: {report}");
+        assert_eq!(r["citation_validity"], 1.0, "{pipeline}: {report}");
+        for key in [
+            "cuad_span_f1",
+            "no_answer_acc",
+            "fin_match",
+            "fin_page_hit",
+            "p50_s",
+        ] {
+            assert!(r[key].is_number(), "{pipeline}.{key}: {report}");
+        }
+        for key in [
+            "cuad_span_f1",
+            "no_answer_acc",
+            "fin_match",
+            "answered_rate",
+        ] {
+            let value = r[key].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&value), "{pipeline}.{key}: {report}");
+        }
+    }
+    assert!(report["answers"]["plain"]["rejected_fact_rate"].is_null());
+    assert!(report["answers"]["+alr2"]["rejected_fact_rate"].is_number());
+    let log = std::fs::read_to_string(
+        data.path()
+            .join("eval")
+            .join(set.path().file_name().unwrap())
+            .join("answers.jsonl"),
+    )
+    .unwrap();
+    assert_eq!(
+        log.lines().count(),
+        6,
+        "one record per question and pipeline"
     );
 }

@@ -181,7 +181,8 @@ impl ParsedClaims {
 }
 
 /// Reads `S<n>: "quote"` lines (also `[S3]`, `S3 -`, quotes of any style, lines
-/// with a quote but no ID, and bare ID lists such as `S3, S7`).
+/// with a quote but no ID, bare ID lists such as `S3, S7`, and a sentence copied
+/// without ID or quotes).
 pub fn parse_claims(reply: &str) -> ParsedClaims {
     let mut claims = Vec::new();
     let mut none = false;
@@ -212,6 +213,13 @@ pub fn parse_claims(reply: &str) -> ParsedClaims {
                 id: Some(*id),
                 quote: String::new(),
             })),
+            // Small models often copy the sentence they mean without its ID or
+            // quotes; verification re-maps it to its unit or rejects it.
+            ([], None) if !line.ends_with(':') && line.split_whitespace().count() >= 4 => claims
+                .push(Claim {
+                    id: None,
+                    quote: line.to_string(),
+                }),
             ([], None) => {}
         }
     }
@@ -553,7 +561,15 @@ mod tests {
             }
         );
         assert!(parse_claims("NONE").none);
-        assert!(!parse_claims("The answer is 90 days.").understood());
+        assert!(!parse_claims("Here are the sentences:\nOK.").understood());
+        let bare = parse_claims("The Buyer shall pay within 45 days.");
+        assert_eq!(
+            bare.claims,
+            vec![Claim {
+                id: None,
+                quote: "The Buyer shall pay within 45 days.".into()
+            }]
+        );
     }
 
     #[test]

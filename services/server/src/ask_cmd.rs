@@ -25,9 +25,13 @@ pub async fn run(runtime: Runtime, args: AskArgs) -> Result<()> {
     })
     .await??;
     let answerer = answering::answerer(&runtime, &models);
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-    let printer = (!args.json).then(|| {
-        tokio::spawn(async move {
+    // Progress is printed as it comes; with --json nothing listens, so none is sent
+    // (a closed channel would cancel generation).
+    let (sender, printer) = if args.json {
+        (None, None)
+    } else {
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let printer = tokio::spawn(async move {
             let mut stdout = std::io::stdout();
             while let Some(event) = receiver.recv().await {
                 match event {
@@ -38,9 +42,10 @@ pub async fn run(runtime: Runtime, args: AskArgs) -> Result<()> {
                     }
                 }
             }
-        })
-    });
-    let answer = answering::ask(&runtime, &answerer, &params, Some(sender))
+        });
+        (Some(sender), Some(printer))
+    };
+    let answer = answering::ask(&runtime, &answerer, &params, sender)
         .await
         .map_err(|e| anyhow::anyhow!("[{}] {}", e.code, e.message))?;
     if let Some(printer) = printer {
