@@ -199,6 +199,42 @@ async fn ask_over_http_sse_and_the_cli_with_exact_citations() {
         );
         assert!(error["error"]["message"].is_string());
     }
+    // Body rejections (unknown field, malformed JSON, no JSON content type) too.
+    let (got, error) = post(
+        &server,
+        "/v1/ask",
+        json!({"question": QUESTION, "colour": "red"}),
+    )
+    .await;
+    assert_eq!(
+        (got, error["error"]["code"].as_str()),
+        (422, Some("invalid_request")),
+        "{error}"
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{error}"
+    );
+    for (content_type, body, status, code) in [
+        ("application/json", "{\"query\" 1}", 400, "invalid_json"),
+        ("text/plain", "{}", 415, "unsupported_media_type"),
+    ] {
+        let response = server
+            .http
+            .post(server.url("/v1/search"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status);
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["code"], code, "{error}");
+        assert_eq!(error["error"]["type"], "invalid_request", "{error}");
+    }
     server.kill();
 
     // The CLI: streamed text with citations, and the same JSON body as the API.

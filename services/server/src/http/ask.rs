@@ -14,7 +14,7 @@ use futures::stream::{self, Stream};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{ApiError, AppState};
+use super::{ApiError, ApiJson, AppState};
 use crate::answering::{self, AskParams};
 use crate::ask_cmd::to_json;
 
@@ -22,7 +22,7 @@ use crate::ask_cmd::to_json;
 pub async fn ask(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(params): Json<AskParams>,
+    ApiJson(params): ApiJson<AskParams>,
 ) -> Result<Response, ApiError> {
     let wants_stream = params.stream
         || headers

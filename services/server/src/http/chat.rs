@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::{ApiError, AppState};
+use super::{ApiError, ApiJson, AppState};
 use crate::answering;
 
 /// Tokens generated when the request sets no limit.
@@ -152,7 +152,7 @@ fn model_error(error: folio_llm::LlmError) -> ApiError {
 /// Chat completion with the node's generator.
 pub async fn completions(
     State(state): State<AppState>,
-    Json(body): Json<ChatRequest>,
+    ApiJson(body): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let request = to_request(&body)?;
     let answerer = answering::shared_answerer(&state.runtime).await?;

@@ -9,7 +9,7 @@ use folio_common::store::{StoreError, SubmitOutcome};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{ApiError, AppState};
+use super::{ApiError, ApiJson, AppState};
 use crate::upload::{Upload, UploadError};
 
 impl From<UploadError> for ApiError {
@@ -52,7 +52,7 @@ pub async fn list_collections(State(state): State<AppState>) -> Result<Json<Valu
 
 pub async fn create_collection(
     State(state): State<AppState>,
-    Json(body): Json<NewCollection>,
+    ApiJson(body): ApiJson<NewCollection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = body.name.trim();
     if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {

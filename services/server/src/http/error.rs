@@ -111,6 +111,25 @@ impl From<axum::extract::multipart::MultipartError> for ApiError {
     }
 }
 
+/// A JSON request body whose rejections (malformed JSON, wrong content type, a
+/// missing or unknown field) are API errors like every other failure.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        use axum::extract::rejection::JsonRejection;
+        let code = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+            JsonRejection::JsonSyntaxError(_) => "invalid_json",
+            JsonRejection::JsonDataError(_) => "invalid_request",
+            _ => "invalid_body",
+        };
+        ApiError::new(rejection.status(), code, rejection.body_text())
+    }
+}
+
 impl From<folio_query::QueryError> for ApiError {
     fn from(error: folio_query::QueryError) -> Self {
         use folio_query::QueryError;

@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokio::sync::Notify;
 
-pub use error::ApiError;
+pub use error::{ApiError, ApiJson};
 
 use crate::runtime::Runtime;
 

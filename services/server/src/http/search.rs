@@ -4,13 +4,13 @@ use axum::extract::State;
 use axum::Json;
 use folio_query::retrieve::SearchResults;
 
-use super::{ApiError, AppState};
+use super::{ApiError, ApiJson, AppState};
 use crate::search::{search as run_search, SearchParams};
 
 /// Hybrid (or single-retriever) search within the caller's tenant.
 pub async fn search(
     State(state): State<AppState>,
-    Json(params): Json<SearchParams>,
+    ApiJson(params): ApiJson<SearchParams>,
 ) -> Result<Json<SearchResults>, ApiError> {
     Ok(Json(run_search(&state.runtime, params).await?))
 }
