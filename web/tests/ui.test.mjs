@@ -74,6 +74,11 @@ try {
   const marked = await mark.textContent();
   const label = await page.locator('#citations button').first().textContent();
   assert.ok(label.includes(marked.slice(0, 40)), `the highlighted text is the cited quote: ${marked} / ${label}`);
+  if (process.env.FOLIO_UI_SCREENSHOT) {
+    // The README's picture: a streamed answer with its citation highlighted.
+    await page.screenshot({ path: process.env.FOLIO_UI_SCREENSHOT, fullPage: true });
+  }
+
   // Markup inside the document is text: shown, never run.
   const viewer = await page.textContent('#viewer');
   assert.ok(viewer.includes('<script>window.__xss = 1</script>'), 'script tag shown as text');
@@ -95,9 +100,6 @@ try {
   await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
   console.error(`web UI test failed (screenshot: ${shot}):`, error);
 } finally {
-  if (process.env.FOLIO_UI_SCREENSHOT) {
-    await page.screenshot({ path: process.env.FOLIO_UI_SCREENSHOT, fullPage: true }).catch(() => {});
-  }
   await browser.close();
   // Let the server shut down cleanly before its data directory goes.
   const exited = new Promise(resolve => child.once('exit', resolve));
