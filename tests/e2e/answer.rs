@@ -7,7 +7,7 @@ use std::time::Duration;
 use folio_llm::{ChatMessage, GenerateRequest, LanguageModel, OpenAiModel, OpenAiOptions};
 use serde_json::{json, Value};
 
-use crate::harness::{folio, Server};
+use crate::harness::{folio_ok, Server};
 
 const CONTRACT: &str = "# SUPPLY AGREEMENT\n\n\
 ## Article 1 Delivery\n\n\
@@ -20,18 +20,6 @@ Either party may terminate this Agreement for convenience on ninety (90) days' w
 This Agreement is governed by the laws of the State of Delaware.\n";
 
 const QUESTION: &str = "Within how many days must the Buyer pay each invoice?";
-
-async fn post(server: &Server, path: &str, body: Value) -> (u16, Value) {
-    let response = server
-        .http
-        .post(server.url(path))
-        .json(&body)
-        .send()
-        .await
-        .expect("POST");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 async fn ingest(server: &Server) -> (String, String) {
     let (status, body) = server
@@ -94,12 +82,12 @@ async fn ask_over_http_sse_and_the_cli_with_exact_citations() {
     let (id, text) = ingest(&server).await;
 
     for pipeline in ["plain", "+alr2", "full"] {
-        let (status, answer) = post(
-            &server,
-            "/v1/ask",
-            json!({"question": QUESTION, "documents": [id], "pipeline": pipeline}),
-        )
-        .await;
+        let (status, answer) = server
+            .post(
+                "/v1/ask",
+                json!({"question": QUESTION, "documents": [id], "pipeline": pipeline}),
+            )
+            .await;
         assert_eq!(status, 200, "{pipeline}: {answer}");
         assert_eq!(answer["pipeline"], pipeline);
         assert!(answer.get("trace").is_none(), "the trace is opt-in");
@@ -108,12 +96,12 @@ async fn ask_over_http_sse_and_the_cli_with_exact_citations() {
         assert_citations_resolve(&answer, &text);
     }
 
-    let (status, answer) = post(
-        &server,
-        "/v1/ask",
-        json!({"question": QUESTION, "documents": [id], "pipeline": "full", "trace": true}),
-    )
-    .await;
+    let (status, answer) = server
+        .post(
+            "/v1/ask",
+            json!({"question": QUESTION, "documents": [id], "pipeline": "full", "trace": true}),
+        )
+        .await;
     assert_eq!(status, 200, "{answer}");
     let trace = &answer["trace"];
     for call in trace["calls"].as_array().unwrap() {
@@ -190,7 +178,7 @@ async fn ask_over_http_sse_and_the_cli_with_exact_citations() {
             "not_found",
         ),
     ] {
-        let (got, error) = post(&server, "/v1/ask", body.clone()).await;
+        let (got, error) = server.post("/v1/ask", body.clone()).await;
         assert_eq!(got, status, "{body}: {error}");
         assert!(
             error["error"]["code"].as_str().unwrap().contains(code)
@@ -200,12 +188,9 @@ async fn ask_over_http_sse_and_the_cli_with_exact_citations() {
         assert!(error["error"]["message"].is_string());
     }
     // Body rejections (unknown field, malformed JSON, no JSON content type) too.
-    let (got, error) = post(
-        &server,
-        "/v1/ask",
-        json!({"question": QUESTION, "colour": "red"}),
-    )
-    .await;
+    let (got, error) = server
+        .post("/v1/ask", json!({"question": QUESTION, "colour": "red"}))
+        .await;
     assert_eq!(
         (got, error["error"]["code"].as_str()),
         (422, Some("invalid_request")),
@@ -238,23 +223,19 @@ async fn ask_over_http_sse_and_the_cli_with_exact_citations() {
     server.kill();
 
     // The CLI: streamed text with citations, and the same JSON body as the API.
-    let output = folio(data.path())
-        .args(["ask", QUESTION, "--doc", &id, "--pipeline", "plain"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let printed = String::from_utf8_lossy(&output.stdout);
+    let printed = String::from_utf8(folio_ok(
+        data.path(),
+        &["ask", QUESTION, "--doc", &id, "--pipeline", "plain"],
+    ))
+    .unwrap();
     assert!(
         printed.contains("Citations:") || printed.contains("(no citations)"),
         "{printed}"
     );
     assert!(printed.contains("plain · SmolLM2"), "{printed}");
-    let output = folio(data.path())
-        .args([
+    let stdout = folio_ok(
+        data.path(),
+        &[
             "ask",
             QUESTION,
             "--doc",
@@ -263,15 +244,9 @@ async fn ask_over_http_sse_and_the_cli_with_exact_citations() {
             "+alr2",
             "--json",
             "--trace",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
-    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let answer: Value = serde_json::from_slice(&stdout).unwrap();
     for call in answer["trace"]["calls"].as_array().unwrap() {
         assert_ne!(
             call["finish_reason"], "cancelled",
@@ -322,9 +297,7 @@ async fn the_openai_backend_talks_to_folio_and_a_second_node_answers_through_it(
     assert!(generation.completion_tokens >= 1);
 
     // The plain JSON form, as any OpenAI client sends it.
-    let (status, body) = post(
-        &model_node,
-        "/v1/chat/completions",
+    let (status, body) = model_node.post("/v1/chat/completions",
         json!({"model": "x", "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 4, "temperature": 0}),
     )
     .await;
@@ -332,7 +305,9 @@ async fn the_openai_backend_talks_to_folio_and_a_second_node_answers_through_it(
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["choices"][0]["message"]["role"], "assistant");
     assert!(body["usage"]["completion_tokens"].as_u64().unwrap() <= 4);
-    let (status, body) = post(&model_node, "/v1/chat/completions", json!({"messages": []})).await;
+    let (status, body) = model_node
+        .post("/v1/chat/completions", json!({"messages": []}))
+        .await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].is_string());
 
@@ -348,9 +323,7 @@ async fn the_openai_backend_talks_to_folio_and_a_second_node_answers_through_it(
         ],
     );
     let (id, text) = ingest(&query_node).await;
-    let (status, answer) = post(
-        &query_node,
-        "/v1/ask",
+    let (status, answer) = query_node.post("/v1/ask",
         json!({"question": QUESTION, "documents": [id], "pipeline": "+xl3m+alr2", "trace": true}),
     )
     .await;
@@ -366,12 +339,12 @@ async fn the_openai_backend_talks_to_folio_and_a_second_node_answers_through_it(
 
     // The model node going away is a clear upstream error, not a hang or a 500.
     model_node.kill();
-    let (status, error) = post(
-        &query_node,
-        "/v1/ask",
-        json!({"question": QUESTION, "documents": [id], "pipeline": "plain"}),
-    )
-    .await;
+    let (status, error) = query_node
+        .post(
+            "/v1/ask",
+            json!({"question": QUESTION, "documents": [id], "pipeline": "plain"}),
+        )
+        .await;
     assert_eq!(status, 502, "{error}");
     assert_eq!(error["error"]["code"], "model_unavailable");
 }

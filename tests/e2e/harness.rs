@@ -111,6 +111,19 @@ impl Server {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// POST of a JSON body returning (status, JSON).
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// GET returning (status, JSON).
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self.http.get(self.url(path)).send().await.expect("GET");
@@ -267,4 +280,15 @@ impl Consistency {
             "{context}: {self:?}"
         );
     }
+}
+
+/// Runs `folio` on a data directory, asserts it succeeded, returns its stdout.
+pub fn folio_ok(data_dir: &Path, args: &[&str]) -> Vec<u8> {
+    let output = folio(data_dir).args(args).output().expect("folio runs");
+    assert!(
+        output.status.success(),
+        "folio {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
 }

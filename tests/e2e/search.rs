@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::harness::{folio, Server};
+use crate::harness::{folio_ok, Server};
 
 const CONTRACT: &str = "# SUPPLY AGREEMENT\n\n\
 ## Article 1 Delivery\n\n\
@@ -18,18 +18,6 @@ Either party may terminate this Agreement for convenience on ninety (90) days' w
 This Agreement is governed by the laws of the State of Delaware.\n";
 
 const MEMO: &str = "# Memo\n\nThe cafeteria serves soup on Mondays. Staff may terminate lunch plans at any time.\n";
-
-async fn post(server: &Server, path: &str, body: Value) -> (u16, Value) {
-    let response = server
-        .http
-        .post(server.url(path))
-        .json(&body)
-        .send()
-        .await
-        .expect("POST");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn search_over_http_and_the_cli() {
@@ -56,9 +44,7 @@ async fn search_over_http_and_the_cli() {
         assert_eq!(doc["status"], "ready", "{doc}");
     }
 
-    let (status, body) = post(
-        &server,
-        "/v1/search",
+    let (status, body) = server.post("/v1/search",
         json!({"query": "ninety days written notice to terminate the Agreement for convenience", "limit": 3}),
     )
     .await;
@@ -80,24 +66,24 @@ async fn search_over_http_and_the_cli() {
     assert!(body["timings"]["total_ms"].is_number());
 
     // Filters: a collection by name, a document by id.
-    let (status, body) = post(
-        &server,
-        "/v1/search",
-        json!({"query": "terminate", "collections": ["memos"], "mode": "bm25"}),
-    )
-    .await;
+    let (status, body) = server
+        .post(
+            "/v1/search",
+            json!({"query": "terminate", "collections": ["memos"], "mode": "bm25"}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let hits = body["candidates"].as_array().unwrap();
     assert!(!hits.is_empty());
     assert!(hits
         .iter()
         .all(|c| c["chunk"]["document_id"] == memo.as_str()));
-    let (status, body) = post(
-        &server,
-        "/v1/search",
-        json!({"query": "terminate", "documents": [contract.clone()], "mode": "dense"}),
-    )
-    .await;
+    let (status, body) = server
+        .post(
+            "/v1/search",
+            json!({"query": "terminate", "documents": [contract.clone()], "mode": "dense"}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["candidates"]
         .as_array()
@@ -106,18 +92,15 @@ async fn search_over_http_and_the_cli() {
         .all(|c| c["chunk"]["document_id"] == contract.as_str()));
 
     // Errors keep the API's error shape.
-    let (status, body) = post(&server, "/v1/search", json!({"query": "  "})).await;
+    let (status, body) = server.post("/v1/search", json!({"query": "  "})).await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (400, &json!("invalid_query")),
         "{body}"
     );
-    let (status, body) = post(
-        &server,
-        "/v1/search",
-        json!({"query": "x", "collections": ["nope"]}),
-    )
-    .await;
+    let (status, body) = server
+        .post("/v1/search", json!({"query": "x", "collections": ["nope"]}))
+        .await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (404, &json!("collection_not_found")),
@@ -176,17 +159,6 @@ async fn search_over_http_and_the_cli() {
     ))
     .unwrap();
     assert!(text.contains("key context"), "{text}");
-}
-
-/// Runs `folio` on a data directory, asserts it succeeded, returns its stdout.
-fn folio_ok(data_dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
-    let output = folio(data_dir).args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "folio {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
 }
 
 #[test]
