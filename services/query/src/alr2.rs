@@ -113,7 +113,8 @@ pub fn render_units(units: &[Unit]) -> String {
     out.trim_start().to_string()
 }
 
-fn one_line(text: &str) -> String {
+/// `text` on one line: every run of whitespace (newlines included) becomes a space.
+pub fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -345,7 +346,7 @@ pub fn normalize(text: &str) -> String {
             out.push(lower);
         }
     }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    one_line(&out)
 }
 
 fn words(text: &str) -> Vec<String> {

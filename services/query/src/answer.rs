@@ -287,10 +287,10 @@ impl Answerer {
 
         send(AskEvent::Stage("context"));
         let at = Instant::now();
-        let context = if request.pipeline.xl3m {
-            let key = self
+        let (context, views) = if request.pipeline.xl3m {
+            let (key, views) = self
                 .contexts
-                .build(
+                .build_with_views(
                     question,
                     SelectionScope::Retrieved {
                         filter: request.filter.clone(),
@@ -303,7 +303,7 @@ impl Answerer {
                 trace.notes.push(reason.clone());
             }
             trace.key_context = Some(key);
-            kept
+            (kept, views)
         } else {
             let results = self
                 .retriever
@@ -314,7 +314,7 @@ impl Answerer {
                     mode: RetrievalMode::Hybrid,
                 })
                 .await?;
-            let context = results
+            let context: Vec<Segment> = results
                 .candidates
                 .iter()
                 .map(|c| Segment {
@@ -330,9 +330,9 @@ impl Answerer {
                 })
                 .collect();
             trace.retrieval = Some(results);
-            context
+            let views = self.load_views(&request.filter.tenant, &context).await?;
+            (context, views)
         };
-        let views = self.load_views(&request.filter.tenant, &context).await?;
         // Spans are re-read from the stored text so offsets and text always agree.
         let context: Vec<Segment> = context
             .into_iter()
@@ -386,8 +386,8 @@ impl Answerer {
                         "answer",
                         messages,
                         self.config.max_answer_tokens,
-                        &events,
-                        &mut trace,
+                        events.clone(),
+                        &mut trace.calls,
                     )
                     .await?;
                 let units: Vec<&Unit> = check.verified.iter().map(|f| &f.unit).collect();
@@ -405,8 +405,8 @@ impl Answerer {
                     "answer",
                     messages,
                     self.config.max_answer_tokens,
-                    &events,
-                    &mut trace,
+                    events.clone(),
+                    &mut trace.calls,
                 )
                 .await?;
             timings.answer_s = at.elapsed().as_secs_f64();
@@ -444,14 +444,15 @@ impl Answerer {
         Ok(views)
     }
 
-    /// Runs one generation on a blocking thread; answer text is streamed.
+    /// Runs one generation on a blocking thread, streaming its text to `stream`
+    /// when given, and records the call.
     async fn call(
         &self,
         stage: &str,
         messages: Vec<ChatMessage>,
         max_tokens: usize,
-        events: &Option<UnboundedSender<AskEvent>>,
-        trace: &mut AnswerTrace,
+        stream: Option<UnboundedSender<AskEvent>>,
+        calls: &mut Vec<ModelCall>,
     ) -> Result<Generation, QueryError> {
         let model = Arc::clone(&self.generator);
         let request = GenerateRequest {
@@ -461,20 +462,15 @@ impl Answerer {
             seed: Some(self.config.seed),
             stop: vec!["\nQuestion:".into(), "\n\nQuestion".into()],
         };
-        let sink = if stage == "answer" {
-            events.clone()
-        } else {
-            None
-        };
         let generation = tokio::task::spawn_blocking(move || {
-            let mut on_text = |piece: &str| match &sink {
+            let mut on_text = |piece: &str| match &stream {
                 Some(sink) => sink.send(AskEvent::Text(piece.to_string())).is_ok(),
                 None => true,
             };
             model.generate(&request, &mut on_text)
         })
         .await??;
-        trace.calls.push(ModelCall {
+        calls.push(ModelCall {
             stage: stage.to_string(),
             messages,
             reply: generation.text.clone(),
@@ -510,10 +506,8 @@ impl Answerer {
             let demo = match cached {
                 Some(demo) => demo,
                 None => {
-                    let mut trace = AnswerTrace::default();
                     let prompt = demos::demo_prompt(unit, answer);
-                    let reply = self.call("demo", prompt, 48, &None, &mut trace).await?;
-                    calls.append(&mut trace.calls);
+                    let reply = self.call("demo", prompt, 48, None, calls).await?;
                     let demo = demos::parse_demo(&reply.text, unit, answer)
                         .or_else(|| demos::cloze_demo(unit, answer));
                     if let Ok(mut cache) = self.demo_cache.lock() {
@@ -553,8 +547,8 @@ impl Answerer {
                 "facts",
                 messages.clone(),
                 self.config.max_fact_tokens,
-                &None,
-                trace,
+                None,
+                &mut trace.calls,
             )
             .await?;
         let mut parsed = alr2::parse_claims(&reply.text);
@@ -567,8 +561,8 @@ impl Answerer {
                     "facts-retry",
                     retry,
                     self.config.max_fact_tokens,
-                    &None,
-                    trace,
+                    None,
+                    &mut trace.calls,
                 )
                 .await?;
             parsed = alr2::parse_claims(&again.text);
@@ -707,11 +701,7 @@ pub fn paragraph_prompt(context: &[Segment], question: &str, demos: &[Demo]) -> 
     let mut user = String::new();
     for (i, segment) in context.iter().enumerate() {
         let heading = segment.heading();
-        let body = segment
-            .text
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let body = alr2::one_line(&segment.text);
         if heading.is_empty() {
             user.push_str(&format!("[P{}] {body}\n\n", i + 1));
         } else {

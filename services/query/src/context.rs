@@ -90,6 +90,17 @@ impl ContextBuilder {
         scope: SelectionScope,
         progress: Option<ProgressFn>,
     ) -> Result<KeyContext, QueryError> {
+        Ok(self.build_with_views(question, scope, progress).await?.0)
+    }
+
+    /// [`ContextBuilder::build`], also returning the documents it loaded (keyed by
+    /// id), so answering reads each document once.
+    pub async fn build_with_views(
+        &self,
+        question: &str,
+        scope: SelectionScope,
+        progress: Option<ProgressFn>,
+    ) -> Result<(KeyContext, HashMap<String, DocumentView>), QueryError> {
         if question.trim().is_empty() {
             return Err(QueryError::InvalidRequest("the question is empty".into()));
         }
@@ -140,7 +151,7 @@ impl ContextBuilder {
         let model = Arc::clone(&self.model);
         let config = self.config.clone();
         let question = question.to_string();
-        let (selection, fallback) = tokio::task::spawn_blocking(move || {
+        let selected = tokio::task::spawn_blocking(move || {
             let deadline = (config.time_budget_secs > 0)
                 .then(|| Instant::now() + Duration::from_secs(config.time_budget_secs));
             let mut report = |done: usize, total: usize| {
@@ -173,14 +184,18 @@ impl ContextBuilder {
                 config.budget_tokens,
                 &views,
             )?;
-            Ok::<_, QueryError>((selection, fallback))
+            Ok::<_, QueryError>((selection, fallback, views))
         })
         .await??;
-        Ok(KeyContext {
-            scope: scope_name.to_string(),
-            retrieval,
-            selection,
-            fallback,
-        })
+        let (selection, fallback, views) = selected;
+        Ok((
+            KeyContext {
+                scope: scope_name.to_string(),
+                retrieval,
+                selection,
+                fallback,
+            },
+            views,
+        ))
     }
 }

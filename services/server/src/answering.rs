@@ -7,10 +7,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use folio_index::SearchFilter;
 use folio_llm::{LanguageModel, OpenAiModel, OpenAiOptions};
-use folio_query::answer::{Answer, Answerer, AskEvent, AskRequest, Pipeline};
+use folio_query::answer::{Answerer, AskRequest, Pipeline};
 use folio_query::context::ContextBuilder;
 use serde::Deserialize;
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::http::ApiError;
 use crate::llm::load_scoring_model;
@@ -140,15 +139,4 @@ pub async fn request(runtime: &Runtime, params: &AskParams) -> Result<AskRequest
             .with_documents(params.documents.clone()),
         pipeline,
     })
-}
-
-/// Answers within the runtime's tenant.
-pub async fn ask(
-    runtime: &Runtime,
-    answerer: &Answerer,
-    params: &AskParams,
-    events: Option<UnboundedSender<AskEvent>>,
-) -> Result<Answer, ApiError> {
-    let request = request(runtime, params).await?;
-    Ok(answerer.ask(&request, events).await?)
 }

@@ -45,9 +45,10 @@ pub async fn run(runtime: Runtime, args: AskArgs) -> Result<()> {
         });
         (Some(sender), Some(printer))
     };
-    let answer = answering::ask(&runtime, &answerer, &params, sender)
+    let request = answering::request(&runtime, &params)
         .await
         .map_err(|e| anyhow::anyhow!("[{}] {}", e.code, e.message))?;
+    let answer = answerer.ask(&request, sender).await?;
     if let Some(printer) = printer {
         printer.await?;
     }
@@ -90,7 +91,7 @@ fn print_citations(answer: &Answer) {
             format!(" › {}", c.section_path.join(" › "))
         };
         let page = c.page.map(|p| format!(", p. {p}")).unwrap_or_default();
-        let quote: String = c.quote.split_whitespace().collect::<Vec<_>>().join(" ");
+        let quote = folio_query::alr2::one_line(&c.quote);
         let short: String = quote.chars().take(240).collect();
         let ellipsis = if short.len() < quote.len() { "…" } else { "" };
         println!(

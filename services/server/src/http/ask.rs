@@ -29,20 +29,22 @@ pub async fn ask(
             .get(axum::http::header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/event-stream"));
-    // Validate before committing to a stream, so bad requests get a plain 4xx.
-    answering::request(&state.runtime, &params).await?;
+    // Resolved before committing to a stream, so bad requests get a plain 4xx.
+    let request = answering::request(&state.runtime, &params).await?;
     let answerer = answering::shared_answerer(&state.runtime).await?;
     if !wants_stream {
-        let answer = answering::ask(&state.runtime, &answerer, &params, None).await?;
+        let answer = answerer.ask(&request, None).await?;
         return Ok(Json(to_json(&answer, params.trace)).into_response());
     }
     let (sender, receiver) = mpsc::unbounded_channel::<Event>();
     let (progress, mut progress_rx) = mpsc::unbounded_channel::<AskEvent>();
-    let runtime = state.runtime.clone();
     let trace = params.trace;
     tokio::spawn(async move {
         let job = tokio::spawn(async move {
-            answering::ask(&runtime, &answerer, &params, Some(progress)).await
+            answerer
+                .ask(&request, Some(progress))
+                .await
+                .map_err(ApiError::from)
         });
         // Progress first, in order; the channel closes when the answer is done.
         while let Some(event) = progress_rx.recv().await {
