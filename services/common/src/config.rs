@@ -57,6 +57,10 @@ pub struct AnswerConfig {
     pub temperature: f32,
     /// Sampler seed when the temperature is above 0.
     pub seed: u64,
+    /// A cited sentence is widened to the smallest numbered clause or paragraph
+    /// around it when that clause has at most this many characters (0 = cite
+    /// sentences as they are). Lawyers review clauses, not sentence fragments.
+    pub citation_clause_chars: usize,
 }
 
 impl Default for AnswerConfig {
@@ -69,6 +73,7 @@ impl Default for AnswerConfig {
             max_answer_tokens: 160,
             temperature: 0.0,
             seed: 42,
+            citation_clause_chars: 1500,
         }
     }
 }

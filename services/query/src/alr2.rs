@@ -395,9 +395,14 @@ pub fn verify(claims: &[Claim], units: &[Unit]) -> FactCheck {
         // A quote needs a few words to identify anything; shorter quotes only
         // count together with a valid ID.
         let long_enough = |i: usize| quote_words.len() >= 3.min(unit_words[i].len()).max(1);
+        // With a valid ID, a short verbatim excerpt of that sentence ("28 days",
+        // "2022") is a fact too, as long as it carries a number or a real word.
+        let distinctive = quote_words
+            .iter()
+            .any(|w| w.chars().any(|c| c.is_ascii_digit()) || w.chars().count() >= 4);
         let direct = claim.id.and_then(index_of).and_then(|i| {
             let share = overlap(&quote_words, &unit_words[i]);
-            if long_enough(i) && unit_runs[i].contains(&quote_run) {
+            if (long_enough(i) || distinctive) && unit_runs[i].contains(&quote_run) {
                 Some((i, MatchKind::Exact, 1.0))
             } else if share >= MIN_TOKEN_OVERLAP && long_enough(i) {
                 Some((i, MatchKind::Overlap, share))
@@ -621,6 +626,36 @@ mod tests {
         assert_eq!(reasons[1], "no quote was given");
         assert!(reasons[2].contains("does not match S2"));
         assert!((check.rejected_rate() - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_short_excerpt_counts_only_with_the_id_of_its_sentence() {
+        let units = units();
+        let with_id = |id: usize, quote: &str| Claim {
+            id: Some(id),
+            quote: quote.into(),
+        };
+        let number = units[1]
+            .text
+            .split_whitespace()
+            .find(|w| w.chars().any(|c| c.is_ascii_digit()))
+            .expect("the second test unit has a number")
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_string();
+        let check = verify(&[with_id(2, &number)], &units);
+        assert_eq!(check.verified.len(), 1, "{check:?}");
+        assert_eq!(check.verified[0].matched, MatchKind::Exact);
+        // The same excerpt under the wrong ID, or a filler word under the right one,
+        // proves nothing.
+        let wrong = units
+            .iter()
+            .position(|u| !u.text.contains(&number))
+            .expect("some test unit lacks the number")
+            + 1;
+        assert!(verify(&[with_id(wrong, &number)], &units)
+            .verified
+            .is_empty());
+        assert!(verify(&[with_id(2, "the")], &units).verified.is_empty());
     }
 
     #[test]

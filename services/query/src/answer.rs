@@ -612,19 +612,32 @@ impl Answerer {
             notes.push("the answer cites no fact: every verified fact is cited".into());
             cited = units.to_vec();
         }
-        let citations = cited
-            .iter()
-            .filter_map(|u| {
-                citation(
-                    format!("S{}", u.id),
-                    &u.document_id,
-                    u.char_start,
-                    u.char_end,
-                    &u.heading_path,
-                    views,
-                )
-            })
-            .collect();
+        let mut citations: Vec<Citation> = Vec::new();
+        for unit in cited {
+            let Some(view) = views.get(&unit.document_id) else {
+                continue;
+            };
+            let (start, end, clause_path) = view.clause_around(
+                unit.char_start,
+                unit.char_end,
+                self.config.citation_clause_chars,
+            );
+            // Two facts from one clause cite it once.
+            if citations.iter().any(|c| {
+                c.document_id == unit.document_id && c.char_start == start && c.char_end == end
+            }) {
+                continue;
+            }
+            let path = clause_path.unwrap_or_else(|| unit.heading_path.clone());
+            citations.extend(citation(
+                format!("S{}", unit.id),
+                &unit.document_id,
+                start,
+                end,
+                &path,
+                views,
+            ));
+        }
         (text, false, citations)
     }
 

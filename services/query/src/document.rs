@@ -100,6 +100,83 @@ impl DocumentView {
         &self.text[start..end]
     }
 
+    /// The smallest numbered clause (a leaf-most section of the structure tree) or,
+    /// failing that, the paragraph that contains `start..end`, if it has at most
+    /// `max_chars` characters; otherwise the span itself. Returns the widened span
+    /// (trimmed of surrounding whitespace, never narrower than the input) and the
+    /// section path of the clause when one was used.
+    pub fn clause_around(
+        &self,
+        start: usize,
+        end: usize,
+        max_chars: usize,
+    ) -> (usize, usize, Option<Vec<String>>) {
+        if max_chars == 0 || end <= start {
+            return (start, end, None);
+        }
+        let clause = self
+            .structure
+            .sections
+            .iter()
+            .filter(|s| s.start <= start && end <= s.end && s.end - s.start <= max_chars)
+            .min_by_key(|s| (s.end - s.start, std::cmp::Reverse(s.depth)));
+        if let Some(section) = clause {
+            let (s, e) = self.trimmed(section.start, section.end, start, end);
+            return (s, e, Some(self.section_path(section.id)));
+        }
+        let (para_start, para_end) = self.paragraph_around(start, end);
+        if para_end - para_start <= max_chars {
+            let (s, e) = self.trimmed(para_start, para_end, start, end);
+            return (s, e, None);
+        }
+        (start, end, None)
+    }
+
+    /// Labels from the root down to section `id`.
+    fn section_path(&self, id: u32) -> Vec<String> {
+        let mut path = Vec::new();
+        let mut next = Some(id);
+        while let Some(index) = next {
+            let Some(section) = self.structure.sections.get(index as usize) else {
+                break;
+            };
+            path.push(section.name.clone());
+            next = section.parent.filter(|p| *p < index);
+        }
+        path.reverse();
+        path
+    }
+
+    /// The blank-line-delimited paragraph around `start..end`.
+    fn paragraph_around(&self, start: usize, end: usize) -> (usize, usize) {
+        let start_byte = self.offsets.byte_of_char(start);
+        let end_byte = self.offsets.byte_of_char(end);
+        let para_start = self.text[..start_byte].rfind("\n\n").map_or(0, |i| i + 2);
+        let para_end = self.text[end_byte..]
+            .find("\n\n")
+            .map_or(self.text.len(), |i| end_byte + i);
+        (
+            self.offsets.char_of_byte(para_start),
+            self.offsets.char_of_byte(para_end),
+        )
+    }
+
+    /// `outer` without leading and trailing whitespace, but always covering `inner`.
+    fn trimmed(
+        &self,
+        outer_start: usize,
+        outer_end: usize,
+        start: usize,
+        end: usize,
+    ) -> (usize, usize) {
+        let text = self.slice(outer_start, outer_end);
+        let leading = text.chars().take_while(|c| c.is_whitespace()).count();
+        let trailing = text.chars().rev().take_while(|c| c.is_whitespace()).count();
+        let s = (outer_start + leading).min(start);
+        let e = outer_end.saturating_sub(trailing).max(end);
+        (s, e)
+    }
+
     /// Page (1-based) containing a character offset, if the page map covers it.
     pub fn page_of(&self, char_offset: usize) -> Option<u32> {
         self.structure
@@ -107,5 +184,94 @@ impl DocumentView {
             .iter()
             .find(|(_, start, end)| *start <= char_offset && char_offset < *end)
             .map(|(page, _, _)| *page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use folio_common::model::{SectionKind, StoredSection};
+
+    use super::*;
+
+    fn section(id: u32, parent: Option<u32>, name: &str, text: &str, inner: &str) -> StoredSection {
+        let start = text
+            .find(inner)
+            .expect("the section text is in the document");
+        StoredSection {
+            id,
+            parent,
+            depth: parent.map_or(0, |_| 1),
+            kind: SectionKind::Section,
+            name: name.into(),
+            start: text[..start].chars().count(),
+            end: text[..start + inner.len()].chars().count(),
+        }
+    }
+
+    fn view(text: &str, sections: Vec<StoredSection>) -> DocumentView {
+        let structure = StoredStructure {
+            sections,
+            ..StoredStructure::default()
+        };
+        DocumentView::new(
+            "d".into(),
+            "d.txt".into(),
+            1,
+            text.into(),
+            structure,
+            Vec::new(),
+        )
+    }
+
+    fn char_span(text: &str, needle: &str) -> (usize, usize) {
+        let byte = text.find(needle).expect("needle in text");
+        let start = text[..byte].chars().count();
+        (start, start + needle.chars().count())
+    }
+
+    const CONTRACT: &str = "ARTICLE 7 — TERM\n\n7.1 Term. The term is five years. It renews for one year.\n\n7.2 Termination. Either party may terminate on ninety (90) days' notice. Notice must be in writing.\n";
+
+    #[test]
+    fn a_sentence_widens_to_its_smallest_clause() {
+        let article = section(0, None, "ARTICLE 7 — TERM", CONTRACT, "ARTICLE 7");
+        let mut article = article;
+        article.end = CONTRACT.chars().count();
+        let clause = section(
+            1,
+            Some(0),
+            "7.2 Termination",
+            CONTRACT,
+            "7.2 Termination. Either party may terminate on ninety (90) days' notice. Notice must be in writing.\n",
+        );
+        let doc = view(CONTRACT, vec![article, clause]);
+        let (s, e) = char_span(CONTRACT, "Notice must be in writing.");
+        let (start, end, path) = doc.clause_around(s, e, 1500);
+        assert_eq!(
+            doc.slice(start, end),
+            "7.2 Termination. Either party may terminate on ninety (90) days' notice. Notice must be in writing."
+        );
+        assert_eq!(
+            path,
+            Some(vec![
+                "ARTICLE 7 — TERM".to_string(),
+                "7.2 Termination".to_string()
+            ])
+        );
+        // Too small a cap leaves the sentence as it was.
+        assert_eq!(doc.clause_around(s, e, 40), (s, e, None));
+        assert_eq!(doc.clause_around(s, e, 0), (s, e, None));
+    }
+
+    #[test]
+    fn without_a_clause_the_paragraph_is_cited() {
+        let doc = view(CONTRACT, Vec::new());
+        let (s, e) = char_span(CONTRACT, "It renews for one year.");
+        let (start, end, path) = doc.clause_around(s, e, 1500);
+        assert_eq!(
+            doc.slice(start, end),
+            "7.1 Term. The term is five years. It renews for one year."
+        );
+        assert_eq!(path, None);
+        assert!(start <= s && e <= end);
     }
 }
