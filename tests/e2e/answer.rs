@@ -265,6 +265,7 @@ async fn the_openai_backend_talks_to_folio_and_a_second_node_answers_through_it(
     // The OpenAI-compatible backend (async-openai, streaming) against a real server.
     let backend = OpenAiModel::new(OpenAiOptions {
         base_url: base_url.clone(),
+        api_key: model_node.key.clone(),
         model: "folio-local".into(),
         ..OpenAiOptions::default()
     })
@@ -320,6 +321,7 @@ async fn the_openai_backend_talks_to_folio_and_a_second_node_answers_through_it(
             ("FOLIO__GENERATOR__BACKEND", "openai"),
             ("FOLIO__GENERATOR__BASE_URL", base_url.as_str()),
             ("FOLIO__GENERATOR__MODEL", "folio-local"),
+            ("FOLIO__GENERATOR__API_KEY", model_node.key.as_str()),
         ],
     );
     let (id, text) = ingest(&query_node).await;

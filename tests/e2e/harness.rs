@@ -44,13 +44,62 @@ pub struct Server {
     pub child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
-    /// HTTP client.
+    /// HTTP client sending the admin key (when the server has one).
     pub http: reqwest::Client,
+    /// The default tenant's admin key the harness created for this data directory.
+    pub key: String,
+    /// What the server printed before it listened.
+    pub preamble: Vec<String>,
+}
+
+/// The default tenant's admin key of a data directory, created on first use with
+/// `folio admin key create` and remembered next to the data.
+pub fn admin_key(data_dir: &Path) -> String {
+    let remembered = data_dir.join("test-admin-key");
+    if let Ok(key) = std::fs::read_to_string(&remembered) {
+        return key.trim().to_string();
+    }
+    let out = folio_ok(
+        data_dir,
+        &[
+            "admin", "key", "create", "--role", "admin", "--name", "e2e", "--json",
+        ],
+    );
+    let created: Value = serde_json::from_slice(&out).expect("key create prints JSON");
+    let key = created["key"].as_str().expect("a key").to_string();
+    std::fs::write(&remembered, &key).unwrap();
+    key
+}
+
+/// A client that sends `key` on every request.
+pub fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if !key.is_empty() {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {key}").parse().unwrap(),
+        );
+    }
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 impl Server {
-    /// Starts the server on a free port with extra environment variables.
+    /// Starts the server on a free port with extra environment variables; its
+    /// client sends the data directory's admin key.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let key = admin_key(data_dir);
+        let mut server = Server::start_bare(data_dir, env);
+        server.http = client_with_key(&key);
+        server.key = key;
+        server
+    }
+
+    /// Starts the server without creating a key first (the client sends none).
+    pub fn start_bare(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut cmd = folio(data_dir);
         cmd.args(["serve", "--bind", "127.0.0.1:0"])
             .stdout(Stdio::piped())
@@ -61,12 +110,14 @@ impl Server {
         let mut child = cmd.spawn().expect("folio serve starts");
         let stdout = child.stdout.take().expect("stdout piped");
         let mut lines = BufReader::new(stdout).lines();
+        let mut preamble = Vec::new();
         let base = loop {
             match lines.next() {
                 Some(Ok(line)) => {
                     if let Some(addr) = line.strip_prefix("folio listening on ") {
                         break addr.trim().to_string();
                     }
+                    preamble.push(line);
                 }
                 _ => panic!(
                     "folio serve exited before listening (status {:?})",
@@ -79,10 +130,9 @@ impl Server {
         Server {
             child,
             base,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            http: client_with_key(""),
+            key: String::new(),
+            preamble,
         }
     }
 

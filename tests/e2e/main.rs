@@ -5,6 +5,7 @@
 mod harness;
 
 mod answer;
+mod auth;
 mod cli;
 mod crash;
 mod documents;

@@ -37,13 +37,16 @@ function startServer() {
     child.stdout.on('data', chunk => {
       buffer += chunk;
       const match = buffer.match(/folio listening on (\S+)/);
-      if (match) resolve({ child, base: match[1] });
+      // The first start prints an admin key for the default tenant.
+      const key = buffer.match(/^\s+(folio_[0-9a-f]+_[0-9a-f]+)\s*$/m);
+      if (match) resolve({ child, base: match[1], key: key && key[1] });
     });
     child.once('exit', code => reject(new Error(`folio serve exited with ${code}`)));
   });
 }
 
-const { child, base } = await startServer();
+const { child, base, key } = await startServer();
+assert.ok(key, 'the first start printed an API key');
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
   args: ['--no-sandbox'],
@@ -54,7 +57,20 @@ page.on('pageerror', e => errors.push(e.message));
 let failed = false;
 try {
   await page.goto(base);
+  // A wrong key is refused with the server's message; the right one signs in.
+  await page.fill('#api-key', 'folio_0000000000000000_' + '0'.repeat(64));
+  await page.click('#signin button');
+  await page.locator('#signin-error').filter({ hasText: 'not valid' }).waitFor();
+  assert.ok(await page.locator('#app').isHidden(), 'nothing is shown without a valid key');
+  await page.fill('#api-key', key);
+  await page.keyboard.press('Enter');
+  await page.locator('#identity').filter({ hasText: 'admin' }).waitFor();
+  // A collection of its own, chosen before the upload.
+  await page.fill('#collection-name', 'contracts');
+  await page.click('#new-collection button');
+  await page.waitForFunction(() => document.getElementById('collection').value === 'contracts');
   await page.setInputFiles('#files', docPath);
+  await page.locator('#upload-status').filter({ hasText: 'uploaded 1 file(s) to contracts' }).waitFor();
   await page.getByRole('cell', { name: 'ready', exact: true }).waitFor({ timeout: 120_000 });
 
   await page.fill('#question', 'Within how many days must the Buyer pay each invoice?');
@@ -74,6 +90,11 @@ try {
   const marked = await mark.textContent();
   const label = await page.locator('#citations button').first().textContent();
   assert.ok(label.includes(marked.slice(0, 40)), `the highlighted text is the cited quote: ${marked} / ${label}`);
+  // The section outline lists the document's headings and jumps to them.
+  const outline = page.locator('#outline button');
+  assert.ok(await outline.count() >= 2, 'the outline lists the sections');
+  assert.match(await outline.allTextContents().then(t => t.join(' | ')), /Payment/);
+  await outline.filter({ hasText: 'Notices' }).first().click();
   if (process.env.FOLIO_UI_SCREENSHOT) {
     // The README's picture: a streamed answer with its citation highlighted.
     await page.screenshot({ path: process.env.FOLIO_UI_SCREENSHOT, fullPage: true });

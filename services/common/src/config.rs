@@ -192,6 +192,22 @@ pub struct ServerConfig {
     pub bind: String,
     /// Largest accepted upload, in bytes (also the largest ingested file).
     pub max_upload_bytes: u64,
+    /// Require an API key on every `/v1` route (turn off only on a machine
+    /// nobody else can reach).
+    pub auth: bool,
+    /// Requests per minute each API key may make (0 = unlimited); bursts up to
+    /// a sixth of it (at least 10) pass at once.
+    pub rate_limit_per_minute: u32,
+    /// Answers (and chat completions) generated at the same time.
+    pub llm_concurrency: usize,
+    /// Answer requests allowed to wait for a free generation slot; beyond that
+    /// the API answers 503 with Retry-After instead of piling work up.
+    pub llm_queue: usize,
+    /// Seconds a request may take before it is answered 504 (the start of a
+    /// streamed answer counts, not its whole stream; 0 = no limit).
+    pub request_timeout_secs: u64,
+    /// Largest JSON request body, in bytes.
+    pub max_json_bytes: usize,
 }
 
 /// Metadata store settings.
@@ -298,6 +314,12 @@ impl Default for ServerConfig {
         ServerConfig {
             bind: "127.0.0.1:8080".into(),
             max_upload_bytes: 100 * 1024 * 1024,
+            auth: true,
+            rate_limit_per_minute: 600,
+            llm_concurrency: 1,
+            llm_queue: 8,
+            request_timeout_secs: 300,
+            max_json_bytes: 1024 * 1024,
         }
     }
 }

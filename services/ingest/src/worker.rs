@@ -27,7 +27,11 @@ pub struct Worker {
     pipeline: Pipeline,
     id: String,
     wake: Arc<Notify>,
+    on_finished: Option<JobObserver>,
 }
+
+/// Called after every job a worker finishes (metrics, logs).
+pub type JobObserver = Arc<dyn Fn(&JobRecord, &JobOutcome) + Send + Sync>;
 
 impl Worker {
     /// A worker named `id` (unique per process and worker slot).
@@ -36,7 +40,14 @@ impl Worker {
             pipeline,
             id: id.into(),
             wake,
+            on_finished: None,
         }
+    }
+
+    /// Calls `observer` after every job this worker finishes.
+    pub fn observed_by(mut self, observer: JobObserver) -> Self {
+        self.on_finished = Some(observer);
+        self
     }
 
     fn lease_ms(&self) -> i64 {
@@ -59,6 +70,9 @@ impl Worker {
             return Ok(None);
         };
         let outcome = self.run(&job).await;
+        if let Some(observer) = &self.on_finished {
+            observer(&job, &outcome);
+        }
         Ok(Some((job, outcome)))
     }
 

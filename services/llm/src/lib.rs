@@ -20,8 +20,8 @@ mod tokenizer;
 pub use candle::{CandleModel, CandleOptions, WeightFormat};
 pub use gguf::{GgufModelInfo, LlmError};
 pub use model::{
-    ChatMessage, ChatRole, ContinuationScores, FinishReason, GenerateRequest, Generation,
-    LanguageModel, ModelDescription, ScoreInput, TokenSink,
+    ChatMessage, ChatRole, ContinuationScores, DropSignal, DropWatcher, FinishReason,
+    GenerateRequest, Generation, LanguageModel, ModelDescription, ScoreInput, TokenSink,
 };
 pub use openai::{OpenAiModel, OpenAiOptions};
 pub use tokenizer::GgufTokenizer;

@@ -230,3 +230,38 @@ pub struct Generation {
 
 /// Receives generated text as it is produced; returning `false` cancels.
 pub type TokenSink<'a> = &'a mut dyn FnMut(&str) -> bool;
+
+/// Held by the code awaiting a blocking generation; when that code goes away
+/// (its future dropped on a timeout or a closed connection) the signal fires,
+/// so the generation stops at its next token instead of running on unseen.
+#[derive(Debug, Default)]
+pub struct DropSignal(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+/// Observes a [`DropSignal`] from the generating thread.
+#[derive(Debug, Clone)]
+pub struct DropWatcher(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl DropSignal {
+    /// A signal that has not fired.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A watcher to move into the generating task.
+    pub fn watcher(&self) -> DropWatcher {
+        DropWatcher(std::sync::Arc::clone(&self.0))
+    }
+}
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl DropWatcher {
+    /// True once the awaiting side is gone.
+    pub fn dropped(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -108,7 +108,7 @@ pub struct AskRequest {
 }
 
 /// A span of a stored document that supports the answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Citation {
     /// The marker used in the answer text (`S12` or `P3`).
     pub marker: String,
@@ -462,10 +462,15 @@ impl Answerer {
             seed: Some(self.config.seed),
             stop: vec!["\nQuestion:".into(), "\n\nQuestion".into()],
         };
+        let caller = folio_llm::DropSignal::new();
+        let caller_gone = caller.watcher();
         let generation = tokio::task::spawn_blocking(move || {
-            let mut on_text = |piece: &str| match &stream {
-                Some(sink) => sink.send(AskEvent::Text(piece.to_string())).is_ok(),
-                None => true,
+            let mut on_text = |piece: &str| {
+                !caller_gone.dropped()
+                    && match &stream {
+                        Some(sink) => sink.send(AskEvent::Text(piece.to_string())).is_ok(),
+                        None => true,
+                    }
             };
             model.generate(&request, &mut on_text)
         })

@@ -11,7 +11,19 @@ use serde::{Deserialize, Serialize};
 use crate::QueryError;
 
 /// Which retrievers rank the candidates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RetrievalMode {
     /// Full text only (tantivy BM25).
@@ -34,7 +46,7 @@ impl RetrievalMode {
 }
 
 /// A chunk's place in one retriever's ranking.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetrieverRank {
     /// 1-based rank in that retriever's list.
     pub rank: usize,
@@ -43,7 +55,7 @@ pub struct RetrieverRank {
 }
 
 /// One retrieved chunk with where each retriever ranked it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Candidate {
     /// 1-based rank in the final list.
     pub rank: usize,
@@ -58,7 +70,7 @@ pub struct Candidate {
 }
 
 /// Where the time of one search went.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SearchTimings {
     /// Embedding the query.
     pub embed_ms: f64,
@@ -73,7 +85,7 @@ pub struct SearchTimings {
 }
 
 /// A search's ranked candidates and its timings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SearchResults {
     /// The mode that produced the ranking.
     pub mode: RetrievalMode,

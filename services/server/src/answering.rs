@@ -17,7 +17,7 @@ use crate::runtime::Runtime;
 use crate::search::resolve_collections;
 
 /// A question as a client states it (`POST /v1/ask`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AskParams {
     /// The question.
@@ -110,22 +110,23 @@ pub async fn shared_answerer(runtime: &Runtime) -> Result<Answerer, ApiError> {
     })
 }
 
-/// Resolves `params` within the runtime's tenant into a request.
-pub async fn request(runtime: &Runtime, params: &AskParams) -> Result<AskRequest, ApiError> {
+/// Resolves `params` within a tenant into a request.
+pub async fn request(
+    runtime: &Runtime,
+    tenant: &str,
+    params: &AskParams,
+) -> Result<AskRequest, ApiError> {
     if params.question.trim().is_empty() {
         return Err(ApiError::bad_request(
             "invalid_query",
             "the question is empty",
         ));
     }
-    let collection_ids = resolve_collections(runtime, &params.collections).await?;
+    let collection_ids = resolve_collections(runtime, tenant, &params.collections).await?;
     // Unlike a search, a question about a named document that does not exist is an
     // error: answering "not enough evidence" would hide the typo.
     for document_id in &params.documents {
-        runtime
-            .store
-            .get_document(&runtime.tenant.id, document_id)
-            .await?;
+        runtime.store.get_document(tenant, document_id).await?;
     }
     let pipeline_name = params
         .pipeline
@@ -134,7 +135,7 @@ pub async fn request(runtime: &Runtime, params: &AskParams) -> Result<AskRequest
     let pipeline: Pipeline = pipeline_name.parse()?;
     Ok(AskRequest {
         question: params.question.clone(),
-        filter: SearchFilter::tenant(runtime.tenant.id.clone())
+        filter: SearchFilter::tenant(tenant.to_string())
             .with_collections(collection_ids)
             .with_documents(params.documents.clone()),
         pipeline,

@@ -45,7 +45,7 @@ pub async fn run(runtime: Runtime, args: AskArgs) -> Result<()> {
         });
         (Some(sender), Some(printer))
     };
-    let request = answering::request(&runtime, &params)
+    let request = answering::request(&runtime, &runtime.tenant.id, &params)
         .await
         .map_err(|e| anyhow::anyhow!("[{}] {}", e.code, e.message))?;
     let answer = answerer.ask(&request, sender).await?;

@@ -61,6 +61,11 @@ pub enum Command {
     /// Fetch or check the models.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Print the OpenAPI 3.1 description of the HTTP API (as `docs/openapi.json`).
+    Openapi,
+    /// Tenants and API keys (works on the store directly, also while serving).
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Benchmarks (figures and ratios, never pass/fail).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -215,6 +220,64 @@ pub struct EvalArgs {
     /// One JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `folio admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Tenants: the unit of isolation.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// API keys: each bound to one tenant and one role.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `folio admin tenant …`.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        /// Unique name.
+        name: String,
+    },
+    /// List tenants.
+    List,
+}
+
+/// `folio admin key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key and print it (the only time it is shown).
+    Create {
+        /// Tenant name.
+        #[arg(long, env = "FOLIO_TENANT", default_value = "default")]
+        tenant: String,
+        /// `viewer` (read, search, ask), `editor` (also upload and delete) or
+        /// `admin` (also manage keys).
+        #[arg(long, env = "FOLIO_KEY_ROLE")]
+        role: String,
+        /// A label for the key.
+        #[arg(long, env = "FOLIO_KEY_NAME", default_value = "cli")]
+        name: String,
+        /// Print JSON (`key`, `id`, `tenant_id`, `role`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a tenant's keys (never the keys themselves).
+    List {
+        /// Tenant name.
+        #[arg(long, env = "FOLIO_TENANT", default_value = "default")]
+        tenant: String,
+    },
+    /// Revoke a key by its id.
+    Revoke {
+        /// Tenant name.
+        #[arg(long, env = "FOLIO_TENANT", default_value = "default")]
+        tenant: String,
+        /// The key's id (the part after `folio_`).
+        id: String,
+    },
 }
 
 /// `folio docs …`.

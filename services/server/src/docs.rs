@@ -8,7 +8,7 @@ use crate::http::ApiError;
 use crate::runtime::Runtime;
 
 /// The canonical text of a document's current version and its layout.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DocumentText {
     /// Document id.
     pub document_id: String,
@@ -21,8 +21,12 @@ pub struct DocumentText {
 }
 
 /// Loads the canonical text of the current version of a tenant's document.
-pub async fn document_text(runtime: &Runtime, id: &str) -> Result<DocumentText, ApiError> {
-    let document = runtime.store.get_document(&runtime.tenant.id, id).await?;
+pub async fn document_text(
+    runtime: &Runtime,
+    tenant: &str,
+    id: &str,
+) -> Result<DocumentText, ApiError> {
+    let document = runtime.store.get_document(tenant, id).await?;
     let Some(version) = document.current_version else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -54,7 +54,7 @@ pub async fn submit_file(
         .and_then(|n| n.to_str())
         .unwrap_or("document")
         .to_string();
-    let mut upload = Upload::begin(runtime, &name).await?;
+    let mut upload = Upload::begin(runtime, &runtime.tenant.id, &name).await?;
     let mut file = tokio::fs::File::open(path).await?;
     let mut buf = vec![0u8; 1 << 20];
     loop {

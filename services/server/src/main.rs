@@ -1,7 +1,9 @@
 //! `folio`: the all-in-one binary (server, CLI, benchmarks).
 
+mod admin_cmd;
 mod answering;
 mod ask_cmd;
+mod auth;
 mod bench;
 mod bench_retrieve;
 mod bench_score;
@@ -12,6 +14,7 @@ mod eval_answers;
 mod http;
 mod ingest_cmd;
 mod llm;
+mod metrics;
 mod models;
 mod runtime;
 mod search;
@@ -58,6 +61,10 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let mut config = load_config(&cli)?;
+    if let Command::Openapi = &cli.command {
+        print!("{}", http::render_openapi());
+        return Ok(());
+    }
     if let Command::Models(command) = &cli.command {
         return models_command(&config, command);
     }
@@ -83,7 +90,10 @@ fn main() -> Result<()> {
             Command::Ask(args) => ask_cmd::run(Runtime::open(config).await?, args).await,
             Command::Eval(args) => eval::run(config, args).await,
             Command::Select(args) => select_command(Runtime::open(config).await?, args).await,
-            Command::Models(_) => unreachable!("handled before the runtime starts"),
+            Command::Admin(command) => admin_cmd::run(&config, command).await,
+            Command::Models(_) | Command::Openapi => {
+                unreachable!("handled before the runtime starts")
+            }
         }
     })
 }
@@ -125,37 +135,67 @@ async fn serve(config: FolioConfig) -> Result<()> {
     runtime.recover().await?;
     let wake = Arc::new(Notify::new());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let metrics = Arc::new(metrics::Metrics::default());
     let mut worker_tasks = Vec::new();
     for slot in 0..workers {
         let worker = folio_ingest::worker::Worker::new(
             runtime.pipeline.clone(),
             format!("{}-{}-{slot}", hostname(), std::process::id()),
             wake.clone(),
-        );
+        )
+        .observed_by(metrics.job_observer());
         worker_tasks.push(tokio::spawn(worker.run_forever(shutdown_rx.clone())));
     }
-    let app = http::router(http::AppState {
-        runtime: runtime.clone(),
-        wake,
-    });
+    if runtime.config.server.auth && runtime.store.active_api_key_count().await? == 0 {
+        // First start: without a key nobody could use the API, so make one for
+        // the default tenant and show it this once.
+        let issued = auth::issue_key(
+            &runtime.store,
+            &runtime.tenant.id,
+            auth::Role::Admin,
+            "bootstrap",
+        )
+        .await?;
+        println!(
+            "No API key existed, so an admin key for tenant \"{}\" was created. It is shown only now:\n\n    {}\n\nSign in to the web UI with it, or send `Authorization: Bearer <key>`. More keys: `folio admin key create --role viewer|editor|admin`.",
+            runtime.tenant.name, issued.key
+        );
+    }
+    let app = http::router(http::AppState::new(runtime.clone(), wake, metrics));
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
         .with_context(|| format!("binding {bind}"))?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, workers, llm = ?runtime.llm.as_ref().map(|m| &m.architecture), "folio is serving");
     println!("folio listening on http://{local}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing open requests");
-        })
-        .await?;
+    // After the signal, open requests and answer streams get a grace period to
+    // finish; past it they are ended so the process always exits.
+    let (stopping_tx, mut stopping_rx) = watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!(
+            grace_secs = SHUTDOWN_GRACE.as_secs(),
+            "shutting down: finishing open requests"
+        );
+        let _ = stopping_tx.send(true);
+    });
+    let grace = async move {
+        let _ = stopping_rx.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = server => result?,
+        () = grace => tracing::warn!("grace period over: ending the requests still open"),
+    }
     let _ = shutdown_tx.send(true);
     for task in worker_tasks {
         let _ = task.await;
     }
     Ok(())
 }
+
+/// How long open requests may run on after a shutdown signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -235,7 +275,7 @@ async fn docs_command(runtime: Runtime, command: DocsCommand) -> Result<()> {
             }
         }
         DocsCommand::Text { id, json } => {
-            let text = docs::document_text(&runtime, &id)
+            let text = docs::document_text(&runtime, &tenant, &id)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?;
             if json {
@@ -292,7 +332,7 @@ async fn search_command(runtime: Runtime, args: cli::SearchArgs) -> Result<()> {
         limit: Some(args.limit),
         mode: Some(mode),
     };
-    let results = search::search(&runtime, params)
+    let results = search::search(&runtime, &runtime.tenant.id, params)
         .await
         .map_err(|e| anyhow::anyhow!("[{}] {}", e.code, e.message))?;
     if args.json {
@@ -358,7 +398,7 @@ async fn select_command(runtime: Runtime, args: cli::SelectArgs) -> Result<()> {
             document_id: document_id.clone(),
         }
     } else {
-        let collection_ids = search::resolve_collections(&runtime, &args.collections)
+        let collection_ids = search::resolve_collections(&runtime, &tenant, &args.collections)
             .await
             .map_err(|e| anyhow::anyhow!("[{}] {}", e.code, e.message))?;
         SelectionScope::Retrieved {

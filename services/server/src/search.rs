@@ -12,7 +12,7 @@ use crate::runtime::Runtime;
 pub const DEFAULT_LIMIT: usize = 10;
 
 /// A search as a client states it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// The query text.
@@ -31,16 +31,19 @@ pub struct SearchParams {
     pub mode: Option<RetrievalMode>,
 }
 
-/// Runs a search within the runtime's tenant.
+/// Runs a search within a tenant.
 ///
 /// Unknown collection names are an error; unknown document ids simply match
 /// nothing.
-pub async fn search(runtime: &Runtime, params: SearchParams) -> Result<SearchResults, ApiError> {
-    let tenant = &runtime.tenant.id;
-    let collection_ids = resolve_collections(runtime, &params.collections).await?;
+pub async fn search(
+    runtime: &Runtime,
+    tenant: &str,
+    params: SearchParams,
+) -> Result<SearchResults, ApiError> {
+    let collection_ids = resolve_collections(runtime, tenant, &params.collections).await?;
     let request = SearchRequest {
         query: params.query,
-        filter: SearchFilter::tenant(tenant.clone())
+        filter: SearchFilter::tenant(tenant.to_string())
             .with_collections(collection_ids)
             .with_documents(params.documents),
         limit: params.limit.unwrap_or(DEFAULT_LIMIT),
@@ -49,16 +52,17 @@ pub async fn search(runtime: &Runtime, params: SearchParams) -> Result<SearchRes
     Ok(runtime.retriever.search(&request).await?)
 }
 
-/// Collection ids of the runtime's tenant for names (or ids); an unknown one is an
+/// Collection ids of a tenant for names (or ids); an unknown one is an
 /// error, since a typo should not silently widen a search to everything.
 pub async fn resolve_collections(
     runtime: &Runtime,
+    tenant: &str,
     names: &[String],
 ) -> Result<Vec<String>, ApiError> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let known = runtime.store.list_collections(&runtime.tenant.id).await?;
+    let known = runtime.store.list_collections(tenant).await?;
     names
         .iter()
         .map(|name| {

@@ -40,21 +40,27 @@ pub fn clean_file_name(raw: &str) -> Option<String> {
 /// An upload in progress.
 pub struct Upload {
     writer: BlobWriter,
+    tenant_id: String,
     name: String,
     head: Vec<u8>,
 }
 
 impl Upload {
-    /// Starts storing a file called `raw_name` for the default tenant.
-    pub async fn begin(runtime: &Runtime, raw_name: &str) -> Result<Self, UploadError> {
+    /// Starts storing a file called `raw_name` for a tenant.
+    pub async fn begin(
+        runtime: &Runtime,
+        tenant_id: &str,
+        raw_name: &str,
+    ) -> Result<Self, UploadError> {
         let name = clean_file_name(raw_name)
             .ok_or_else(|| UploadError::InvalidName(raw_name.to_string()))?;
         let writer = runtime
             .blobs
-            .begin_upload(&runtime.tenant.id, runtime.config.server.max_upload_bytes)
+            .begin_upload(tenant_id, runtime.config.server.max_upload_bytes)
             .await?;
         Ok(Upload {
             writer,
+            tenant_id: tenant_id.to_string(),
             name,
             head: Vec::new(),
         })
@@ -88,7 +94,7 @@ impl Upload {
         let outcome = runtime
             .store
             .submit_version(&NewVersion {
-                tenant_id: &runtime.tenant.id,
+                tenant_id: &self.tenant_id,
                 collection_id,
                 name: &self.name,
                 file_name: &self.name,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A tenant: the unit of isolation. Nothing of one tenant is ever visible to another.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tenant {
     /// Stable id.
     pub id: String,
@@ -11,8 +11,28 @@ pub struct Tenant {
     pub name: String,
 }
 
+/// An API key as stored: never the key itself, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiKeyRecord {
+    /// Public id (also the key's visible prefix).
+    pub id: String,
+    /// The tenant every request made with the key acts in.
+    pub tenant_id: String,
+    /// A label for people (e.g. "ci", "alice's laptop").
+    pub name: String,
+    /// `viewer`, `editor` or `admin`.
+    pub role: String,
+    /// PHC string of the key's argon2id hash.
+    #[serde(skip_serializing)]
+    pub hash: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// When the key was revoked (Unix milliseconds), if it was.
+    pub revoked_at: Option<i64>,
+}
+
 /// A named group of documents inside a tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Collection {
     /// Stable id.
     pub id: String,
@@ -23,7 +43,7 @@ pub struct Collection {
 }
 
 /// Lifecycle of a document as a whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DocumentStatus {
     /// First version waiting for a worker.
@@ -64,7 +84,7 @@ impl DocumentStatus {
 }
 
 /// A stable, machine-readable failure reason plus a human message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FailureReason {
     /// Stable snake_case code (e.g. `pdf_encrypted`).
     pub code: String,
@@ -73,7 +93,7 @@ pub struct FailureReason {
 }
 
 /// A document and the progress of its newest version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DocumentRecord {
     /// Stable id.
     pub id: String,
@@ -110,7 +130,7 @@ pub struct DocumentRecord {
 }
 
 /// One stored version of a document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VersionRecord {
     /// Document id.
     pub document_id: String,
@@ -143,7 +163,7 @@ pub struct VersionRecord {
 }
 
 /// A chunk row: an exact span of a document version's canonical text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChunkRecord {
     /// Stable id (the same id in tantivy and the vector store).
     pub id: String,
@@ -176,7 +196,7 @@ pub struct ChunkRecord {
 }
 
 /// Kinds of background job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     /// Parse, structure, chunk, embed and index one document version.
@@ -209,7 +229,19 @@ impl JobKind {
 }
 
 /// Stages of an ingestion job, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStage {
     /// Waiting for a worker.
@@ -261,7 +293,7 @@ impl JobStage {
 }
 
 /// Where a job stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobProgress {
     /// Current stage.
     pub stage: JobStage,
@@ -274,7 +306,7 @@ pub struct JobProgress {
 }
 
 /// A background job as claimed by a worker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobRecord {
     /// Stable id.
     pub id: String,

@@ -8,19 +8,31 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use folio_query::answer::AskEvent;
 use futures::stream::{self, Stream};
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use super::schema::ApiErrors;
 use super::{ApiError, ApiJson, AppState};
 use crate::answering::{self, AskParams};
 use crate::ask_cmd::to_json;
+use crate::auth::Caller;
 
 /// Answers a question within the caller's tenant.
+#[utoipa::path(
+    post,
+    path = "/v1/ask",
+    tag = "query",
+    summary = "A cited answer, as one JSON body or as server-sent events (`stream: true` or `Accept: text/event-stream`)",
+    request_body(content = AskParams),
+    responses((status = 200, description = "The answer: `answer`, `no_answer`, `citations` (document, section path, char_start/char_end into the canonical text, page, quote), `pipeline`, `model`, timings and token counts, and `trace` when asked. As SSE: `stage`, `token`…, `citations`, `answer`, `trace`, `done` (or `error`).", body = Object), ApiErrors),
+    security(("api_key" = []))
+)]
 pub async fn ask(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ApiJson(params): ApiJson<AskParams>,
 ) -> Result<Response, ApiError> {
@@ -30,16 +42,22 @@ pub async fn ask(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/event-stream"));
     // Resolved before committing to a stream, so bad requests get a plain 4xx.
-    let request = answering::request(&state.runtime, &params).await?;
+    let request = answering::request(&state.runtime, &caller.tenant_id, &params).await?;
     let answerer = answering::shared_answerer(&state.runtime).await?;
+    // Held until the answer is complete (for a stream, until its last event).
+    let slot = super::guard::generation_slot(&state).await?;
     if !wants_stream {
         let answer = answerer.ask(&request, None).await?;
+        drop(slot);
+        record_generation(&state, &answer);
         return Ok(Json(to_json(&answer, params.trace)).into_response());
     }
     let (sender, receiver) = mpsc::unbounded_channel::<Event>();
     let (progress, mut progress_rx) = mpsc::unbounded_channel::<AskEvent>();
     let trace = params.trace;
+    let metrics_state = state.clone();
     tokio::spawn(async move {
+        let _slot = slot;
         let job = tokio::spawn(async move {
             answerer
                 .ask(&request, Some(progress))
@@ -63,7 +81,11 @@ pub async fn ask(
             }
         }
         let result = match job.await {
-            Ok(result) => result,
+            Ok(Ok(answer)) => {
+                record_generation(&metrics_state, &answer);
+                Ok(answer)
+            }
+            Ok(Err(e)) => Err(e),
             Err(e) => Err(ApiError::new(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -103,6 +125,17 @@ pub async fn ask(
     Ok(Sse::new(event_stream(receiver))
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// Generation speed of one answer: its generated tokens over the time of the
+/// stages that generate (demos, facts, the answer).
+fn record_generation(state: &AppState, answer: &folio_query::answer::Answer) {
+    let t = &answer.timings;
+    let seconds = t.demos_s + t.facts_s + t.answer_s;
+    state.metrics.observe_generation(
+        answer.completion_tokens,
+        std::time::Duration::from_secs_f64(seconds.max(0.0)),
+    );
 }
 
 fn event_stream(

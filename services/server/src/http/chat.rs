@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use super::schema::ApiErrors;
 use super::{ApiError, ApiJson, AppState};
 use crate::answering;
 
@@ -150,6 +151,15 @@ fn model_error(error: folio_llm::LlmError) -> ApiError {
 }
 
 /// Chat completion with the node's generator.
+#[utoipa::path(
+    post,
+    path = "/v1/chat/completions",
+    tag = "llm",
+    summary = "OpenAI-compatible chat completion over this node's generator (JSON or SSE)",
+    request_body(content = Object, description = "An OpenAI chat completion request: messages, max_tokens, temperature, seed, stop, stream, stream_options"),
+    responses((status = 200, description = "An OpenAI chat completion (or its chunks as SSE)", body = Object), ApiErrors),
+    security(("api_key" = []))
+)]
 pub async fn completions(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ChatRequest>,
@@ -157,23 +167,29 @@ pub async fn completions(
     let request = to_request(&body)?;
     let answerer = answering::shared_answerer(&state.runtime).await?;
     let model: Arc<dyn LanguageModel> = Arc::clone(answerer.generator());
+    let slot = super::guard::generation_slot(&state).await?;
     let model_name = body.model.clone().unwrap_or_else(|| model.describe().id);
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     if !body.stream.unwrap_or(false) {
-        let generation =
-            tokio::task::spawn_blocking(move || model.generate(&request, &mut |_: &str| true))
-                .await
-                .map_err(|e| {
-                    ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal_error",
-                        e.to_string(),
-                    )
-                })?
-                .map_err(model_error)?;
+        let caller = folio_llm::DropSignal::new();
+        let caller_gone = caller.watcher();
+        let generation = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            model.generate(&request, &mut |_: &str| !caller_gone.dropped())
+        })
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                e.to_string(),
+            )
+        })?
+        .map_err(model_error)?;
+        record_generation(&state, &generation);
         return Ok(Json(json!({
             "id": id,
             "object": "chat.completion",
@@ -205,7 +221,9 @@ pub async fn completions(
     let _ = sender.send(
         Event::default().data(chunk(json!({"role": "assistant", "content": ""}), None).to_string()),
     );
+    let metrics_state = state.clone();
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let text_sender = sender.clone();
         let text_chunk = chunk.clone();
         let mut on_text = |piece: &str| {
@@ -214,6 +232,7 @@ pub async fn completions(
         };
         match model.generate(&request, &mut on_text) {
             Ok(generation) => {
+                record_generation(&metrics_state, &generation);
                 let _ = sender.send(Event::default().data(
                     chunk(json!({}), Some(finish_name(generation.finish_reason))).to_string(),
                 ));
@@ -239,4 +258,13 @@ pub async fn completions(
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// Decode speed of one completion: generated tokens after the first one arrived.
+fn record_generation(state: &AppState, generation: &Generation) {
+    let decoding = (generation.total_s - generation.first_token_s).max(0.0);
+    state.metrics.observe_generation(
+        generation.completion_tokens,
+        std::time::Duration::from_secs_f64(decoding),
+    );
 }

@@ -2,14 +2,20 @@
 //! delete) and jobs.
 
 use axum::extract::{Multipart, Path, Query, State};
+use axum::http::header;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
-use folio_common::store::{StoreError, SubmitOutcome};
+use folio_common::store::{Collection, DocumentRecord, JobRecord, StoreError, SubmitOutcome};
 use serde::Deserialize;
-use serde_json::{json, Value};
 
+use super::schema::{
+    ApiErrors, ChunkList, CollectionList, DeleteAccepted, DocumentList, JobList, UploadResult,
+    UploadedDocument, VersionList,
+};
 use super::{ApiError, ApiJson, AppState};
+use crate::auth::Caller;
 use crate::upload::{Upload, UploadError};
 
 impl From<UploadError> for ApiError {
@@ -36,22 +42,43 @@ pub struct CollectionQuery {
 }
 
 /// `POST /v1/collections` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewCollection {
     name: String,
 }
 
-pub async fn list_collections(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/collections",
+    tag = "collections",
+    summary = "List the tenant's collections",
+    responses((status = 200, body = CollectionList), ApiErrors),
+    security(("api_key" = []))
+)]
+pub async fn list_collections(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<CollectionList>, ApiError> {
     let collections = state
         .runtime
         .store
-        .list_collections(&state.runtime.tenant.id)
+        .list_collections(&caller.tenant_id)
         .await?;
-    Ok(Json(json!({ "collections": collections })))
+    Ok(Json(CollectionList { collections }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/collections",
+    tag = "collections",
+    summary = "Create a collection (idempotent)",
+    request_body(content = NewCollection),
+    responses((status = 201, body = Collection), ApiErrors),
+    security(("api_key" = []))
+)]
 pub async fn create_collection(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewCollection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = body.name.trim();
@@ -61,22 +88,29 @@ pub async fn create_collection(
             "collection names are 1–200 printable characters",
         ));
     }
-    let collection = state.runtime.collection(name).await.map_err(internal)?;
-    Ok((StatusCode::CREATED, Json(json!(collection))))
-}
-
-fn internal(error: anyhow::Error) -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
-        format!("{error:#}"),
-    )
+    let collection = state
+        .runtime
+        .store
+        .ensure_collection(&caller.tenant_id, name)
+        .await?;
+    Ok((StatusCode::CREATED, Json::<Collection>(collection)))
 }
 
 /// Multipart upload: one or more `file` parts; the collection comes from
 /// `?collection=` or a `collection` part placed before the files.
+#[utoipa::path(
+    post,
+    path = "/v1/documents",
+    tag = "documents",
+    summary = "Upload documents (multipart `file` parts); each is queued for ingestion",
+    params(("collection" = Option<String>, Query, description = "Collection name")),
+    request_body(content_type = "multipart/form-data", description = "One or more `file` parts, optionally a `collection` part first"),
+    responses((status = 202, body = UploadResult), ApiErrors),
+    security(("api_key" = []))
+)]
 pub async fn upload(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<CollectionQuery>,
     mut multipart: Multipart,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -92,10 +126,10 @@ pub async fn upload(
         };
         let collection = state
             .runtime
-            .collection(&collection_name)
-            .await
-            .map_err(internal)?;
-        let mut upload = Upload::begin(&state.runtime, &raw_name).await?;
+            .store
+            .ensure_collection(&caller.tenant_id, &collection_name)
+            .await?;
+        let mut upload = Upload::begin(&state.runtime, &caller.tenant_id, &raw_name).await?;
         loop {
             match field.chunk().await {
                 Ok(Some(bytes)) => {
@@ -121,12 +155,27 @@ pub async fn upload(
         }
         let (name, outcome) = upload.finish(&state.runtime, &collection.id).await?;
         results.push(match outcome {
-            SubmitOutcome::Queued { document_id, version, job_id } => {
-                json!({"name": name, "document_id": document_id, "version": version, "job_id": job_id, "status": "queued"})
-            }
-            SubmitOutcome::Unchanged { document_id, version } => {
-                json!({"name": name, "document_id": document_id, "version": version, "job_id": null, "status": "unchanged"})
-            }
+            SubmitOutcome::Queued {
+                document_id,
+                version,
+                job_id,
+            } => UploadedDocument {
+                name,
+                document_id,
+                version,
+                job_id: Some(job_id),
+                status: "queued".into(),
+            },
+            SubmitOutcome::Unchanged {
+                document_id,
+                version,
+            } => UploadedDocument {
+                name,
+                document_id,
+                version,
+                job_id: None,
+                status: "unchanged".into(),
+            },
         });
         state.wake.notify_waiters();
     }
@@ -136,16 +185,23 @@ pub async fn upload(
             "the request has no file part",
         ));
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({ "documents": results }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(UploadResult { documents: results }),
+    ))
 }
 
-async fn collection_id(state: &AppState, name: Option<&str>) -> Result<Option<String>, ApiError> {
+async fn collection_id(
+    state: &AppState,
+    caller: &Caller,
+    name: Option<&str>,
+) -> Result<Option<String>, ApiError> {
     match name {
         None => Ok(None),
         Some(name) => match state
             .runtime
             .store
-            .find_collection(&state.runtime.tenant.id, name)
+            .find_collection(&caller.tenant_id, name)
             .await?
         {
             Some(c) => Ok(Some(c.id)),
@@ -154,103 +210,244 @@ async fn collection_id(state: &AppState, name: Option<&str>) -> Result<Option<St
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/documents",
+    tag = "documents",
+    summary = "List documents with status and ingestion progress",
+    params(("collection" = Option<String>, Query, description = "Collection name")),
+    responses((status = 200, body = DocumentList), ApiErrors),
+    security(("api_key" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<CollectionQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let collection = collection_id(&state, query.collection.as_deref()).await?;
+) -> Result<Json<DocumentList>, ApiError> {
+    let collection = collection_id(&state, &caller, query.collection.as_deref()).await?;
     let documents = state
         .runtime
         .store
-        .list_documents(&state.runtime.tenant.id, collection.as_deref())
+        .list_documents(&caller.tenant_id, collection.as_deref())
         .await?;
-    Ok(Json(json!({ "documents": documents })))
+    Ok(Json(DocumentList { documents }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/documents/{id}",
+    tag = "documents",
+    summary = "One document with status and progress",
+    params(("id" = String, Path, description = "Document id")),
+    responses((status = 200, body = DocumentRecord), ApiErrors),
+    security(("api_key" = []))
+)]
 pub async fn get(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DocumentRecord>, ApiError> {
     let document = state
         .runtime
         .store
-        .get_document(&state.runtime.tenant.id, &id)
+        .get_document(&caller.tenant_id, &id)
         .await?;
-    Ok(Json(json!(document)))
+    Ok(Json(document))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/documents/{id}/text",
+    tag = "documents",
+    summary = "Canonical text of the current version, with page map, sections and defined terms",
+    params(("id" = String, Path, description = "Document id")),
+    responses((status = 200, body = crate::docs::DocumentText), ApiErrors),
+    security(("api_key" = []))
+)]
 pub async fn text(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let text = crate::docs::document_text(&state.runtime, &id).await?;
-    Ok(Json(json!(text)))
+) -> Result<Json<crate::docs::DocumentText>, ApiError> {
+    let text = crate::docs::document_text(&state.runtime, &caller.tenant_id, &id).await?;
+    Ok(Json(text))
 }
 
-pub async fn chunks(
+#[utoipa::path(
+    get,
+    path = "/v1/documents/{id}/original",
+    tag = "documents",
+    summary = "The original file of the current version: PDFs inline (for the page view), anything else as a download",
+    params(("id" = String, Path, description = "Document id")),
+    responses((status = 200, description = "The original bytes", content_type = "application/octet-stream", body = Vec<u8>), ApiErrors),
+    security(("api_key" = []))
+)]
+pub async fn original(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let document = state
         .runtime
         .store
-        .get_document(&state.runtime.tenant.id, &id)
+        .get_document(&caller.tenant_id, &id)
+        .await?;
+    let Some(version) = document.current_version else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "document_not_ready",
+            format!("document {id} has no ingested version yet"),
+        ));
+    };
+    let record = state.runtime.store.get_version(&id, version).await?;
+    let bytes = state.runtime.blobs.read_original(&record.blob_key).await?;
+    // Originals are untrusted: only PDFs are shown inline, in a sandbox, and no
+    // browser may sniff a download into something it would run.
+    let (content_type, disposition) = if record.format == "pdf" {
+        ("application/pdf", "inline")
+    } else {
+        ("application/octet-stream", "attachment")
+    };
+    let file_name: String = record
+        .file_name
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\' || *c == ' ')
+        .collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("{disposition}; filename=\"{file_name}\""),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CONTENT_SECURITY_POLICY, "sandbox".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/documents/{id}/chunks",
+    tag = "documents",
+    summary = "Chunks of the current version with exact character offsets",
+    params(("id" = String, Path, description = "Document id")),
+    responses((status = 200, body = ChunkList), ApiErrors),
+    security(("api_key" = []))
+)]
+pub async fn chunks(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<ChunkList>, ApiError> {
+    let document = state
+        .runtime
+        .store
+        .get_document(&caller.tenant_id, &id)
         .await?;
     let chunks = state
         .runtime
         .store
-        .document_chunks(&state.runtime.tenant.id, &id)
+        .document_chunks(&caller.tenant_id, &id)
         .await?;
-    Ok(Json(
-        json!({"document_id": id, "version": document.current_version, "chunks": chunks}),
-    ))
+    Ok(Json(ChunkList {
+        document_id: id,
+        version: document.current_version,
+        chunks,
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/documents/{id}/versions",
+    tag = "documents",
+    summary = "Every version of a document",
+    params(("id" = String, Path, description = "Document id")),
+    responses((status = 200, body = VersionList), ApiErrors),
+    security(("api_key" = []))
+)]
 pub async fn versions(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VersionList>, ApiError> {
     let versions = state
         .runtime
         .store
-        .list_versions(&state.runtime.tenant.id, &id)
+        .list_versions(&caller.tenant_id, &id)
         .await?;
-    Ok(Json(json!({"document_id": id, "versions": versions})))
+    Ok(Json(VersionList {
+        document_id: id,
+        versions,
+    }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/documents/{id}",
+    tag = "documents",
+    summary = "Delete a document from every store (asynchronously)",
+    params(("id" = String, Path, description = "Document id")),
+    responses((status = 202, body = DeleteAccepted), ApiErrors),
+    security(("api_key" = []))
+)]
 pub async fn delete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let job_id = state
         .runtime
         .store
-        .request_delete(&state.runtime.tenant.id, &id)
+        .request_delete(&caller.tenant_id, &id)
         .await?;
     state.wake.notify_waiters();
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"document_id": id, "job_id": job_id, "status": "deleting"})),
+        Json(DeleteAccepted {
+            document_id: id,
+            job_id,
+            status: "deleting".into(),
+        }),
     ))
 }
 
-pub async fn list_jobs(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    tag = "jobs",
+    summary = "The tenant's newest 200 jobs",
+    responses((status = 200, body = JobList), ApiErrors),
+    security(("api_key" = []))
+)]
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<JobList>, ApiError> {
     let jobs = state
         .runtime
         .store
-        .list_jobs(&state.runtime.tenant.id, 200)
+        .list_jobs(&caller.tenant_id, 200)
         .await?;
-    Ok(Json(json!({ "jobs": jobs })))
+    Ok(Json(JobList { jobs }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}",
+    tag = "jobs",
+    summary = "One job",
+    params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, body = JobRecord), ApiErrors),
+    security(("api_key" = []))
+)]
 pub async fn get_job(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let job = state
-        .runtime
-        .store
-        .get_job(&state.runtime.tenant.id, &id)
-        .await?;
-    Ok(Json(json!(job)))
+) -> Result<Json<JobRecord>, ApiError> {
+    let job = state.runtime.store.get_job(&caller.tenant_id, &id).await?;
+    Ok(Json(job))
 }

@@ -4,20 +4,29 @@ mod ask;
 mod chat;
 mod documents;
 mod error;
+pub mod guard;
+mod keys;
+mod openapi;
+mod schema;
 mod search;
 
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use tokio::sync::Notify;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::{ApiError, ApiJson};
 
+use crate::auth::KeyVerifier;
+use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 
 /// Shared state of every handler.
@@ -27,40 +36,112 @@ pub struct AppState {
     pub runtime: Runtime,
     /// Wakes the ingestion workers when a job is queued.
     pub wake: Arc<Notify>,
+    /// Recognizes API keys.
+    pub keys: Arc<KeyVerifier>,
+    /// Per-key request rate limit.
+    pub limiter: Arc<guard::RateLimiter>,
+    /// Bounds generation work in flight and waiting.
+    pub llm_gate: Arc<guard::LlmGate>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// State for a runtime, with limits from its configuration.
+    pub fn new(runtime: Runtime, wake: Arc<Notify>, metrics: Arc<Metrics>) -> Self {
+        let server = &runtime.config.server;
+        AppState {
+            keys: Arc::new(KeyVerifier::new(runtime.store.clone())),
+            limiter: Arc::new(guard::RateLimiter::new(server.rate_limit_per_minute)),
+            llm_gate: Arc::new(guard::LlmGate::new(
+                server.llm_concurrency,
+                server.llm_queue,
+            )),
+            runtime,
+            wake,
+            metrics,
+        }
+    }
+}
+
+/// The API routes with their OpenAPI entries: `(authorized /v1 routes, public routes)`.
+fn api_routes(upload_limit: usize) -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(documents::upload, documents::list))
+        .layer(DefaultBodyLimit::max(upload_limit));
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(keys::me))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(
+            documents::list_collections,
+            documents::create_collection
+        ))
+        .merge(uploads)
+        .routes(routes!(documents::get, documents::delete))
+        .routes(routes!(documents::text))
+        .routes(routes!(documents::original))
+        .routes(routes!(documents::chunks))
+        .routes(routes!(documents::versions))
+        .routes(routes!(search::search))
+        .routes(routes!(ask::ask))
+        .routes(routes!(chat::completions))
+        .routes(routes!(documents::list_jobs))
+        .routes(routes!(documents::get_job));
+    let public = OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics));
+    (v1, public)
+}
+
+/// The OpenAPI 3.1 description of every route.
+pub fn openapi_spec() -> utoipa::openapi::OpenApi {
+    let (v1, public) = api_routes(0);
+    let mut spec = openapi::ApiDoc::openapi();
+    spec.merge(v1.split_for_parts().1);
+    spec.merge(public.split_for_parts().1);
+    spec
+}
+
+/// The spec as `folio openapi` prints it and `docs/openapi.json` holds it.
+pub fn render_openapi() -> String {
+    openapi::render(&openapi_spec())
 }
 
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
     // Multipart framing adds a little to the file itself.
-    let body_limit = state.runtime.config.server.max_upload_bytes as usize + 64 * 1024;
+    let upload_limit = state.runtime.config.server.max_upload_bytes as usize + 64 * 1024;
+    let json_limit = state.runtime.config.server.max_json_bytes;
+    let (v1, public) = api_routes(upload_limit);
+    let spec = openapi::SpecJson(Arc::new(openapi_spec()));
+    let (v1, _) = v1.split_for_parts();
+    let (public, _) = public.split_for_parts();
+    let v1 = v1.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        guard::authorize,
+    ));
+    let docs = Router::new()
+        .route("/openapi.json", axum::routing::get(openapi::spec_json))
+        .with_state(spec);
     Router::new()
-        .route("/", get(web_ui))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route(
-            "/v1/collections",
-            get(documents::list_collections).post(documents::create_collection),
-        )
-        .route(
-            "/v1/documents",
-            post(documents::upload)
-                .get(documents::list)
-                .layer(DefaultBodyLimit::max(body_limit)),
-        )
-        .route(
-            "/v1/documents/{id}",
-            get(documents::get).delete(documents::delete),
-        )
-        .route("/v1/documents/{id}/text", get(documents::text))
-        .route("/v1/documents/{id}/chunks", get(documents::chunks))
-        .route("/v1/documents/{id}/versions", get(documents::versions))
-        .route("/v1/search", post(search::search))
-        .route("/v1/ask", post(ask::ask))
-        .route("/v1/chat/completions", post(chat::completions))
-        .route("/v1/jobs", get(documents::list_jobs))
-        .route("/v1/jobs/{id}", get(documents::get_job))
+        .route("/", axum::routing::get(web_ui))
+        .route("/docs", axum::routing::get(openapi::docs_page))
+        .merge(public)
+        .merge(v1)
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::deadline,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::observe,
+        ))
+        .layer(DefaultBodyLimit::max(json_limit))
         .with_state(state)
+        .merge(docs)
 }
 
 async fn not_found() -> ApiError {
@@ -72,10 +153,36 @@ async fn web_ui() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("../../../../web/index.html"))
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "Alive", body = Object)))]
 async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let depth = state.runtime.store.open_job_count().await.ok();
+    state.metrics.set_llm_waiting(state.llm_gate.waiting());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(depth),
+    )
+}
+
+/// Readiness: the store answers; which models and vector backend are in use.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Object),
+        (status = 503, description = "A dependency is down", body = Object)
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let store_ok = state.runtime.store.ping().await.is_ok();
     let embedder = state.runtime.pipeline.indexes().embedder.model_id();

@@ -1,0 +1,349 @@
+//! What every `/v1` request passes before its handler: the API key and the role
+//! its route needs, the key's rate limit and the request deadline; and the gate
+//! that bounds how much generation work may wait.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::{ApiError, AppState};
+use crate::auth::{AuthError, Caller, Role};
+
+/// The role a route needs. Reads need a viewer, writes an editor, key
+/// management an admin; searching and asking are reads even though they POST.
+pub fn required_role(method: &Method, route: &str) -> Role {
+    if route.starts_with("/v1/keys") {
+        return Role::Admin;
+    }
+    let reads_by_post = ["/v1/search", "/v1/ask", "/v1/chat/completions"];
+    if method == Method::GET || method == Method::HEAD || reads_by_post.contains(&route) {
+        Role::Viewer
+    } else {
+        Role::Editor
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Missing => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_api_key",
+                error.to_string(),
+            ),
+            AuthError::Invalid => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_api_key",
+                error.to_string(),
+            ),
+            AuthError::Store(e) => e.into(),
+            AuthError::Hash(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                error.to_string(),
+            ),
+        }
+    }
+}
+
+/// The key on a request: `Authorization: Bearer <key>` or `X-Api-Key: <key>`.
+fn presented_key(request: &Request) -> Option<&str> {
+    let headers = request.headers();
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        return value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim);
+    }
+    headers.get("x-api-key")?.to_str().ok().map(str::trim)
+}
+
+/// Middleware of every `/v1` route: authenticates, checks the route's role,
+/// applies the key's rate limit, and hands the [`Caller`] to the handler.
+pub async fn authorize(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| request.uri().path().to_string());
+    let caller = if state.runtime.config.server.auth {
+        let key = presented_key(&request).ok_or(AuthError::Missing)?;
+        state.keys.verify(key).await?
+    } else {
+        Caller {
+            tenant_id: state.runtime.tenant.id.clone(),
+            role: Role::Admin,
+            key_id: None,
+        }
+    };
+    let needed = required_role(request.method(), &route);
+    if caller.role < needed {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_role",
+            format!(
+                "this route needs the {} role; the key has {}",
+                needed.as_str(),
+                caller.role.as_str()
+            ),
+        ));
+    }
+    if let Some(key_id) = &caller.key_id {
+        if let Err(wait) = state.limiter.admit(key_id) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "this key made too many requests; retry in {} s",
+                    retry_after_secs(wait)
+                ),
+            )
+            .retry_after(wait));
+        }
+    }
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+/// Middleware bounding the time to a response (a stream's first bytes count).
+pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let secs = state.runtime.config.server.request_timeout_secs;
+    if secs == 0 {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(Duration::from_secs(secs), next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "request_timeout",
+            format!("the request took longer than {secs} s"),
+        )
+        .into_response(),
+    }
+}
+
+/// Middleware giving each request an id (the client's `x-request-id`, or a new
+/// one), a log span carrying it, a log line, and its latency metric by route.
+pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_string);
+    let span = tracing::info_span!("request", id = %request_id, method = %method, route = %route);
+    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let status = response.status().as_u16();
+    let took = started.elapsed();
+    span.in_scope(|| {
+        tracing::info!(status, ms = took.as_secs_f64() * 1000.0, "request");
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    state.metrics.observe_http(
+        crate::metrics::HttpLabels {
+            method,
+            route,
+            status,
+        },
+        took,
+    );
+    response
+}
+
+/// A generation slot for a request, with its wait recorded.
+pub async fn generation_slot(state: &AppState) -> Result<LlmSlot, ApiError> {
+    let started = Instant::now();
+    let slot = state.llm_gate.enter().await?;
+    state
+        .metrics
+        .observe_llm_wait(started.elapsed(), state.llm_gate.waiting());
+    Ok(slot)
+}
+
+/// Whole seconds a client should wait (at least 1).
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+impl ApiError {
+    /// Adds a `Retry-After` header to the response.
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = HeaderValue::from_str(&retry_after_secs(wait).to_string()).ok();
+        self
+    }
+}
+
+/// Per-key token buckets: `per_minute` requests a minute, bursts of `burst`.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_minute: u32,
+    burst: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// A limiter; `per_minute == 0` admits everything.
+    pub fn new(per_minute: u32) -> Self {
+        RateLimiter {
+            per_minute,
+            burst: (f64::from(per_minute) / 6.0).max(10.0),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token of `key`'s bucket, or says how long until one is there.
+    pub fn admit(&self, key: &str) -> Result<(), Duration> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let rate = f64::from(self.per_minute) / 60.0;
+        let now = Instant::now();
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) / rate))
+        }
+    }
+}
+
+/// Bounds generation: `concurrency` answers at once, `queue` more waiting; a
+/// request beyond that is refused at once instead of piling up.
+#[derive(Debug)]
+pub struct LlmGate {
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    queue: usize,
+}
+
+/// A generation slot, held until the answer (or its stream) is finished.
+#[derive(Debug)]
+pub struct LlmSlot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl LlmGate {
+    /// A gate with `concurrency` slots (at least 1) and room for `queue` waiters.
+    pub fn new(concurrency: usize, queue: usize) -> Self {
+        LlmGate {
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            waiting: AtomicUsize::new(0),
+            queue,
+        }
+    }
+
+    /// Requests waiting for a slot now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Waits for a slot, or refuses with 503 and Retry-After when the queue is full.
+    pub async fn enter(&self) -> Result<LlmSlot, ApiError> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(LlmSlot { _permit: permit });
+        }
+        let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
+        if queued >= self.queue {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "llm_busy",
+                format!(
+                    "{} answers are being generated and {queued} are waiting; retry shortly",
+                    self.slots.available_permits().max(1)
+                ),
+            )
+            .retry_after(Duration::from_secs(5)));
+        }
+        let permit = self.slots.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let permit = permit.map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the server is shutting down",
+            )
+        })?;
+        Ok(LlmSlot { _permit: permit })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_need_an_editor_and_keys_an_admin() {
+        assert_eq!(required_role(&Method::GET, "/v1/documents"), Role::Viewer);
+        assert_eq!(required_role(&Method::POST, "/v1/search"), Role::Viewer);
+        assert_eq!(required_role(&Method::POST, "/v1/ask"), Role::Viewer);
+        assert_eq!(required_role(&Method::POST, "/v1/documents"), Role::Editor);
+        assert_eq!(
+            required_role(&Method::DELETE, "/v1/documents/{id}"),
+            Role::Editor
+        );
+        assert_eq!(required_role(&Method::GET, "/v1/keys"), Role::Admin);
+        // A route nobody classified is a write: the safe side.
+        assert_eq!(required_role(&Method::PATCH, "/v1/new"), Role::Editor);
+    }
+
+    #[test]
+    fn a_key_gets_its_burst_then_waits() {
+        let limiter = RateLimiter::new(60);
+        for _ in 0..10 {
+            assert!(limiter.admit("k").is_ok());
+        }
+        let wait = limiter.admit("k").expect_err("the burst is spent");
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        // Another key has its own bucket.
+        assert!(limiter.admit("other").is_ok());
+        assert!(RateLimiter::new(0).admit("k").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_instead_of_waiting() {
+        let gate = Arc::new(LlmGate::new(1, 1));
+        let first = gate.enter().await.expect("a free slot");
+        let waiter = {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.enter().await.map(|_| ()) })
+        };
+        while gate.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = gate.enter().await.expect_err("slot taken, queue full");
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(refused.retry_after.is_some());
+        drop(first);
+        waiter
+            .await
+            .expect("the waiter ran")
+            .expect("the waiter got the freed slot");
+    }
+}

@@ -1,0 +1,119 @@
+//! The caller's identity and the tenant's API keys (admin only).
+
+use super::schema::{ApiErrors, CreatedKey, KeyList, Me};
+use super::{ApiError, ApiJson, AppState};
+use crate::auth::{issue_key, Caller, Role};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use serde::Deserialize;
+
+/// `POST /v1/keys` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// A label for people.
+    name: String,
+    /// `viewer`, `editor` or `admin`.
+    role: String,
+}
+
+/// `GET /v1/me`: the tenant and role the presented key stands for.
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "keys",
+    summary = "The tenant and role of the presented key",
+    responses((status = 200, body = Me), ApiErrors),
+    security(("api_key" = []))
+)]
+pub async fn me(Extension(caller): Extension<Caller>) -> Json<Me> {
+    Json(Me {
+        tenant_id: caller.tenant_id,
+        role: caller.role,
+        key_id: caller.key_id,
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "keys",
+    summary = "The tenant's API keys (never the keys themselves)",
+    responses((status = 200, body = KeyList), ApiErrors),
+    security(("api_key" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<KeyList>, ApiError> {
+    let keys = state.runtime.store.list_api_keys(&caller.tenant_id).await?;
+    Ok(Json(KeyList { keys }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys",
+    tag = "keys",
+    summary = "Create an API key; the response is the only time it is shown",
+    request_body(content = NewKey),
+    responses((status = 201, body = CreatedKey), ApiErrors),
+    security(("api_key" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<NewKey>,
+) -> Result<impl IntoResponse, ApiError> {
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_role",
+            format!("unknown role {:?}: use viewer, editor or admin", body.role),
+        )
+    })?;
+    let name = body.name.trim();
+    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_key_name",
+            "key names are 1–200 printable characters",
+        ));
+    }
+    let issued = issue_key(&state.runtime.store, &caller.tenant_id, role, name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            key: issued.key,
+            id: issued.record.id,
+            name: issued.record.name,
+            role,
+            tenant_id: issued.record.tenant_id,
+            created_at: issued.record.created_at,
+        }),
+    ))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/keys/{id}",
+    tag = "keys",
+    summary = "Revoke an API key",
+    params(("id" = String, Path, description = "Key id")),
+    responses((status = 204, description = "Revoked"), ApiErrors),
+    security(("api_key" = []))
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .runtime
+        .store
+        .revoke_api_key(&caller.tenant_id, &id)
+        .await?;
+    state.keys.forget(&id);
+    Ok(StatusCode::NO_CONTENT)
+}

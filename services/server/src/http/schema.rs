@@ -1,0 +1,165 @@
+//! Response bodies of the API, typed so the OpenAPI spec describes exactly what
+//! the handlers send.
+
+use folio_common::store::{
+    ApiKeyRecord, ChunkRecord, Collection, DocumentRecord, JobRecord, VersionRecord,
+};
+use serde::Serialize;
+use utoipa::{IntoResponses, ToSchema};
+
+use crate::auth::Role;
+
+/// `{"error": {…}}`: the body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// One error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code clients may match on (see the README's error table).
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// `auth`, `not_found`, `invalid_request`, `unavailable` or `internal`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// The errors any authorized route may answer.
+#[allow(dead_code)] // only its OpenAPI description is used
+#[derive(IntoResponses)]
+pub enum ApiErrors {
+    /// The request is malformed or fails validation.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No API key, or not a valid one.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The key's role may not use this route.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// Nothing of that id in the caller's tenant.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// A JSON body that does not fit the route's schema.
+    #[response(status = 422)]
+    Unprocessable(ErrorBody),
+    /// The key's rate limit is spent; see `Retry-After`.
+    #[response(status = 429)]
+    TooManyRequests(ErrorBody),
+    /// Generation queue full or a dependency down; see `Retry-After` when present.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// `GET /v1/collections`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionList {
+    /// By name.
+    pub collections: Vec<Collection>,
+}
+
+/// `GET /v1/documents`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentList {
+    /// Newest first.
+    pub documents: Vec<DocumentRecord>,
+}
+
+/// One file of an upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadedDocument {
+    /// Cleaned file name (the document's name in its collection).
+    pub name: String,
+    /// The document (new, or existing when the name was uploaded before).
+    pub document_id: String,
+    /// The version the upload created, or the existing one when unchanged.
+    pub version: i64,
+    /// The ingestion job, when one was queued.
+    pub job_id: Option<String>,
+    /// `queued` or `unchanged` (same bytes as the newest version).
+    pub status: String,
+}
+
+/// `POST /v1/documents`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadResult {
+    /// One entry per file part.
+    pub documents: Vec<UploadedDocument>,
+}
+
+/// `GET /v1/documents/{id}/chunks`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChunkList {
+    /// The document.
+    pub document_id: String,
+    /// The version the chunks belong to (none before the first ingestion).
+    pub version: Option<i64>,
+    /// In document order.
+    pub chunks: Vec<ChunkRecord>,
+}
+
+/// `GET /v1/documents/{id}/versions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionList {
+    /// The document.
+    pub document_id: String,
+    /// Oldest first.
+    pub versions: Vec<VersionRecord>,
+}
+
+/// `DELETE /v1/documents/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeleteAccepted {
+    /// The document.
+    pub document_id: String,
+    /// The deletion job.
+    pub job_id: String,
+    /// Always `deleting`.
+    pub status: String,
+}
+
+/// `GET /v1/jobs`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobList {
+    /// Newest first.
+    pub jobs: Vec<JobRecord>,
+}
+
+/// `GET /v1/me`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// The tenant every request with this key acts in.
+    pub tenant_id: String,
+    /// What the key may do.
+    pub role: Role,
+    /// The key's id (none when authentication is off).
+    pub key_id: Option<String>,
+}
+
+/// `GET /v1/keys`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    /// Oldest first, revoked ones included.
+    pub keys: Vec<ApiKeyRecord>,
+}
+
+/// `POST /v1/keys`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedKey {
+    /// The key: shown this once, stored only as a hash.
+    pub key: String,
+    /// Its public id.
+    pub id: String,
+    /// Its label.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
