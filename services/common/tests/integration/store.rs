@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use folio_common::store::{
-    ChunkRecord, DocumentStatus, FailureReason, IngestResult, JobKind, MetadataStore, NewVersion,
-    StoreError, SubmitOutcome,
+    ApiKeyRecord, ChunkRecord, DocumentStatus, FailureReason, IngestResult, JobKind, MetadataStore,
+    NewVersion, StoreError, SubmitOutcome,
 };
 use sqlx::Connection;
 
@@ -405,6 +405,63 @@ async fn tenants_never_see_each_other() {
             store.get_job(&b.id, &job.id).await,
             Err(StoreError::NotFound(_))
         ));
+    }
+}
+
+#[tokio::test]
+async fn tenants_and_api_keys_round_trip_and_stay_in_their_tenant() {
+    for (kind, store, _guard) in fresh_stores().await {
+        let acme = store.create_tenant("acme").await.unwrap();
+        assert!(
+            matches!(
+                store.create_tenant("acme").await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{kind}: tenant names are unique"
+        );
+        assert_eq!(store.find_tenant("acme").await.unwrap(), Some(acme.clone()));
+        assert_eq!(store.find_tenant("nobody").await.unwrap(), None);
+        let other = store.ensure_tenant("other").await.unwrap();
+        let names: Vec<String> = store
+            .list_tenants()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(names, ["acme", "other"], "{kind}");
+
+        let key = ApiKeyRecord {
+            id: "0123456789abcdef".into(),
+            tenant_id: acme.id.clone(),
+            name: "ci".into(),
+            role: "editor".into(),
+            hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            created_at: 1,
+            revoked_at: None,
+        };
+        store.insert_api_key(&key).await.unwrap();
+        assert_eq!(
+            store.api_key(&key.id).await.unwrap(),
+            Some(key.clone()),
+            "{kind}"
+        );
+        assert_eq!(store.active_api_key_count().await.unwrap(), 1);
+        assert_eq!(
+            store.list_api_keys(&acme.id).await.unwrap(),
+            vec![key.clone()]
+        );
+        assert!(store.list_api_keys(&other.id).await.unwrap().is_empty());
+        // Another tenant cannot revoke it; its own tenant can, once.
+        assert!(matches!(
+            store.revoke_api_key(&other.id, &key.id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        store.revoke_api_key(&acme.id, &key.id).await.unwrap();
+        store.revoke_api_key(&acme.id, &key.id).await.unwrap();
+        let revoked = store.api_key(&key.id).await.unwrap().unwrap();
+        assert!(revoked.revoked_at.is_some(), "{kind}");
+        assert_eq!(store.active_api_key_count().await.unwrap(), 0);
     }
 }
 
