@@ -10,3 +10,4 @@ mod cli;
 mod crash;
 mod documents;
 mod search;
+mod security;

@@ -192,6 +192,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "embedder": {"ok": true, "model": embedder},
         "vectors": {"ok": true, "backend": state.runtime.pipeline.indexes().vectors.name()},
         "llm": state.runtime.llm,
+        // The generator loads on the first question; until then answers wait for it.
+        "llm_loaded": state.runtime.answerer.initialized(),
     });
     let status = if store_ok {
         StatusCode::OK
