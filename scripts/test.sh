@@ -27,3 +27,5 @@ cargo test --release --workspace --locked -- --test-threads="${FOLIO_TEST_THREAD
 
 echo "== browser tests of the web UI (chromium + playwright-core)"
 bash scripts/browser-test.sh
+echo "== deployment files (docker-compose schema check, no Docker engine needed)"
+bash scripts/validate-deploy.sh

@@ -11,3 +11,4 @@ mod crash;
 mod documents;
 mod search;
 mod security;
+mod split;

@@ -208,6 +208,11 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Largest JSON request body, in bytes.
     pub max_json_bytes: usize,
+    /// What `folio serve` runs: `all` (API, web UI and ingestion workers in one
+    /// process), `ingest` (workers only, plus health and metrics) or `query`
+    /// (API and web UI, no workers). Split roles share PostgreSQL, a Qdrant
+    /// server, the blob directory and the full-text index directory.
+    pub role: String,
 }
 
 /// Metadata store settings.
@@ -320,6 +325,7 @@ impl Default for ServerConfig {
             llm_queue: 8,
             request_timeout_secs: 300,
             max_json_bytes: 1024 * 1024,
+            role: "all".into(),
         }
     }
 }

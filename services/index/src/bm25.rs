@@ -76,11 +76,13 @@ impl Fields {
 ///
 /// Writes are buffered until [`Bm25Index::commit`]; searches see committed data only.
 /// The struct is `Send + Sync`: share it behind an `Arc`. Writes are serialised by an
-/// internal lock; searches run concurrently. Only one `Bm25Index` may be open on a
-/// directory at a time (tantivy holds a lock file).
+/// internal lock; searches run concurrently. One process may write a directory
+/// (tantivy holds a lock file); any number may follow it read-only
+/// ([`Bm25Index::open_follower`]), as the query replicas of a split deployment do.
 pub struct Bm25Index {
     fields: Fields,
-    writer: Mutex<IndexWriter>,
+    /// `None` in a read-only follower.
+    writer: Option<Mutex<IndexWriter>>,
     reader: IndexReader,
     query_parser: QueryParser,
 }
@@ -105,14 +107,43 @@ impl Bm25Index {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        let mut query_parser = QueryParser::for_index(&index, vec![fields.heading, fields.body]);
+        Self::assemble(&index, fields, Some(writer), reader)
+    }
+
+    /// Opens the index in `dir` read-only, following another process's commits:
+    /// tantivy watches the index's `meta.json` and reloads shortly after each commit.
+    /// Creates an empty index when there is none yet (the writer adopts it).
+    pub fn open_follower(dir: &Path) -> Result<Self, IndexError> {
+        std::fs::create_dir_all(dir)?;
+        let directory = MmapDirectory::open(dir)?;
+        let index = Index::open_or_create(directory, Fields::schema())?;
+        let fields = Fields::resolve(&index.schema())?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()?;
+        Self::assemble(&index, fields, None, reader)
+    }
+
+    fn assemble(
+        index: &Index,
+        fields: Fields,
+        writer: Option<IndexWriter>,
+        reader: IndexReader,
+    ) -> Result<Self, IndexError> {
+        let mut query_parser = QueryParser::for_index(index, vec![fields.heading, fields.body]);
         query_parser.set_field_boost(fields.heading, HEADING_BOOST);
         Ok(Self {
             fields,
-            writer: Mutex::new(writer),
+            writer: writer.map(Mutex::new),
             reader,
             query_parser,
         })
+    }
+
+    /// Reloads the searcher now (a follower otherwise catches up within a second).
+    pub fn refresh(&self) -> Result<(), IndexError> {
+        Ok(self.reader.reload()?)
     }
 
     /// Adds chunks (visible after [`Bm25Index::commit`]). A chunk whose id is already in the
@@ -256,6 +287,8 @@ impl Bm25Index {
 
     fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>, IndexError> {
         self.writer
+            .as_ref()
+            .ok_or(IndexError::ReadOnly("the full-text index"))?
             .lock()
             .map_err(|_: PoisonError<_>| IndexError::Poisoned("full-text writer"))
     }

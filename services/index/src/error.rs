@@ -74,6 +74,10 @@ pub enum IndexError {
     #[error("corrupt index record: {0}")]
     Corrupt(String),
 
+    /// A write reached an index opened read-only (a query replica in split mode).
+    #[error("{0} is open read-only in this process (the ingest role writes it)")]
+    ReadOnly(&'static str),
+
     /// A lock was poisoned by a panic in another thread.
     #[error("{0} lock poisoned by an earlier panic")]
     Poisoned(&'static str),

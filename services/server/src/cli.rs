@@ -80,6 +80,10 @@ pub struct ServeArgs {
     /// Concurrent ingestion jobs.
     #[arg(long, env = "FOLIO_WORKERS")]
     pub workers: Option<usize>,
+    /// `all` (default), `ingest` (workers only) or `query` (API only): the split
+    /// deployment runs one ingest process and any number of query replicas.
+    #[arg(long, env = "FOLIO_ROLE")]
+    pub role: Option<String>,
 }
 
 /// `folio ingest`.

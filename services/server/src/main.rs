@@ -81,6 +81,9 @@ fn main() -> Result<()> {
                 if let Some(workers) = args.workers {
                     config.ingest.workers = workers;
                 }
+                if let Some(role) = args.role {
+                    config.server.role = role;
+                }
                 serve(config).await
             }
             Command::Ingest(args) => ingest_cmd::run(Runtime::open(config).await?, args).await,
@@ -130,7 +133,12 @@ fn models_command(config: &FolioConfig, command: &ModelsCommand) -> Result<()> {
 
 async fn serve(config: FolioConfig) -> Result<()> {
     let bind = config.server.bind.clone();
-    let workers = config.ingest.workers.max(1);
+    let role = runtime::ServeRole::parse(&config.server.role)?;
+    let workers = if role.runs_workers() {
+        config.ingest.workers.max(1)
+    } else {
+        0
+    };
     let runtime = Runtime::open(config).await?;
     runtime.recover().await?;
     let wake = Arc::new(Notify::new());
@@ -146,7 +154,10 @@ async fn serve(config: FolioConfig) -> Result<()> {
         .observed_by(metrics.job_observer());
         worker_tasks.push(tokio::spawn(worker.run_forever(shutdown_rx.clone())));
     }
-    if runtime.config.server.auth && runtime.store.active_api_key_count().await? == 0 {
+    if role.serves_api()
+        && runtime.config.server.auth
+        && runtime.store.active_api_key_count().await? == 0
+    {
         // First start: without a key nobody could use the API, so make one for
         // the default tenant and show it this once.
         let issued = auth::issue_key(
@@ -161,12 +172,17 @@ async fn serve(config: FolioConfig) -> Result<()> {
             runtime.tenant.name, issued.key
         );
     }
-    let app = http::router(http::AppState::new(runtime.clone(), wake, metrics));
+    let state = http::AppState::new(runtime.clone(), wake, metrics);
+    let app = if role.serves_api() {
+        http::router(state)
+    } else {
+        http::health_router(state)
+    };
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
         .with_context(|| format!("binding {bind}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(address = %local, workers, llm = ?runtime.llm.as_ref().map(|m| &m.architecture), "folio is serving");
+    tracing::info!(address = %local, role = role.as_str(), workers, llm = ?runtime.llm.as_ref().map(|m| &m.architecture), "folio is serving");
     println!("folio listening on http://{local}");
     // After the signal, open requests and answer streams get a grace period to
     // finish; past it they are ended so the process always exits.

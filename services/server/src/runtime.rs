@@ -15,7 +15,7 @@ use folio_ingest::parse::ParseLimits;
 use folio_ingest::pipeline::{Indexes, Pipeline};
 use folio_query::retrieve::Retriever;
 
-/// The tenant used until API keys bind requests to tenants.
+/// The tenant of the CLI and of `auth = false`; API keys bind requests to theirs.
 pub const DEFAULT_TENANT: &str = "default";
 
 /// Everything a running Folio process holds.
@@ -64,7 +64,20 @@ impl Runtime {
                         config.embedder_dir().display()
                     )
                 })?;
-        let bm25 = Bm25Index::open_or_create(&config.bm25_dir()).with_context(|| {
+        let role = ServeRole::parse(&config.server.role)?;
+        if role != ServeRole::All && config.vectors.backend == VectorBackend::Edge {
+            anyhow::bail!(
+                "`folio serve --role {}` shares its indexes with other processes, which qdrant-edge (inside one process) cannot do: set vectors.backend = \"qdrant\" and vectors.qdrant_url",
+                role.as_str()
+            );
+        }
+        // Query replicas follow the full-text index that the ingest role writes.
+        let bm25 = if role == ServeRole::Query {
+            Bm25Index::open_follower(&config.bm25_dir())
+        } else {
+            Bm25Index::open_or_create(&config.bm25_dir())
+        };
+        let bm25 = bm25.with_context(|| {
             format!(
                 "opening the full-text index at {} (is another folio process using this data directory?)",
                 config.bm25_dir().display()
@@ -161,5 +174,47 @@ impl Runtime {
     /// The collection `name` of the default tenant, created if needed.
     pub async fn collection(&self, name: &str) -> Result<Collection> {
         Ok(self.store.ensure_collection(&self.tenant.id, name).await?)
+    }
+}
+
+/// What one `folio serve` process runs (`server.role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServeRole {
+    /// API, web UI and ingestion workers in one process (the embedded default).
+    All,
+    /// Ingestion workers; HTTP only for health and metrics.
+    Ingest,
+    /// API and web UI; ingestion happens elsewhere.
+    Query,
+}
+
+impl ServeRole {
+    /// Parses `all`, `ingest` or `query`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "all" => Ok(ServeRole::All),
+            "ingest" => Ok(ServeRole::Ingest),
+            "query" => Ok(ServeRole::Query),
+            other => anyhow::bail!("unknown server.role {other:?}: use all, ingest or query"),
+        }
+    }
+
+    /// The name as configured.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServeRole::All => "all",
+            ServeRole::Ingest => "ingest",
+            ServeRole::Query => "query",
+        }
+    }
+
+    /// Whether this process runs ingestion workers.
+    pub fn runs_workers(self) -> bool {
+        self != ServeRole::Query
+    }
+
+    /// Whether this process serves the `/v1` API and the web UI.
+    pub fn serves_api(self) -> bool {
+        self != ServeRole::Ingest
     }
 }

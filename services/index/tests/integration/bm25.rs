@@ -320,3 +320,29 @@ proptest! {
         prop_assert!(index.search(&query, &SearchFilter::tenant("t"), 5).is_ok());
     }
 }
+
+#[test]
+fn a_follower_sees_the_writers_commits_and_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bm25");
+    // The follower may start first: it creates the empty index the writer adopts.
+    let follower = Bm25Index::open_follower(&path).unwrap();
+    let writer = Bm25Index::open_or_create(&path).unwrap();
+    let filter = SearchFilter::tenant("t");
+    let row = chunk("t", "c", "d", 1, 0, "1. Term", "The term is five years.");
+    writer.add(std::slice::from_ref(&row)).unwrap();
+    writer.commit().unwrap();
+    // Without an explicit refresh the follower catches up on its own (tantivy
+    // polls meta.json); refresh makes the test independent of that delay.
+    follower.refresh().unwrap();
+    assert_eq!(follower.count(&filter).unwrap(), 1);
+    let hits = follower.search("term years", &filter, 5).unwrap();
+    assert_eq!(hits.first().map(|h| h.chunk_id), Some(row.chunk_id));
+    assert!(matches!(
+        follower.add(std::slice::from_ref(&row)),
+        Err(IndexError::ReadOnly(_))
+    ));
+    assert!(matches!(follower.commit(), Err(IndexError::ReadOnly(_))));
+    // A second writer on the same directory is refused while the first lives.
+    assert!(Bm25Index::open_or_create(&path).is_err());
+}

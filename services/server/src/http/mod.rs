@@ -109,6 +109,19 @@ pub fn render_openapi() -> String {
     openapi::render(&openapi_spec())
 }
 
+/// The router of an ingest-only process: health, readiness and metrics.
+pub fn health_router(state: AppState) -> Router {
+    let (_, public) = api_routes(0);
+    let (public, _) = public.split_for_parts();
+    public
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::observe,
+        ))
+        .with_state(state)
+}
+
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
     // Multipart framing adds a little to the file itself.
