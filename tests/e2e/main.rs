@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod crash;
 mod documents;
+mod load;
 mod search;
 mod security;
 mod split;
