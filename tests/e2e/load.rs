@@ -100,6 +100,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// One request of the run: endpoint, status, seconds, whether Retry-After came.
+type Outcome = (&'static str, u16, f64, bool);
+
 /// Resident memory the server must stay under during the run (MiB): the
 /// embedder's ONNX arena and the local scoring model dominate.
 const RSS_BOUND_MIB: u64 = 3072;
@@ -145,7 +148,7 @@ async fn fifty_clients_get_answers_or_a_clean_503_and_nothing_leaks() {
 
     const CLIENTS: usize = 50;
     const REQUESTS_PER_CLIENT: usize = 8;
-    let results: Arc<Mutex<Vec<(&'static str, u16, f64, bool)>>> = Arc::default();
+    let results: Arc<Mutex<Vec<Outcome>>> = Arc::default();
     let peak_rss = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let sampler = {
         let peak = peak_rss.clone();

@@ -13,3 +13,4 @@ mod load;
 mod search;
 mod security;
 mod split;
+mod telemetry;

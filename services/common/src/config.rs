@@ -37,6 +37,19 @@ pub struct FolioConfig {
     pub answer: AnswerConfig,
     /// Which model generates answers: the local GGUF or an OpenAI-compatible server.
     pub generator: GeneratorConfig,
+    /// Trace export (OpenTelemetry).
+    pub telemetry: TelemetryConfig,
+}
+
+/// OpenTelemetry trace export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP traces endpoint, e.g. `http://otel-collector:4318/v1/traces`;
+    /// empty = no export (logs and `/metrics` only).
+    pub otlp_endpoint: String,
+    /// `service.name` of the exported spans (default `folio`).
+    pub service_name: String,
 }
 
 /// Answering knobs.
@@ -310,6 +323,7 @@ impl Default for FolioConfig {
             xl3m: Xl3mConfig::default(),
             answer: AnswerConfig::default(),
             generator: GeneratorConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }

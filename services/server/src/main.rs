@@ -18,6 +18,7 @@ mod metrics;
 mod models;
 mod runtime;
 mod search;
+mod telemetry;
 mod upload;
 
 use std::sync::Arc;
@@ -27,21 +28,8 @@ use clap::Parser;
 use folio_common::config::FolioConfig;
 use tokio::sync::{watch, Notify};
 
-use cli::{Cli, Command, DocsCommand, LogFormat, ModelsCommand};
+use cli::{Cli, Command, DocsCommand, ModelsCommand};
 use runtime::Runtime;
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FOLIO_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,tantivy=warn,ort=warn,qdrant_edge=error")
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
 
 fn load_config(cli: &Cli) -> Result<FolioConfig> {
     let mut config = FolioConfig::load(cli.config.as_deref())?;
@@ -59,8 +47,8 @@ fn load_config(cli: &Cli) -> Result<FolioConfig> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
     let mut config = load_config(&cli)?;
+    let telemetry = telemetry::init(cli.log_format, &config.telemetry)?;
     if let Command::Openapi = &cli.command {
         print!("{}", http::render_openapi());
         return Ok(());
@@ -72,7 +60,7 @@ fn main() -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => {
                 if let Some(bind) = args.bind {
@@ -98,7 +86,10 @@ fn main() -> Result<()> {
                 unreachable!("handled before the runtime starts")
             }
         }
-    })
+    });
+    drop(runtime);
+    telemetry.shutdown();
+    result
 }
 
 fn models_command(config: &FolioConfig, command: &ModelsCommand) -> Result<()> {
