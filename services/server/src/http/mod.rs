@@ -197,18 +197,36 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 )]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let store_ok = state.runtime.store.ping().await.is_ok();
-    let embedder = state.runtime.pipeline.indexes().embedder.model_id();
+    let probe = std::time::Duration::from_secs(2);
+    let store_ok = tokio::time::timeout(probe, state.runtime.store.ping())
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let indexes = state.runtime.pipeline.indexes();
+    // A filtered count is a real round trip to the vector store (a Qdrant server
+    // in split deployments).
+    let vectors_error = match tokio::time::timeout(
+        probe,
+        indexes.vectors.count(&folio_index::SearchFilter::tenant(
+            state.runtime.tenant.id.clone(),
+        )),
+    )
+    .await
+    {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!("no answer within {} s", probe.as_secs())),
+    };
+    let ready = store_ok && vectors_error.is_none();
     let body = json!({
-        "status": if store_ok { "ready" } else { "unavailable" },
+        "status": if ready { "ready" } else { "unavailable" },
         "store": {"ok": store_ok, "dialect": format!("{:?}", state.runtime.store.dialect()).to_lowercase()},
-        "embedder": {"ok": true, "model": embedder},
-        "vectors": {"ok": true, "backend": state.runtime.pipeline.indexes().vectors.name()},
+        "embedder": {"ok": true, "model": indexes.embedder.model_id()},
+        "vectors": {"ok": vectors_error.is_none(), "backend": indexes.vectors.name(), "error": vectors_error},
         "llm": state.runtime.llm,
         // The generator loads on the first question; until then answers wait for it.
         "llm_loaded": state.runtime.answerer.initialized(),
     });
-    let status = if store_ok {
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
