@@ -195,6 +195,11 @@ pub struct Xl3mConfig {
     /// Single-document mode: stop scoring after this many seconds (0 = no limit);
     /// unscored segments fall back to retrieval order.
     pub time_budget_secs: u64,
+    /// 0 ranks segments by the model's certainty alone (the XL3M paper). Above 0,
+    /// the certainty rank and the retrieval rank are fused by reciprocal rank
+    /// fusion, the retrieval rank weighted by this: a hedge for small scorers,
+    /// whose certainty alone ranks below hybrid retrieval (BENCHMARKS.md).
+    pub retrieval_weight: f32,
 }
 
 /// HTTP server settings.
@@ -416,6 +421,7 @@ impl Default for Xl3mConfig {
             budget_tokens: 1536,
             batch: 4,
             time_budget_secs: 0,
+            retrieval_weight: 1.0,
         }
     }
 }

@@ -181,6 +181,7 @@ impl ContextBuilder {
                 segments,
                 scored,
                 config.score,
+                config.retrieval_weight,
                 config.budget_tokens,
                 &views,
             )?;

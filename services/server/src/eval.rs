@@ -64,16 +64,21 @@ enum EvalMode {
     /// Hybrid ranking of the widened segments XL3M would score, without the model:
     /// isolates what XL3M's ranking adds from what wider segments add.
     HybridWindow,
-    Xl3m(Xl3mScore),
+    /// XL3M ranking by a score, fused with the retrieval rank or not.
+    Xl3m(Xl3mScore, bool),
 }
 
 impl EvalMode {
-    fn name(self, configured: Xl3mScore) -> String {
+    fn name(self, configured: (Xl3mScore, bool)) -> String {
         match self {
             EvalMode::Retrieval(mode) => mode.as_str().into(),
             EvalMode::HybridWindow => "hybrid+window".into(),
-            EvalMode::Xl3m(kind) if kind == configured => "hybrid+xl3m".into(),
-            EvalMode::Xl3m(kind) => format!("hybrid+xl3m[{}]", kind.name()),
+            EvalMode::Xl3m(kind, fused) if (kind, fused) == configured => "hybrid+xl3m".into(),
+            EvalMode::Xl3m(kind, fused) => format!(
+                "hybrid+xl3m[{}{}]",
+                kind.name(),
+                if fused { "+retrieval" } else { "" }
+            ),
         }
     }
 }
@@ -112,7 +117,11 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
         .iter()
         .filter(|q| !q.evidence.is_empty())
         .collect();
-    let modes = parse_modes(&args.mode, args.xl3m_variants, config.xl3m.score)?;
+    let modes = parse_modes(
+        &args.mode,
+        args.xl3m_variants,
+        (config.xl3m.score, config.xl3m.retrieval_weight > 0.0),
+    )?;
     let selected = if modes.is_empty() {
         Vec::new()
     } else {
@@ -135,7 +144,7 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
             questions_path.display()
         );
     }
-    let configured = config.xl3m.score;
+    let configured = (config.xl3m.score, config.xl3m.retrieval_weight > 0.0);
 
     let set_name = set
         .canonicalize()
@@ -201,7 +210,8 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
         views.insert(id.clone(), view);
     }
 
-    let needs_model = modes.iter().any(|m| matches!(m, EvalMode::Xl3m(_))) || !pipelines.is_empty();
+    let needs_model =
+        modes.iter().any(|m| matches!(m, EvalMode::Xl3m(..))) || !pipelines.is_empty();
     let models = if needs_model {
         let loaded = crate::answering::load_models(&runtime)?;
         let scorer: Arc<dyn LanguageModel> =
@@ -253,7 +263,7 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
                         .collect::<Vec<_>>();
                     (ranges, ms(at))
                 }
-                EvalMode::HybridWindow | EvalMode::Xl3m(_) => {
+                EvalMode::HybridWindow | EvalMode::Xl3m(..) => {
                     if segments.is_none() {
                         let at = Instant::now();
                         let limit = runtime.config.xl3m.candidates.max(1);
@@ -273,7 +283,7 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
                         bail!("segments were just built");
                     };
                     let order: Vec<usize> = match *mode {
-                        EvalMode::Xl3m(kind) => {
+                        EvalMode::Xl3m(kind, fused) => {
                             if scored.is_none() {
                                 let Some(model) = model.clone() else {
                                     bail!("XL3M mode without a model");
@@ -286,12 +296,17 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
                             let Some((scored, _)) = &scored else {
                                 bail!("segments were just scored");
                             };
-                            xl3m::rank_order(segments, scored, kind)
+                            let weight = match (fused, runtime.config.xl3m.retrieval_weight) {
+                                (false, _) => 0.0,
+                                (true, w) if w > 0.0 => w,
+                                (true, _) => 1.0,
+                            };
+                            xl3m::rank_order(segments, scored, kind, weight)
                         }
                         _ => (0..segments.len()).collect(),
                     };
                     let scoring_ms = match (mode, &scored) {
-                        (EvalMode::Xl3m(_), Some((_, scoring_ms))) => *scoring_ms,
+                        (EvalMode::Xl3m(..), Some((_, scoring_ms))) => *scoring_ms,
                         _ => 0.0,
                     };
                     let ranges = order
@@ -399,7 +414,8 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
         "missed_at_10": misses,
         "set": set.display().to_string(),
         "xl3m": {
-            "score": configured.name(),
+            "score": configured.0.name(),
+            "retrieval_weight": runtime.config.xl3m.retrieval_weight,
             "candidates": runtime.config.xl3m.candidates,
             "segment_tokens": runtime.config.xl3m.segment_tokens,
             "overlap_chars": runtime.config.xl3m.overlap_chars,
@@ -518,7 +534,11 @@ fn spread<'a>(questions: &[&'a Question], limit: Option<usize>) -> Vec<&'a Quest
     }
 }
 
-fn parse_modes(names: &[String], variants: bool, configured: Xl3mScore) -> Result<Vec<EvalMode>> {
+fn parse_modes(
+    names: &[String],
+    variants: bool,
+    configured: (Xl3mScore, bool),
+) -> Result<Vec<EvalMode>> {
     let mut modes = Vec::new();
     for name in names {
         let mode = match name.trim() {
@@ -527,7 +547,7 @@ fn parse_modes(names: &[String], variants: bool, configured: Xl3mScore) -> Resul
             "dense" => EvalMode::Retrieval(RetrievalMode::Dense),
             "hybrid" => EvalMode::Retrieval(RetrievalMode::Hybrid),
             "hybrid+window" => EvalMode::HybridWindow,
-            "hybrid+xl3m" => EvalMode::Xl3m(configured),
+            "hybrid+xl3m" => EvalMode::Xl3m(configured.0, configured.1),
             other => bail!(
                 "unknown mode {other:?} (expected bm25, dense, hybrid, hybrid+window, hybrid+xl3m)"
             ),
@@ -536,10 +556,12 @@ fn parse_modes(names: &[String], variants: bool, configured: Xl3mScore) -> Resul
             modes.push(mode);
         }
     }
-    if variants && modes.iter().any(|m| matches!(m, EvalMode::Xl3m(_))) {
-        for kind in Xl3mScore::ALL {
-            if !modes.contains(&EvalMode::Xl3m(kind)) {
-                modes.push(EvalMode::Xl3m(kind));
+    if variants && modes.iter().any(|m| matches!(m, EvalMode::Xl3m(..))) {
+        for fused in [false, true] {
+            for kind in Xl3mScore::ALL {
+                if !modes.contains(&EvalMode::Xl3m(kind, fused)) {
+                    modes.push(EvalMode::Xl3m(kind, fused));
+                }
             }
         }
     }

@@ -92,10 +92,39 @@ fn kept_in_document_order(traces: &[SegmentTrace]) -> Vec<&Segment> {
     kept
 }
 
-/// Segment indices best first: scored segments by `kind` (lower first, ties by
-/// retrieval rank, then position), unscored ones after them in retrieval (or
-/// document) order.
-pub fn rank_order(segments: &[Segment], scored: &ScoredSegments, kind: Xl3mScore) -> Vec<usize> {
+/// The constant of reciprocal rank fusion (as in retrieval): ranks 1 and 2 differ
+/// little, so neither ranking alone decides.
+const FUSION_K: f64 = 60.0;
+
+/// Segment indices best first. With `retrieval_weight` 0: scored segments by
+/// `kind` (lower first, ties by retrieval rank, then position), unscored ones
+/// after them in retrieval (or document) order. Above 0: that certainty rank
+/// fused with the retrieval rank, `1/(K + certainty rank) + w/(K + retrieval rank)`.
+pub fn rank_order(
+    segments: &[Segment],
+    scored: &ScoredSegments,
+    kind: Xl3mScore,
+    retrieval_weight: f32,
+) -> Vec<usize> {
+    let by_certainty = certainty_order(segments, scored, kind);
+    if retrieval_weight <= 0.0 {
+        return by_certainty;
+    }
+    let mut fused = vec![0.0f64; segments.len()];
+    for (place, &i) in by_certainty.iter().enumerate() {
+        if scored.scores[i].is_some() {
+            fused[i] += 1.0 / (FUSION_K + place as f64 + 1.0);
+        }
+        let retrieval_rank = segments[i].retrieval_rank.unwrap_or(i + 1) as f64;
+        fused[i] += f64::from(retrieval_weight) / (FUSION_K + retrieval_rank);
+    }
+    let mut order = by_certainty;
+    // A stable sort keeps the certainty order among equal fused scores.
+    order.sort_by(|&a, &b| fused[b].total_cmp(&fused[a]));
+    order
+}
+
+fn certainty_order(segments: &[Segment], scored: &ScoredSegments, kind: Xl3mScore) -> Vec<usize> {
     let value = |i: usize| scored.scores[i].map(|s| s.value(kind, &scored.baseline));
     let mut order: Vec<usize> = (0..segments.len().min(scored.scores.len())).collect();
     order.sort_by(|&a, &b| {
@@ -126,11 +155,12 @@ pub fn select(
     segments: Vec<Segment>,
     scored: ScoredSegments,
     kind: Xl3mScore,
+    retrieval_weight: f32,
     budget_tokens: usize,
     views: &HashMap<String, DocumentView>,
 ) -> Result<Selection, QueryError> {
     let baseline = scored.baseline;
-    let order = rank_order(&segments, &scored, kind);
+    let order = rank_order(&segments, &scored, kind, retrieval_weight);
     let mut slots: Vec<Option<Segment>> = segments.into_iter().map(Some).collect();
     let mut traces: Vec<SegmentTrace> = Vec::with_capacity(order.len());
     for index in order {
@@ -268,6 +298,49 @@ fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ranked(entropies: &[f32], retrieval_weight: f32) -> Vec<usize> {
+        let segments: Vec<Segment> = (0..entropies.len())
+            .map(|i| Segment {
+                document_id: "d".into(),
+                version: 1,
+                char_start: i * 10,
+                char_end: i * 10 + 5,
+                heading_path: Vec::new(),
+                pages: None,
+                chunk_ids: Vec::new(),
+                retrieval_rank: Some(i + 1),
+                text: String::new(),
+            })
+            .collect();
+        let score = |entropy: f32| CertaintyScores {
+            entropy,
+            nll: 0.0,
+            tokens: 1,
+        };
+        let scored = ScoredSegments {
+            baseline: score(0.0),
+            scores: entropies.iter().map(|e| Some(score(*e))).collect(),
+            tokens_scored: 0,
+            elapsed_ms: 0.0,
+        };
+        rank_order(&segments, &scored, Xl3mScore::Entropy, retrieval_weight)
+    }
+
+    #[test]
+    fn certainty_alone_or_fused_with_the_retrieval_rank() {
+        // Retrieval ranks 1, 2, 3; the model is most certain about the third.
+        let entropies = [3.0, 2.0, 1.0];
+        assert_eq!(ranked(&entropies, 0.0), vec![2, 1, 0]);
+        // Equal weights: the first and the third tie (ranks 1+3 either way) ahead
+        // of the second (2+2, which RRF's convexity puts behind); the tie keeps
+        // the certainty order.
+        assert_eq!(ranked(&entropies, 1.0), vec![2, 0, 1]);
+        // A heavier retrieval weight follows retrieval.
+        assert_eq!(ranked(&entropies, 2.0), vec![0, 1, 2]);
+        // Agreement is left alone.
+        assert_eq!(ranked(&[1.0, 2.0, 3.0], 1.0), vec![0, 1, 2]);
+    }
 
     #[test]
     fn terms_match_whole_words_only() {
