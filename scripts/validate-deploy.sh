@@ -27,3 +27,7 @@ done
 services="$(cd "$work" && "$venv/bin/docker-compose" config --services | sort | tr '\n' ' ')"
 [ "$services" = "folio folio-ingest folio-query ollama postgres qdrant " ] || { echo "unexpected services: $services" >&2; exit 1; }
 echo "docker-compose.yml: valid (defaults and .env.example; profiles default, split, llm)"
+
+# Kubernetes manifests (kustomize): schema validation with kubernetes-models from npm.
+npm ci --prefix deploy/kubernetes --no-audit --no-fund --silent
+node deploy/kubernetes/validate.mjs
