@@ -12,7 +12,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Value};
 
-use crate::harness::{client_with_key, folio_ok, Server};
+use crate::harness::{chat_body, client_with_key, folio_ok, get_json, Server};
 
 /// What a route needs, as the API promises it (README, "Keys and roles").
 fn expected_role(method: &str, path: &str) -> &'static str {
@@ -227,14 +227,7 @@ async fn the_first_start_prints_an_admin_key_and_revoked_keys_stop_working() {
         .unwrap_or_else(|| panic!("no key printed: {:?}", server.preamble))
         .to_string();
     let admin = client_with_key(&key);
-    let me: Value = admin
-        .get(server.url("/v1/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = get_json(&admin, &server.url("/v1/me"), 200).await;
     assert_eq!(me["role"], "admin", "{me}");
 
     let created: Value = admin
@@ -247,23 +240,8 @@ async fn the_first_start_prints_an_admin_key_and_revoked_keys_stop_working() {
         .await
         .unwrap();
     let editor = client_with_key(created["key"].as_str().unwrap());
-    assert_eq!(
-        editor
-            .get(server.url("/v1/documents"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let listed: Value = admin
-        .get(server.url("/v1/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    get_json(&editor, &server.url("/v1/documents"), 200).await;
+    let listed = get_json(&admin, &server.url("/v1/keys"), 200).await;
     assert_eq!(listed["keys"].as_array().unwrap().len(), 2);
     assert!(
         !listed.to_string().contains("argon2"),
@@ -321,22 +299,19 @@ async fn a_full_generation_queue_answers_503_with_retry_after() {
             ("FOLIO__SERVER__LLM_QUEUE", "0"),
         ],
     );
-    let chat = |max_tokens: u64, stream: bool| {
-        json!({"messages": [{"role": "user", "content": "Count from one to one hundred in words."}],
-               "max_tokens": max_tokens, "temperature": 0, "stream": stream})
+    let chat = |max_tokens, stream| {
+        chat_body(
+            "Count from one to one hundred in words.",
+            max_tokens,
+            stream,
+        )
     };
     // Loads the model first, so the next request's slot is held only by generation.
     let (status, body) = server.post("/v1/chat/completions", chat(1, false)).await;
     assert_eq!(status, 200, "{body}");
     let mut stream = server
-        .http
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat(200, true))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
-    stream.chunk().await.unwrap().expect("the stream started");
+        .open_chat_stream("Count from one to one hundred in words.", 200)
+        .await;
     let busy = server
         .http
         .post(server.url("/v1/chat/completions"))
@@ -528,15 +503,22 @@ async fn no_query_ever_sees_another_tenants_documents() {
 async fn sigterm_lets_an_open_answer_stream_finish_and_slow_requests_time_out() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[("FOLIO__SERVER__REQUEST_TIMEOUT_SECS", "2")]);
-    let chat = |max_tokens: u64, stream: bool| {
-        json!({"messages": [{"role": "user", "content": "Write a long story about a lighthouse keeper."}],
-               "max_tokens": max_tokens, "temperature": 0, "stream": stream})
-    };
+    let story = "Write a long story about a lighthouse keeper.";
+    // The models load in the background at start; wait for them, so the deadline
+    // below measures generation only.
+    let started = std::time::Instant::now();
+    while get_json(&server.http, &server.url("/readyz"), 200).await["llm_loaded"] != true {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "models never loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // A reply that takes longer than the deadline to produce: 504, not a hang.
     let slow = server
         .http
         .post(server.url("/v1/chat/completions"))
-        .json(&chat(2000, false))
+        .json(&chat_body(story, 2000, false))
         .send()
         .await
         .unwrap();
@@ -546,15 +528,8 @@ async fn sigterm_lets_an_open_answer_stream_finish_and_slow_requests_time_out() 
 
     // A stream's start counts, not its length: it outlives the deadline and a
     // shutdown signal, and ends with its last event.
-    let mut stream = server
-        .http
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat(150, true))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
-    let mut received = String::from_utf8_lossy(&stream.chunk().await.unwrap().unwrap()).to_string();
+    let mut stream = server.open_chat_stream(story, 150).await;
+    let mut received = String::new();
     let pid = server.child.id().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])

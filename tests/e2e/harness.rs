@@ -342,3 +342,35 @@ pub fn folio_ok(data_dir: &Path, args: &[&str]) -> Vec<u8> {
     );
     output.stdout
 }
+
+/// GET with any client; panics unless the status is `expected`; returns the JSON.
+pub async fn get_json(client: &reqwest::Client, url: &str, expected: u16) -> Value {
+    let response = client.get(url).send().await.expect("GET");
+    assert_eq!(response.status().as_u16(), expected, "GET {url}");
+    response.json().await.unwrap_or(Value::Null)
+}
+
+/// An OpenAI chat completion request for `/v1/chat/completions`.
+pub fn chat_body(prompt: &str, max_tokens: u64, stream: bool) -> Value {
+    serde_json::json!({
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens, "temperature": 0, "stream": stream,
+    })
+}
+
+impl Server {
+    /// Starts a streamed chat completion and waits for its first bytes.
+    pub async fn open_chat_stream(&self, prompt: &str, max_tokens: u64) -> reqwest::Response {
+        let mut stream = self
+            .http
+            .post(self.url("/v1/chat/completions"))
+            .json(&chat_body(prompt, max_tokens, true))
+            .send()
+            .await
+            .expect("stream request");
+        assert_eq!(stream.status(), 200);
+        let first = stream.chunk().await.expect("stream readable");
+        assert!(first.is_some(), "the stream started");
+        stream
+    }
+}

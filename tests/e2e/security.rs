@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::Server;
+use crate::harness::{chat_body, Server};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn upload_names_never_reach_the_file_system_and_big_json_is_refused() {
@@ -49,27 +49,20 @@ async fn a_client_leaving_mid_stream_stops_its_generation() {
             ("FOLIO__SERVER__LLM_QUEUE", "0"),
         ],
     );
-    let chat = |max_tokens: u64, stream: bool| {
-        json!({"messages": [{"role": "user", "content": "Write a very long story about a lighthouse."}],
-               "max_tokens": max_tokens, "temperature": 0, "stream": stream})
-    };
-    let (status, body) = server.post("/v1/chat/completions", chat(1, false)).await;
+    let story = "Write a very long story about a lighthouse.";
+    let (status, body) = server
+        .post("/v1/chat/completions", chat_body(story, 1, false))
+        .await;
     assert_eq!(status, 200, "{body}");
     // 2,000 tokens would hold the only slot for far longer than this test waits.
-    let mut stream = server
-        .http
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat(2000, true))
-        .send()
-        .await
-        .unwrap();
-    stream.chunk().await.unwrap().expect("the stream started");
+    let mut stream = server.open_chat_stream(story, 2000).await;
     stream.chunk().await.unwrap().expect("tokens flow");
     drop(stream);
     let left = Instant::now();
     loop {
-        let (status, body): (u16, Value) =
-            server.post("/v1/chat/completions", chat(2, false)).await;
+        let (status, body): (u16, Value) = server
+            .post("/v1/chat/completions", chat_body(story, 2, false))
+            .await;
         if status == 200 {
             break;
         }

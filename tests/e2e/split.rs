@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
-use crate::harness::{client_with_key, eval_doc, folio, Server, SMALL_CONTRACTS};
+use crate::harness::{client_with_key, eval_doc, folio, get_json, Server, SMALL_CONTRACTS};
 
 struct SplitEnv {
     vars: Vec<(String, String)>,
@@ -98,9 +98,7 @@ fn admin_key(data: &std::path::Path, env: &SplitEnv) -> String {
 }
 
 async fn get(client: &reqwest::Client, server: &Server, path: &str) -> Value {
-    let response = client.get(server.url(path)).send().await.unwrap();
-    assert_eq!(response.status(), 200, "{path}");
-    response.json().await.unwrap()
+    get_json(client, &server.url(path), 200).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -215,15 +213,26 @@ async fn split_ingest_and_query_processes_share_the_stores_and_survive_a_dead_wo
         assert!(chunks > 0);
         for replica in [&replica_a, &replica_b] {
             for mode in ["bm25", "dense"] {
-                let body: Value = client
-                    .post(replica.url("/v1/search"))
-                    .json(&json!({"query": "agreement term payment revenue", "documents": [id], "mode": mode, "limit": 5}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                // Followers see the writer's commits within a fraction of a second;
+                // allow a little more on a loaded machine.
+                let started = Instant::now();
+                let body = loop {
+                    let body: Value = client
+                        .post(replica.url("/v1/search"))
+                        .json(&json!({"query": "agreement term payment revenue", "documents": [id], "mode": mode, "limit": 5}))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    if !body["candidates"].as_array().unwrap().is_empty()
+                        || started.elapsed() > Duration::from_secs(3)
+                    {
+                        break body;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                };
                 let hits = body["candidates"].as_array().unwrap();
                 assert!(
                     !hits.is_empty(),

@@ -231,6 +231,10 @@ pub struct ServerConfig {
     /// (API and web UI, no workers). Split roles share PostgreSQL, a Qdrant
     /// server, the blob directory and the full-text index directory.
     pub role: String,
+    /// Load the answering models in the background at start, so the first
+    /// question does not wait for them (and a request that times out while they
+    /// load does not waste the load).
+    pub preload_models: bool,
 }
 
 /// Metadata store settings.
@@ -345,6 +349,7 @@ impl Default for ServerConfig {
             request_timeout_secs: 300,
             max_json_bytes: 1024 * 1024,
             role: "all".into(),
+            preload_models: true,
         }
     }
 }

@@ -85,7 +85,13 @@ pub struct Bm25Index {
     writer: Option<Mutex<IndexWriter>>,
     reader: IndexReader,
     query_parser: QueryParser,
+    /// A follower's last reload (`None` for the writer, which reloads on commit).
+    followed: Option<Mutex<std::time::Instant>>,
 }
+
+/// A follower reloads before a search at most this often, so another process's
+/// commit is visible to searches within this long (tantivy's own watcher is slower).
+const FOLLOWER_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl std::fmt::Debug for Bm25Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -134,11 +140,29 @@ impl Bm25Index {
         let mut query_parser = QueryParser::for_index(index, vec![fields.heading, fields.body]);
         query_parser.set_field_boost(fields.heading, HEADING_BOOST);
         Ok(Self {
+            followed: writer
+                .is_none()
+                .then(|| Mutex::new(std::time::Instant::now())),
             fields,
             writer: writer.map(Mutex::new),
             reader,
             query_parser,
         })
+    }
+
+    /// A follower's reload when the last one is older than [`FOLLOWER_RELOAD_EVERY`].
+    fn catch_up(&self) -> Result<(), IndexError> {
+        let Some(followed) = &self.followed else {
+            return Ok(());
+        };
+        let mut last = followed
+            .lock()
+            .map_err(|_: PoisonError<_>| IndexError::Poisoned("full-text follower"))?;
+        if last.elapsed() >= FOLLOWER_RELOAD_EVERY {
+            self.reader.reload()?;
+            *last = std::time::Instant::now();
+        }
+        Ok(())
     }
 
     /// Reloads the searcher now (a follower otherwise catches up within a second).
@@ -232,6 +256,7 @@ impl Bm25Index {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        self.catch_up()?;
         let searcher = self.reader.searcher();
         let run = |text: &str| {
             let (text_query, _ignored_syntax_errors) = self.query_parser.parse_query_lenient(text);
@@ -278,6 +303,7 @@ impl Bm25Index {
     /// Number of committed chunks within `filter`.
     pub fn count(&self, filter: &SearchFilter) -> Result<u64, IndexError> {
         filter.validate()?;
+        self.catch_up()?;
         let count = self
             .reader
             .searcher()

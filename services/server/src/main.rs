@@ -163,6 +163,17 @@ async fn serve(config: FolioConfig) -> Result<()> {
             runtime.tenant.name, issued.key
         );
     }
+    if role.serves_api() && runtime.config.server.preload_models {
+        let runtime = runtime.clone();
+        tokio::spawn(async move {
+            match answering::shared_answerer(&runtime).await {
+                Ok(_) => tracing::info!("answering models loaded"),
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "answering models did not load; questions will retry")
+                }
+            }
+        });
+    }
     let state = http::AppState::new(runtime.clone(), wake, metrics);
     let app = if role.serves_api() {
         http::router(state)

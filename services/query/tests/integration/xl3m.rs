@@ -235,6 +235,7 @@ async fn an_expired_time_budget_keeps_document_order_and_still_gives_context() {
         segments.clone(),
         scored,
         Xl3mScore::Entropy,
+        1.0,
         60,
         &views,
     )
