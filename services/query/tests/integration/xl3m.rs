@@ -118,6 +118,8 @@ async fn selection_keeps_the_best_segments_in_document_order_with_definitions() 
         overlap_chars: 0,
         budget_tokens: 90,
         batch: 3,
+        // The paper's ranking (certainty alone), which this test checks.
+        retrieval_weight: 0.0,
         ..Xl3mConfig::default()
     };
     let builder = ContextBuilder::new(
