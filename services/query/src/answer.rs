@@ -342,6 +342,9 @@ impl Answerer {
                 (!s.text.trim().is_empty()).then_some(s)
             })
             .collect();
+        trace
+            .notes
+            .extend(crate::injection::suspicious_passages(&context));
         trace.context = context.clone();
         let refs: Vec<&Segment> = context.iter().collect();
         trace.units = alr2::number_units(&refs, &views);

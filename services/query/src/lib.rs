@@ -20,6 +20,7 @@ pub mod context;
 pub mod demos;
 pub mod document;
 mod error;
+pub mod injection;
 pub mod prompt;
 pub mod retrieve;
 pub mod sentences;
