@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{consistency, eval_doc, Server, SMALL_CONTRACTS};
+use crate::harness::{consistency, eval_doc, small_document_set, Server, SMALL_CONTRACTS};
 
 const SETTLE: Duration = Duration::from_secs(300);
 
@@ -51,14 +51,7 @@ async fn sigkill_during_ingestion_loses_nothing() {
     eprintln!("crash test seed {seed} (FOLIO_CRASH_SEED replays it)");
     let mut rng = Lcg(seed);
     let data = tempfile::tempdir().unwrap();
-    let mut files: Vec<(String, Vec<u8>)> = SMALL_CONTRACTS
-        .iter()
-        .map(|n| (n.to_string(), eval_doc(n)))
-        .collect();
-    files.push((
-        "mgm.txt".into(),
-        eval_doc("fb-MGMRESORTS_2022Q4_EARNINGS.txt"),
-    ));
+    let mut files = small_document_set();
     files.push((
         "ulta.pdf".into(),
         eval_doc("fb-ULTABEAUTY_2023Q4_EARNINGS.pdf"),

@@ -291,6 +291,20 @@ pub const SMALL_CONTRACTS: &[&str] = &[
     "cuad-INKTOMICORP_06_08_1998-EX-10.14-SOFTWARE_HOSTING_AGREEMENT.txt",
 ];
 
+/// The small contracts plus one earnings release (as text): a quick, mixed set
+/// for ingestion tests, as (file name, bytes).
+pub fn small_document_set() -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = SMALL_CONTRACTS
+        .iter()
+        .map(|n| (n.to_string(), eval_doc(n)))
+        .collect();
+    files.push((
+        "mgm.txt".into(),
+        eval_doc("fb-MGMRESORTS_2022Q4_EARNINGS.txt"),
+    ));
+    files
+}
+
 /// Checks every chunk of a document is the exact slice of its canonical text.
 pub async fn assert_chunks_are_exact_slices(server: &Server, document_id: &str) -> usize {
     let (status, text) = server

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
-use crate::harness::{client_with_key, eval_doc, folio, get_json, Server, SMALL_CONTRACTS};
+use crate::harness::{client_with_key, folio, get_json, small_document_set, Server};
 
 struct SplitEnv {
     vars: Vec<(String, String)>,
@@ -130,14 +130,7 @@ async fn split_ingest_and_query_processes_share_the_stores_and_survive_a_dead_wo
         200
     );
 
-    let mut files: Vec<(String, Vec<u8>)> = SMALL_CONTRACTS
-        .iter()
-        .map(|n| (n.to_string(), eval_doc(n)))
-        .collect();
-    files.push((
-        "mgm.txt".into(),
-        eval_doc("fb-MGMRESORTS_2022Q4_EARNINGS.txt"),
-    ));
+    let files = small_document_set();
     let mut form = reqwest::multipart::Form::new();
     for (name, bytes) in &files {
         form = form.part(

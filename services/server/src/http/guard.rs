@@ -238,6 +238,7 @@ impl RateLimiter {
 #[derive(Debug)]
 pub struct LlmGate {
     slots: Arc<Semaphore>,
+    concurrency: usize,
     waiting: AtomicUsize,
     queue: usize,
 }
@@ -253,6 +254,7 @@ impl LlmGate {
     pub fn new(concurrency: usize, queue: usize) -> Self {
         LlmGate {
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            concurrency: concurrency.max(1),
             waiting: AtomicUsize::new(0),
             queue,
         }
@@ -276,7 +278,7 @@ impl LlmGate {
                 "llm_busy",
                 format!(
                     "{} answers are being generated and {queued} are waiting; retry shortly",
-                    self.slots.available_permits().max(1)
+                    self.concurrency
                 ),
             )
             .retry_after(Duration::from_secs(5)));
@@ -340,6 +342,13 @@ mod tests {
         let refused = gate.enter().await.expect_err("slot taken, queue full");
         assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(refused.retry_after.is_some());
+        assert!(
+            refused
+                .message
+                .starts_with("1 answers are being generated and 1 are waiting"),
+            "{}",
+            refused.message
+        );
         drop(first);
         waiter
             .await

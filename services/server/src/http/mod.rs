@@ -97,11 +97,20 @@ fn api_routes(upload_limit: usize) -> (OpenApiRouter<AppState>, OpenApiRouter<Ap
 
 /// The OpenAPI 3.1 description of every route.
 pub fn openapi_spec() -> utoipa::openapi::OpenApi {
-    let (v1, public) = api_routes(0);
+    split_routes(0).2
+}
+
+/// The routers and the spec they carry, split once: `(v1, public, spec)`.
+fn split_routes(
+    upload_limit: usize,
+) -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+    let (v1, public) = api_routes(upload_limit);
+    let (v1, v1_spec) = v1.split_for_parts();
+    let (public, public_spec) = public.split_for_parts();
     let mut spec = openapi::ApiDoc::openapi();
-    spec.merge(v1.split_for_parts().1);
-    spec.merge(public.split_for_parts().1);
-    spec
+    spec.merge(v1_spec);
+    spec.merge(public_spec);
+    (v1, public, spec)
 }
 
 /// The spec as `folio openapi` prints it and `docs/openapi.json` holds it.
@@ -111,8 +120,7 @@ pub fn render_openapi() -> String {
 
 /// The router of an ingest-only process: health, readiness and metrics.
 pub fn health_router(state: AppState) -> Router {
-    let (_, public) = api_routes(0);
-    let (public, _) = public.split_for_parts();
+    let (_, public, _) = split_routes(0);
     public
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
@@ -127,10 +135,9 @@ pub fn router(state: AppState) -> Router {
     // Multipart framing adds a little to the file itself.
     let upload_limit = state.runtime.config.server.max_upload_bytes as usize + 64 * 1024;
     let json_limit = state.runtime.config.server.max_json_bytes;
-    let (v1, public) = api_routes(upload_limit);
-    let spec = openapi::SpecJson(Arc::new(openapi_spec()));
-    let (v1, _) = v1.split_for_parts();
-    let (public, _) = public.split_for_parts();
+    // The served spec is the one these very routes carry.
+    let (v1, public, spec) = split_routes(upload_limit);
+    let spec = openapi::SpecJson(Arc::new(spec));
     let v1 = v1.route_layer(middleware::from_fn_with_state(
         state.clone(),
         guard::authorize,
