@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use crate::harness::{consistency, eval_doc, small_document_set, Server, SMALL_CONTRACTS};
+use crate::harness::{
+    consistency, eval_doc, small_document_set, wait_all_ready, Server, SMALL_CONTRACTS,
+};
 
-const SETTLE: Duration = Duration::from_secs(300);
+use crate::harness::SETTLE;
 
 /// A tiny deterministic generator, so a failing run can be replayed by seed.
 struct Lcg(u64);
@@ -20,35 +22,42 @@ impl Lcg {
     }
 }
 
-async fn wait_all_ready(server: &Server, expected: usize) -> Vec<serde_json::Value> {
-    let started = std::time::Instant::now();
-    loop {
-        let (status, list) = server.get("/v1/documents").await;
-        assert_eq!(status, 200);
-        let docs = list["documents"].as_array().unwrap().clone();
-        if docs.len() == expected && docs.iter().all(|d| d["status"] == "ready") {
-            let (_, jobs) = server.get("/v1/jobs").await;
-            let open = jobs["jobs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|j| j["status"] == "queued" || j["status"] == "running");
-            if !open {
-                return docs;
-            }
-        }
-        assert!(started.elapsed() < SETTLE, "not settled: {list}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
+/// Kills the server `rounds` times at random moments (`lo..hi` ms after each
+/// start), restarting it each time.
+async fn kill_repeatedly(
+    data: &std::path::Path,
+    server: Server,
+    rng: &mut Lcg,
+    rounds: usize,
+    (lo, hi): (u64, u64),
+    phase: &str,
+) -> Server {
+    let mut server = server;
+    for round in 0..rounds {
+        let delay = rng.next_ms(lo, hi);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        server.kill();
+        eprintln!("{phase} round {round}: killed after {delay} ms");
+        server = Server::start(data, &[]);
     }
+    server
 }
 
+/// `FOLIO_CRASH_ROUNDS` kills (default 3) during the first ingestion of a mixed
+/// set, then as many while changed versions are re-ingested and a document is
+/// deleted; afterwards every document is ready exactly once at its newest
+/// version, the deleted one is gone, and the stores agree.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_during_ingestion_loses_nothing() {
     let seed = std::env::var("FOLIO_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20261128u64);
-    eprintln!("crash test seed {seed} (FOLIO_CRASH_SEED replays it)");
+    let rounds = std::env::var("FOLIO_CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3usize);
+    eprintln!("crash test seed {seed} (FOLIO_CRASH_SEED replays it), {rounds} kills per phase");
     let mut rng = Lcg(seed);
     let data = tempfile::tempdir().unwrap();
     let mut files = small_document_set();
@@ -60,26 +69,76 @@ async fn sigkill_during_ingestion_loses_nothing() {
     let named: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     let (status, body) = server.upload(&named, "default").await;
     assert_eq!(status, 202, "{body}");
-    let mut server = Some(server);
-    for round in 0..3 {
-        let delay = rng.next_ms(300, 2500);
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-        server.take().unwrap().kill();
-        eprintln!("round {round}: killed after {delay} ms");
-        server = Some(Server::start(data.path(), &[]));
-    }
-    let server = server.unwrap();
+    let server =
+        kill_repeatedly(data.path(), server, &mut rng, rounds, (300, 2500), "ingest").await;
     let docs = wait_all_ready(&server, files.len()).await;
     let mut names: Vec<&str> = docs.iter().map(|d| d["name"].as_str().unwrap()).collect();
     names.sort();
     names.dedup();
     assert_eq!(names.len(), files.len(), "every document exactly once");
+
+    // Phase 2: changed versions of two documents and a delete, under kills.
+    let changed: Vec<(String, Vec<u8>)> = files[..2]
+        .iter()
+        .map(|(name, bytes)| {
+            let mut bytes = bytes.clone();
+            bytes.extend_from_slice(
+                b"\n\nAMENDMENT NO. 1\n\nThe parties amend this agreement in writing.\n",
+            );
+            (name.clone(), bytes)
+        })
+        .collect();
+    let named: Vec<(&str, Vec<u8>)> = changed
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.clone()))
+        .collect();
+    let (status, body) = server.upload(&named, "default").await;
+    assert_eq!(status, 202, "{body}");
+    let victim = docs
+        .iter()
+        .find(|d| d["name"] == files[2].0.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let response = server
+        .http
+        .delete(server.url(&format!("/v1/documents/{victim}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let server = kill_repeatedly(
+        data.path(),
+        server,
+        &mut rng,
+        rounds,
+        (50, 1500),
+        "re-ingest+delete",
+    )
+    .await;
+    let docs = wait_all_ready(&server, files.len() - 1).await;
+    let (status, _) = server.get(&format!("/v1/documents/{victim}")).await;
+    assert_eq!(status, 404, "the deleted document stays deleted");
     for doc in &docs {
-        crate::harness::assert_chunks_are_exact_slices(&server, doc["id"].as_str().unwrap()).await;
+        let id = doc["id"].as_str().unwrap();
+        crate::harness::assert_chunks_are_exact_slices(&server, id).await;
+        let amended = changed.iter().any(|(name, _)| doc["name"] == name.as_str());
+        let (_, text) = server.get(&format!("/v1/documents/{id}/text")).await;
+        assert_eq!(
+            text["text"].as_str().unwrap().contains("AMENDMENT NO. 1"),
+            amended,
+            "{}: the newest version is served",
+            doc["name"]
+        );
     }
     server.kill();
     let counts = consistency(data.path()).await;
-    assert_eq!(counts.ready_documents as usize, files.len(), "{counts:?}");
+    assert_eq!(
+        counts.ready_documents as usize,
+        files.len() - 1,
+        "{counts:?}"
+    );
     counts.assert_indexes_agree("stores");
     assert_eq!(
         (counts.open_jobs, counts.orphan_blobs),

@@ -388,3 +388,30 @@ impl Server {
         stream
     }
 }
+
+/// How long a test waits for ingestion to settle.
+pub const SETTLE: Duration = Duration::from_secs(300);
+
+/// Waits until exactly `expected` documents are listed, all ready, with no job
+/// queued or running; returns them.
+pub async fn wait_all_ready(server: &Server, expected: usize) -> Vec<serde_json::Value> {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, list) = server.get("/v1/documents").await;
+        assert_eq!(status, 200);
+        let docs = list["documents"].as_array().unwrap().clone();
+        if docs.len() == expected && docs.iter().all(|d| d["status"] == "ready") {
+            let (_, jobs) = server.get("/v1/jobs").await;
+            let open = jobs["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|j| j["status"] == "queued" || j["status"] == "running");
+            if !open {
+                return docs;
+            }
+        }
+        assert!(started.elapsed() < SETTLE, "not settled: {list}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -6,6 +6,7 @@ mod harness;
 
 mod answer;
 mod auth;
+mod backup;
 mod cli;
 mod crash;
 mod documents;

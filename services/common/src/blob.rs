@@ -203,6 +203,30 @@ impl BlobStore {
         }
     }
 
+    /// Copies a version's files (the original and, once written, its canonical text)
+    /// into the same key of `target`. Returns false when the key has no original here
+    /// (its document was deleted meanwhile).
+    pub async fn copy_to(&self, key: &str, target: &BlobStore) -> Result<bool, BlobError> {
+        let from = self.dir_of(key)?;
+        let to = target.dir_of(key)?;
+        if !tokio::fs::try_exists(from.join(ORIGINAL))
+            .await
+            .map_err(io_err(&from))?
+        {
+            return Ok(false);
+        }
+        tokio::fs::create_dir_all(&to).await.map_err(io_err(&to))?;
+        for name in [ORIGINAL, CANONICAL] {
+            let source = from.join(name);
+            match tokio::fs::copy(&source, to.join(name)).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && name == CANONICAL => {}
+                Err(e) => return Err(io_err(&source)(e)),
+            }
+        }
+        Ok(true)
+    }
+
     /// Every key present on disk.
     pub async fn keys(&self) -> Result<Vec<String>, BlobError> {
         let mut keys = Vec::new();

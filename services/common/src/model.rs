@@ -288,18 +288,29 @@ impl ChunkDraft {
     /// The text handed to the embedder and BM25: heading path, repeated table
     /// header, then the verbatim text.
     pub fn indexed_text(&self) -> String {
-        let mut out = String::new();
-        if !self.heading_path.is_empty() {
-            out.push_str(&self.heading_path.join(" › "));
-            out.push('\n');
-        }
-        if let Some(header) = &self.context_header {
-            out.push_str(header);
-            out.push('\n');
-        }
-        out.push_str(&self.text);
-        out
+        indexed_text(
+            &self.heading_path,
+            self.context_header.as_deref(),
+            &self.text,
+        )
     }
+}
+
+/// The text a chunk is embedded and full-text indexed as: heading path, repeated
+/// table header, then the verbatim text. One function, so that ingestion and a
+/// rebuild of the indexes from stored rows embed exactly the same string.
+pub fn indexed_text(heading_path: &[String], context_header: Option<&str>, text: &str) -> String {
+    let mut out = String::new();
+    if !heading_path.is_empty() {
+        out.push_str(&heading_path.join(" › "));
+        out.push('\n');
+    }
+    if let Some(header) = context_header {
+        out.push_str(header);
+        out.push('\n');
+    }
+    out.push_str(text);
+    out
 }
 
 /// Converts byte offsets of one text into character offsets and back.

@@ -393,22 +393,8 @@ impl Pipeline {
                 context_header: d.context_header.clone(),
             })
             .collect();
-        let entries: Vec<IndexedChunk> = drafts
-            .iter()
-            .map(|d| IndexedChunk {
-                chunk_id: chunk_id(&job.document_id, job.version, d.ordinal),
-                tenant: job.tenant_id.clone(),
-                collection: document.collection_id.clone(),
-                document: job.document_id.clone(),
-                version: job.version as u64,
-                ordinal: d.ordinal,
-                heading: d.heading_path.join(" › "),
-                body: match &d.context_header {
-                    Some(header) => format!("{header}\n{}", d.text),
-                    None => d.text.clone(),
-                },
-            })
-            .collect();
+        let entries: Vec<IndexedChunk> =
+            records.iter().map(index_entry).collect::<Result<_, _>>()?;
         let bm25 = self.indexes.bm25.clone();
         let (document_id, version_number) = (job.document_id.clone(), job.version as u64);
         blocking(move || -> Result<(), folio_index::IndexError> {
@@ -419,21 +405,11 @@ impl Pipeline {
         .await??;
         self.fail("after_bm25_commit")?;
 
-        let points: Vec<VectorPoint> = drafts
+        let points: Vec<VectorPoint> = records
             .iter()
             .zip(vectors)
-            .map(|(d, vector)| VectorPoint {
-                id: chunk_id(&job.document_id, job.version, d.ordinal),
-                vector,
-                payload: PointPayload {
-                    tenant: job.tenant_id.clone(),
-                    collection: document.collection_id.clone(),
-                    document: job.document_id.clone(),
-                    version: job.version as u64,
-                    ordinal: d.ordinal,
-                },
-            })
-            .collect();
+            .map(|(record, vector)| vector_point(record, vector))
+            .collect::<Result<_, _>>()?;
         self.indexes
             .vectors
             .delete_document_version(&job.document_id, job.version as u64)
@@ -443,6 +419,72 @@ impl Pipeline {
         }
         self.fail("after_vector_upsert")?;
         Ok(records)
+    }
+
+    /// Rebuilds one document's full-text entries and vectors from its stored chunk
+    /// rows (after a restore, or to repair indexes), reusing cached embeddings and
+    /// embedding only what the cache lacks. Returns the chunks indexed.
+    pub async fn reindex_document(
+        &self,
+        tenant_id: &str,
+        document_id: &str,
+    ) -> Result<usize, IngestError> {
+        let records = self.store.document_chunks(tenant_id, document_id).await?;
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let embedder = self.indexes.embedder.clone();
+        let model_id = embedder.model_id();
+        let texts: Vec<String> = records.iter().map(ChunkRecord::indexed_text).collect();
+        let hashes: Vec<String> = texts.iter().map(|t| text_hash(t)).collect();
+        let mut known: std::collections::HashMap<String, Vec<f32>> = self
+            .store
+            .cached_embeddings(&model_id, &hashes)
+            .await?
+            .into_iter()
+            .collect();
+        let missing: Vec<usize> = (0..texts.len())
+            .filter(|&i| !known.contains_key(&hashes[i]))
+            .collect();
+        for batch in missing.chunks(self.config.embed_batch.max(1)) {
+            let batch_texts: Vec<String> = batch.iter().map(|&i| texts[i].clone()).collect();
+            let embedder = embedder.clone();
+            let vectors = blocking(move || embedder.embed(&batch_texts)).await??;
+            let entries: Vec<(String, Vec<f32>)> = batch
+                .iter()
+                .zip(vectors)
+                .map(|(&i, v)| (hashes[i].clone(), v))
+                .collect();
+            self.store.cache_embeddings(&model_id, &entries).await?;
+            known.extend(entries);
+        }
+        let entries: Vec<IndexedChunk> =
+            records.iter().map(index_entry).collect::<Result<_, _>>()?;
+        let points: Vec<VectorPoint> = records
+            .iter()
+            .zip(&hashes)
+            .map(|(record, hash)| {
+                let vector = known
+                    .get(hash)
+                    .cloned()
+                    .ok_or_else(|| IngestError::Internal("embedding missing after embed".into()))?;
+                vector_point(record, vector)
+            })
+            .collect::<Result<_, _>>()?;
+        let bm25 = self.indexes.bm25.clone();
+        let document = document_id.to_string();
+        // Every version goes: after a rebuild only the current one is indexed.
+        blocking(move || -> Result<(), folio_index::IndexError> {
+            bm25.delete_document(&document)?;
+            bm25.add(&entries)?;
+            bm25.commit()
+        })
+        .await??;
+        self.indexes.vectors.delete_document(document_id).await?;
+        for batch in points.chunks(256) {
+            self.indexes.vectors.upsert(batch).await?;
+        }
+        Ok(records.len())
     }
 
     /// Removes a superseded version's index entries.
@@ -504,4 +546,41 @@ mod tests {
         assert_ne!(chunk_id("d", 1, 0), chunk_id("d", 1, 1));
         assert_ne!(chunk_id("d1", 1, 0), chunk_id("d", 11, 0));
     }
+}
+
+/// A chunk row as a full-text entry.
+fn index_entry(record: &ChunkRecord) -> Result<IndexedChunk, IngestError> {
+    Ok(IndexedChunk {
+        chunk_id: parse_chunk_id(&record.id)?,
+        tenant: record.tenant_id.clone(),
+        collection: record.collection_id.clone(),
+        document: record.document_id.clone(),
+        version: record.version as u64,
+        ordinal: record.ordinal as u32,
+        heading: record.heading_path.join(" › "),
+        body: match &record.context_header {
+            Some(header) => format!("{header}\n{}", record.text),
+            None => record.text.clone(),
+        },
+    })
+}
+
+/// A chunk row and its embedding as a vector point.
+fn vector_point(record: &ChunkRecord, vector: Vec<f32>) -> Result<VectorPoint, IngestError> {
+    Ok(VectorPoint {
+        id: parse_chunk_id(&record.id)?,
+        vector,
+        payload: PointPayload {
+            tenant: record.tenant_id.clone(),
+            collection: record.collection_id.clone(),
+            document: record.document_id.clone(),
+            version: record.version as u64,
+            ordinal: record.ordinal as u32,
+        },
+    })
+}
+
+fn parse_chunk_id(id: &str) -> Result<uuid::Uuid, IngestError> {
+    uuid::Uuid::parse_str(id)
+        .map_err(|_| IngestError::Internal(format!("stored chunk id {id:?} is not a UUID")))
 }

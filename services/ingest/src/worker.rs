@@ -90,7 +90,11 @@ impl Worker {
     /// Runs until `shutdown` turns true, sleeping when the queue is empty
     /// until woken (new upload) or a poll interval passes (other processes'
     /// uploads, expired leases).
+    /// After a burst of jobs, once the queue is empty, the vector store's optimiser
+    /// runs: without it a growing embedded store is searched segment by segment
+    /// without a vector index.
     pub async fn run_forever(self, mut shutdown: watch::Receiver<bool>) {
+        let mut vectors_changed = false;
         loop {
             if *shutdown.borrow() {
                 return;
@@ -98,7 +102,12 @@ impl Worker {
             match self.run_next().await {
                 Ok(Some((job, outcome))) => {
                     tracing::info!(worker = %self.id, job = %job.id, kind = job.kind.as_str(), outcome = ?outcome_name(&outcome), "job finished");
+                    vectors_changed |= matches!(outcome, JobOutcome::Succeeded(_));
                     continue;
+                }
+                Ok(None) if vectors_changed => {
+                    vectors_changed = false;
+                    self.optimize_vectors().await;
                 }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(worker = %self.id, error = %e, "could not claim a job"),
@@ -107,6 +116,20 @@ impl Worker {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn optimize_vectors(&self) {
+        let started = std::time::Instant::now();
+        match self.pipeline.indexes().vectors.optimize().await {
+            Ok(true) => {
+                tracing::info!(worker = %self.id, seconds = started.elapsed().as_secs_f64(), "vector store optimised")
+            }
+            Ok(false) => {}
+            // Searches still work on unoptimised segments, only slower.
+            Err(e) => {
+                tracing::warn!(worker = %self.id, error = %e, "vector store optimisation failed")
             }
         }
     }

@@ -164,30 +164,46 @@ impl Retriever {
         let depth = self.config.per_retriever.max(request.limit).min(MAX_LIMIT) + 8;
         let mut timings = SearchTimings::default();
 
-        let bm25_hits = if request.mode != RetrievalMode::Dense {
-            let at = Instant::now();
-            let hits = self.bm25.search(query, &request.filter, depth)?;
-            timings.bm25_ms = elapsed_ms(at);
-            hits
-        } else {
-            Vec::new()
+        // The two retrievers run at the same time: full-text search on a blocking
+        // thread while the query is embedded and the vector store searched.
+        let full_text = async {
+            if request.mode == RetrievalMode::Dense {
+                return Ok::<_, QueryError>((Vec::new(), 0.0));
+            }
+            let (bm25, text, filter) = (
+                Arc::clone(&self.bm25),
+                query.to_string(),
+                request.filter.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                let at = Instant::now();
+                let hits = bm25.search(&text, &filter, depth)?;
+                Ok((hits, elapsed_ms(at)))
+            })
+            .await?
         };
-        let dense_hits = if request.mode != RetrievalMode::Bm25 {
+        let dense = async {
+            if request.mode == RetrievalMode::Bm25 {
+                return Ok::<_, QueryError>((Vec::new(), 0.0, 0.0));
+            }
             let at = Instant::now();
             let embedder = Arc::clone(&self.embedder);
             let text = vec![query.to_string()];
             let mut vectors = tokio::task::spawn_blocking(move || embedder.embed(&text)).await??;
-            timings.embed_ms = elapsed_ms(at);
+            let embed_ms = elapsed_ms(at);
             let vector = vectors.pop().ok_or_else(|| {
                 QueryError::Task("the embedder returned no vector for the query".into())
             })?;
             let at = Instant::now();
             let hits = self.vectors.search(&vector, &request.filter, depth).await?;
-            timings.dense_ms = elapsed_ms(at);
-            hits
-        } else {
-            Vec::new()
+            Ok((hits, embed_ms, elapsed_ms(at)))
         };
+        let (full_text, dense) = tokio::join!(full_text, dense);
+        let (bm25_hits, bm25_ms) = full_text?;
+        let (dense_hits, embed_ms, dense_ms) = dense?;
+        timings.bm25_ms = bm25_ms;
+        timings.embed_ms = embed_ms;
+        timings.dense_ms = dense_ms;
 
         let ranked = rank(
             request.mode,

@@ -78,6 +78,9 @@ pub async fn run(config: &FolioConfig, command: AdminCommand) -> Result<()> {
             store.revoke_api_key(&tenant.id, &id).await?;
             println!("revoked key {id}");
         }
+        AdminCommand::Backup { .. } | AdminCommand::Restore { .. } | AdminCommand::Reindex => {
+            unreachable!("backup, restore and reindex are dispatched to crate::backup")
+        }
     }
     Ok(())
 }

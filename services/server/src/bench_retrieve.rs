@@ -7,6 +7,7 @@ use folio_index::SearchFilter;
 use folio_query::retrieve::{RetrievalMode, SearchRequest, SearchTimings};
 use serde_json::{json, Value};
 
+use crate::bench_synthetic::{self, SyntheticSpec};
 use crate::cli::BenchRetrieveArgs;
 use crate::runtime::Runtime;
 
@@ -24,7 +25,21 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
         "no questions in {}",
         args.questions.display()
     );
+    let synthetic_spec = args.synthetic_chunks.map(|chunks| SyntheticSpec {
+        chunks,
+        chunks_per_document: args.synthetic_chunks_per_doc,
+        pool_sentences: args.synthetic_pool,
+        seed: 20_261_129,
+    });
+    let config = match &synthetic_spec {
+        Some(_) => synthetic_config(config, &args.synthetic_dir),
+        None => config,
+    };
     let runtime = Runtime::open(config).await?;
+    let synthetic = match &synthetic_spec {
+        Some(spec) => Some(bench_synthetic::ensure(&runtime, spec, &args.synthetic_source).await?),
+        None => None,
+    };
     let filter = SearchFilter::tenant(runtime.tenant.id.clone());
     let chunks = runtime.retriever_chunk_count(&filter).await?;
 
@@ -78,6 +93,7 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
     let output = json!({
         "data_dir": runtime.config.data_dir.display().to_string(),
         "chunks": chunks,
+        "synthetic": synthetic,
         "queries": queries.len(),
         "limit": args.limit,
         "modes": report,
@@ -86,6 +102,18 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&output)?);
         return Ok(());
+    }
+    if let Some(built) = &synthetic {
+        println!(
+            "synthetic index: {} chunks in {} documents, {:.0} chars/chunk; built in {:.0} s (pool embedding {:.0} s, writing {:.0} s, vector index {:.0} s)",
+            built.spec.chunks,
+            built.spec.chunks.div_ceil(built.spec.chunks_per_document),
+            built.mean_chunk_chars,
+            built.embed_pool_s + built.write_s + built.optimize_s,
+            built.embed_pool_s,
+            built.write_s,
+            built.optimize_s
+        );
     }
     println!(
         "{} chunks, {} queries × {} passes, top-{}",
@@ -120,4 +148,15 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
             .unwrap_or(0.0)
     );
     Ok(())
+}
+
+/// The configuration for a generated index: its own data directory with the embedded
+/// store and shard, whatever the configuration names, so that generated rows never
+/// land in a real deployment's database or Qdrant collection.
+fn synthetic_config(mut config: FolioConfig, dir: &std::path::Path) -> FolioConfig {
+    config.data_dir = dir.to_path_buf();
+    config.store.url = String::new();
+    config.vectors.backend = folio_common::config::VectorBackend::Edge;
+    config.server.role = "all".into();
+    config
 }

@@ -235,6 +235,26 @@ pub enum AdminCommand {
     /// API keys: each bound to one tenant and one role.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Copy the metadata database (a consistent snapshot, taken while the
+    /// server runs) and the blobs it references into a new directory. The
+    /// indexes are not copied: `restore` rebuilds them from the stored chunks
+    /// and cached embeddings.
+    Backup {
+        /// Where to write the backup (must not exist, or be empty).
+        to: PathBuf,
+    },
+    /// Restore a backup into the configured data directory (stop the server
+    /// first), then rebuild the full-text index and the vectors.
+    Restore {
+        /// A directory written by `folio admin backup`.
+        from: PathBuf,
+        /// Replace an existing database, indexes and blobs in the data directory.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Rebuild the full-text index and the vectors from the stored chunks (stop the
+    /// server first; also after restoring a PostgreSQL dump).
+    Reindex,
 }
 
 /// `folio admin tenant …`.
@@ -368,6 +388,36 @@ pub struct BenchRetrieveArgs {
     /// Passes over the questions (after one warm-up pass).
     #[arg(long, env = "FOLIO_BENCH_REPEATS", default_value_t = 2)]
     pub repeats: usize,
+    /// Measure on a generated index of this many chunks instead of the data
+    /// directory (built once into --synthetic-dir, reused afterwards).
+    #[arg(long, env = "FOLIO_BENCH_SYNTHETIC_CHUNKS")]
+    pub synthetic_chunks: Option<usize>,
+    /// Where the generated index lives (its own SQLite store, full-text index and
+    /// vector shard).
+    #[arg(
+        long,
+        env = "FOLIO_BENCH_SYNTHETIC_DIR",
+        default_value = "data/bench-synthetic"
+    )]
+    pub synthetic_dir: PathBuf,
+    /// Chunks per generated document.
+    #[arg(
+        long,
+        env = "FOLIO_BENCH_SYNTHETIC_CHUNKS_PER_DOC",
+        default_value_t = 500
+    )]
+    pub synthetic_chunks_per_doc: usize,
+    /// Real sentences embedded to build the generated chunks from.
+    #[arg(long, env = "FOLIO_BENCH_SYNTHETIC_POOL", default_value_t = 20_000)]
+    pub synthetic_pool: usize,
+    /// Documents whose sentences the generated chunks reuse (a directory of .txt
+    /// files, or a set with docs/).
+    #[arg(
+        long,
+        env = "FOLIO_BENCH_SYNTHETIC_SOURCE",
+        default_value = "../shared/eval"
+    )]
+    pub synthetic_source: PathBuf,
     /// One JSON object instead of a table.
     #[arg(long)]
     pub json: bool,

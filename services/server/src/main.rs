@@ -1,26 +1,5 @@
 //! `folio`: the all-in-one binary (server, CLI, benchmarks).
 
-mod admin_cmd;
-mod answering;
-mod ask_cmd;
-mod auth;
-mod bench;
-mod bench_retrieve;
-mod bench_score;
-mod cli;
-mod docs;
-mod eval;
-mod eval_answers;
-mod http;
-mod ingest_cmd;
-mod llm;
-mod metrics;
-mod models;
-mod runtime;
-mod search;
-mod telemetry;
-mod upload;
-
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -28,8 +7,12 @@ use clap::Parser;
 use folio_common::config::FolioConfig;
 use tokio::sync::{watch, Notify};
 
-use cli::{Cli, Command, DocsCommand, ModelsCommand};
-use runtime::Runtime;
+use folio_server::cli::{AdminCommand, Cli, Command, DocsCommand, ModelsCommand};
+use folio_server::runtime::Runtime;
+use folio_server::{
+    admin_cmd, answering, ask_cmd, auth, backup, bench, cli, docs, eval, http, ingest_cmd, llm,
+    metrics, models, runtime, search, telemetry,
+};
 
 fn load_config(cli: &Cli) -> Result<FolioConfig> {
     let mut config = FolioConfig::load(cli.config.as_deref())?;
@@ -81,6 +64,13 @@ fn main() -> Result<()> {
             Command::Ask(args) => ask_cmd::run(Runtime::open(config).await?, args).await,
             Command::Eval(args) => eval::run(config, args).await,
             Command::Select(args) => select_command(Runtime::open(config).await?, args).await,
+            Command::Admin(AdminCommand::Backup { to }) => backup::backup(&config, &to).await,
+            Command::Admin(AdminCommand::Restore { from, force }) => {
+                backup::restore(config, &from, force).await
+            }
+            Command::Admin(AdminCommand::Reindex) => backup::reindex(&Runtime::open(config).await?)
+                .await
+                .map(drop),
             Command::Admin(command) => admin_cmd::run(&config, command).await,
             Command::Models(_) | Command::Openapi => {
                 unreachable!("handled before the runtime starts")

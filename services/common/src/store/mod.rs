@@ -788,6 +788,40 @@ impl MetadataStore {
         })
     }
 
+    /// Writes a consistent copy of the whole database to `path` (a new file) while
+    /// other connections keep reading and writing: SQLite's `VACUUM INTO` reads one
+    /// snapshot. PostgreSQL is backed up with its own tools (`pg_dump`), which this
+    /// refuses with a message saying so.
+    pub async fn snapshot_to(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        match self.dialect {
+            Dialect::Sqlite => {
+                let target = path.to_str().ok_or_else(|| {
+                    StoreError::Conflict(format!("{} is not a UTF-8 path", path.display()))
+                })?;
+                sqlx::query("VACUUM INTO $1")
+                    .bind(target)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+            Dialect::Postgres => Err(StoreError::Conflict(
+                "a PostgreSQL store is backed up with pg_dump (then `folio admin reindex` rebuilds the indexes after pg_restore)".into(),
+            )),
+        }
+    }
+
+    /// Every (tenant id, document id) that has chunk rows: what the indexes must hold.
+    pub async fn indexed_documents(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT tenant_id, document_id FROM chunks ORDER BY tenant_id, document_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("tenant_id")?, row.try_get("document_id")?)))
+            .collect()
+    }
+
     // ---- embedding cache ---------------------------------------------------------
 
     /// Cached vectors for the given text hashes (absent ones are skipped).

@@ -195,6 +195,17 @@ pub struct ChunkRecord {
     pub context_header: Option<String>,
 }
 
+impl ChunkRecord {
+    /// The text the chunk was embedded as (see [`crate::model::indexed_text`]).
+    pub fn indexed_text(&self) -> String {
+        crate::model::indexed_text(
+            &self.heading_path,
+            self.context_header.as_deref(),
+            &self.text,
+        )
+    }
+}
+
 /// Kinds of background job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -148,7 +148,7 @@ impl EdgeVectorStore {
     /// Runs qdrant-edge's optimizers (index building, vacuum of deleted points, merges)
     /// until there is nothing left to do. Blocking work: call it after large ingestions,
     /// not per request. Returns whether anything was optimised.
-    pub async fn optimize(&self) -> Result<bool, IndexError> {
+    async fn run_optimizers(&self) -> Result<bool, IndexError> {
         let shard = self.open_shard().await?;
         let optimized = tokio::task::spawn_blocking(move || {
             let _writing = shard
@@ -251,6 +251,10 @@ impl EdgeVectorStore {
 impl VectorStore for EdgeVectorStore {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn optimize(&self) -> StoreFuture<'_, bool> {
+        Box::pin(self.run_optimizers())
     }
 
     fn ensure_ready(&self, dimension: usize) -> StoreFuture<'_, ()> {

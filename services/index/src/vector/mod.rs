@@ -62,6 +62,12 @@ pub trait VectorStore: Send + Sync {
 
     /// Exact number of points within `filter`.
     fn count<'a>(&'a self, filter: &'a SearchFilter) -> StoreFuture<'a, u64>;
+
+    /// Builds pending vector indexes and merges small segments, so that searches stay
+    /// fast as the store grows. Blocking work for large stores: call it when ingestion
+    /// goes idle, not per request. Returns whether anything changed. A Qdrant server
+    /// optimises by itself, so there it does nothing.
+    fn optimize(&self) -> StoreFuture<'_, bool>;
 }
 
 /// Checks what both backends must refuse before any engine call.

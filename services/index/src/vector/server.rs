@@ -214,6 +214,11 @@ impl VectorStore for QdrantServerStore {
         NAME
     }
 
+    fn optimize(&self) -> StoreFuture<'_, bool> {
+        // The server runs its own optimisers in the background.
+        Box::pin(async { Ok(false) })
+    }
+
     fn ensure_ready(&self, dimension: usize) -> StoreFuture<'_, ()> {
         Box::pin(self.create_or_check(dimension))
     }

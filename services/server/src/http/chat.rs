@@ -80,7 +80,7 @@ struct StreamOptions {
     include_usage: bool,
 }
 
-fn to_request(body: &ChatRequest) -> Result<GenerateRequest, ApiError> {
+pub(super) fn to_request(body: &ChatRequest) -> Result<GenerateRequest, ApiError> {
     if body.messages.is_empty() {
         return Err(ApiError::bad_request(
             "invalid_request",

@@ -38,13 +38,13 @@ impl From<UploadError> for ApiError {
 /// `?collection=` filter or target.
 #[derive(Debug, Deserialize)]
 pub struct CollectionQuery {
-    collection: Option<String>,
+    pub(super) collection: Option<String>,
 }
 
 /// `POST /v1/collections` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewCollection {
-    name: String,
+    pub(super) name: String,
 }
 
 #[utoipa::path(
@@ -81,17 +81,11 @@ pub async fn create_collection(
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewCollection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "invalid_collection_name",
-            "collection names are 1–200 printable characters",
-        ));
-    }
+    let name = collection_name(&body.name)?;
     let collection = state
         .runtime
         .store
-        .ensure_collection(&caller.tenant_id, name)
+        .ensure_collection(&caller.tenant_id, &name)
         .await?;
     Ok((StatusCode::CREATED, Json::<Collection>(collection)))
 }
@@ -114,11 +108,11 @@ pub async fn upload(
     Query(query): Query<CollectionQuery>,
     mut multipart: Multipart,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut collection_name = query.collection.unwrap_or_else(|| "default".into());
+    let mut target = collection_name(query.collection.as_deref().unwrap_or("default"))?;
     let mut results = Vec::new();
     while let Some(mut field) = multipart.next_field().await? {
         if field.name() == Some("collection") {
-            collection_name = field.text().await?.trim().to_string();
+            target = collection_name(&field.text().await?)?;
             continue;
         }
         let Some(raw_name) = field.file_name().map(str::to_string) else {
@@ -127,7 +121,7 @@ pub async fn upload(
         let collection = state
             .runtime
             .store
-            .ensure_collection(&caller.tenant_id, &collection_name)
+            .ensure_collection(&caller.tenant_id, &target)
             .await?;
         let mut upload = Upload::begin(&state.runtime, &caller.tenant_id, &raw_name).await?;
         loop {
@@ -189,6 +183,18 @@ pub async fn upload(
         StatusCode::ACCEPTED,
         Json(UploadResult { documents: results }),
     ))
+}
+
+/// A collection name as given (query, multipart part or JSON), trimmed and checked.
+pub(super) fn collection_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_collection_name",
+            "collection names are 1–200 printable characters",
+        ));
+    }
+    Ok(name.to_string())
 }
 
 async fn collection_id(

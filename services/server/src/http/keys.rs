@@ -16,7 +16,7 @@ pub struct NewKey {
     /// A label for people.
     name: String,
     /// `viewer`, `editor` or `admin`.
-    role: String,
+    pub(super) role: String,
 }
 
 /// `GET /v1/me`: the tenant and role the presented key stands for.

@@ -4,6 +4,8 @@ mod ask;
 mod chat;
 mod documents;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 mod keys;
 mod openapi;

@@ -1,0 +1,401 @@
+//! A generated index of any size for `folio bench retrieve --synthetic-chunks N`.
+//!
+//! Embedding a million chunks would take hours on a small machine, so the generator
+//! embeds a pool of real sentences from a document set once and builds every chunk
+//! from pool sentences: its text is their concatenation (numbers redrawn, so the
+//! vocabulary keeps growing as real filings do) and its vector the normalised mean of
+//! their embeddings plus a little noise. Each document draws from its own window of
+//! the pool, so a document's chunks share vocabulary as real ones do. The rows,
+//! full-text entries and vector points go through the same store and index APIs as
+//! ingestion, so searches over the result exercise exactly the production paths.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use folio_common::store::{ChunkRecord, IngestResult, NewVersion, SubmitOutcome};
+use folio_index::{IndexedChunk, PointPayload, VectorPoint};
+use folio_ingest::pipeline::chunk_id;
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::Runtime;
+
+/// Written last into the data directory: its presence means the index is complete.
+const MANIFEST: &str = "synthetic.json";
+/// Documents' heading paths cycle through these so that headings are indexed too.
+const HEADINGS: [&str; 6] = [
+    "Article 1 › Definitions",
+    "Article 4 › Payment Terms",
+    "Item 7 › Management's Discussion and Analysis",
+    "Item 8 › Financial Statements",
+    "Section 12 › Termination",
+    "Schedule A › Pricing",
+];
+
+/// The shape of a generated index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyntheticSpec {
+    /// Chunks in all.
+    pub chunks: usize,
+    /// Chunks per document.
+    pub chunks_per_document: usize,
+    /// Sentences embedded to build vectors from.
+    pub pool_sentences: usize,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+/// What building the index took.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyntheticManifest {
+    /// The shape.
+    pub spec: SyntheticSpec,
+    /// Seconds spent embedding the sentence pool.
+    pub embed_pool_s: f64,
+    /// Seconds spent writing rows, full-text entries and vectors.
+    pub write_s: f64,
+    /// Seconds spent in the vector store's optimiser (index building).
+    pub optimize_s: f64,
+    /// Mean characters per chunk.
+    pub mean_chunk_chars: f64,
+}
+
+/// Returns the manifest of the index in the runtime's data directory, building the
+/// index first unless a complete one of the same shape is already there.
+pub async fn ensure(
+    runtime: &Runtime,
+    spec: &SyntheticSpec,
+    sentences_from: &Path,
+) -> Result<SyntheticManifest> {
+    let manifest_path = runtime.config.data_dir.join(MANIFEST);
+    if let Ok(text) = std::fs::read_to_string(&manifest_path) {
+        if let Ok(manifest) = serde_json::from_str::<SyntheticManifest>(&text) {
+            if manifest.spec == *spec {
+                return Ok(manifest);
+            }
+        }
+        anyhow::bail!(
+            "{} holds a synthetic index of another shape; remove the directory or choose another --synthetic-dir",
+            runtime.config.data_dir.display()
+        );
+    }
+    let existing = runtime.store.counts().await?.chunks;
+    anyhow::ensure!(
+        existing == 0,
+        "{} already holds {existing} chunks but no complete synthetic index (an interrupted build?); remove it first",
+        runtime.config.data_dir.display()
+    );
+    let manifest = build(runtime, spec, sentences_from).await?;
+    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)?)?;
+    Ok(manifest)
+}
+
+async fn build(
+    runtime: &Runtime,
+    spec: &SyntheticSpec,
+    sentences_from: &Path,
+) -> Result<SyntheticManifest> {
+    anyhow::ensure!(
+        spec.chunks > 0 && spec.chunks_per_document > 0,
+        "the synthetic index needs chunks"
+    );
+    let mut rng = SplitMix64(spec.seed);
+    let mut sentences = read_sentences(sentences_from)?;
+    anyhow::ensure!(
+        sentences.len() >= 100,
+        "only {} usable sentences under {}",
+        sentences.len(),
+        sentences_from.display()
+    );
+    // A spread sample in source order: windows of the pool stay topical.
+    if sentences.len() > spec.pool_sentences {
+        let step = sentences.len() as f64 / spec.pool_sentences as f64;
+        sentences = (0..spec.pool_sentences)
+            .map(|i| sentences[(i as f64 * step) as usize].clone())
+            .collect();
+    }
+    let started = Instant::now();
+    let embedder = std::sync::Arc::clone(&runtime.pipeline.indexes().embedder);
+    let pool_text = sentences.clone();
+    let vectors = tokio::task::spawn_blocking(move || embedder.embed(&pool_text)).await??;
+    let embed_pool_s = started.elapsed().as_secs_f64();
+    eprintln!(
+        "embedded {} pool sentences in {embed_pool_s:.1} s",
+        sentences.len()
+    );
+
+    let started = Instant::now();
+    let store = &runtime.store;
+    let indexes = runtime.pipeline.indexes();
+    let tenant = &runtime.tenant.id;
+    let collection = store.ensure_collection(tenant, "synthetic").await?;
+    let documents = spec.chunks.div_ceil(spec.chunks_per_document);
+    let window = (sentences.len() / 8).clamp(50, 4000);
+    let mut total_chars = 0usize;
+    let mut written = 0usize;
+    for doc in 0..documents {
+        let name = format!("synthetic-{doc:06}.txt");
+        let digest = format!("{:064x}", doc as u128 + ((spec.seed as u128) << 64));
+        let submitted = store
+            .submit_version(&NewVersion {
+                tenant_id: tenant,
+                collection_id: &collection.id,
+                name: &name,
+                file_name: &name,
+                format: "txt",
+                sha256: &digest,
+                bytes: 0,
+                blob_key: &format!("synthetic/{doc}"),
+            })
+            .await?;
+        let SubmitOutcome::Queued {
+            document_id,
+            version,
+            job_id,
+        } = submitted
+        else {
+            anyhow::bail!("{name} was already present");
+        };
+        let job = store
+            .claim_job("synthetic-builder", 600_000, 3)
+            .await?
+            .filter(|job| job.id == job_id)
+            .context("the synthetic document's job was not the next in the queue")?;
+
+        let count = spec.chunks_per_document.min(spec.chunks - written);
+        let window_start = rng.below(sentences.len().saturating_sub(window).max(1));
+        let mut records = Vec::with_capacity(count);
+        let mut entries = Vec::with_capacity(count);
+        let mut points = Vec::with_capacity(count);
+        let mut offset = 0i64;
+        for ordinal in 0..count {
+            let target_chars = 600 + rng.below(900);
+            let mut text = String::new();
+            let mut vector = vec![0f32; vectors[0].len()];
+            while text.len() < target_chars {
+                let pick = window_start + rng.below(window.min(sentences.len()));
+                if !text.is_empty() {
+                    text.push(' ');
+                }
+                redraw_numbers(&sentences[pick], &mut rng, &mut text);
+                for (sum, value) in vector.iter_mut().zip(&vectors[pick]) {
+                    *sum += value;
+                }
+            }
+            for value in vector.iter_mut() {
+                *value += (rng.unit() - 0.5) * 0.02;
+            }
+            normalise(&mut vector);
+            let id = chunk_id(&document_id, version, ordinal as u32);
+            let heading = HEADINGS[(ordinal * HEADINGS.len()) / count.max(1)];
+            let chars = text.chars().count() as i64;
+            total_chars += chars as usize;
+            entries.push(IndexedChunk {
+                chunk_id: id,
+                tenant: tenant.clone(),
+                collection: collection.id.clone(),
+                document: document_id.clone(),
+                version: version as u64,
+                ordinal: ordinal as u32,
+                heading: heading.to_string(),
+                body: text.clone(),
+            });
+            points.push(VectorPoint {
+                id,
+                vector,
+                payload: PointPayload {
+                    tenant: tenant.clone(),
+                    collection: collection.id.clone(),
+                    document: document_id.clone(),
+                    version: version as u64,
+                    ordinal: ordinal as u32,
+                },
+            });
+            records.push(ChunkRecord {
+                id: id.to_string(),
+                document_id: document_id.clone(),
+                version,
+                tenant_id: tenant.clone(),
+                collection_id: collection.id.clone(),
+                ordinal: ordinal as i64,
+                heading_path: heading.split(" › ").map(str::to_string).collect(),
+                char_start: offset,
+                char_end: offset + chars,
+                page_start: 1 + ordinal as i64 / 3,
+                page_end: 1 + ordinal as i64 / 3,
+                token_count: chars / 4,
+                text,
+                context_header: None,
+            });
+            offset += chars + 2;
+        }
+        let bm25 = std::sync::Arc::clone(&indexes.bm25);
+        tokio::task::spawn_blocking(move || bm25.add(&entries)).await??;
+        indexes.vectors.upsert(&points).await?;
+        store
+            .complete_ingest(
+                &job,
+                &IngestResult {
+                    text_chars: offset,
+                    page_count: 1 + count as i64 / 3,
+                    section_count: HEADINGS.len() as i64,
+                    structure_json: "{}".into(),
+                    chunks: records,
+                },
+            )
+            .await?;
+        written += count;
+        if doc % 50 == 49 || written == spec.chunks {
+            let bm25 = std::sync::Arc::clone(&indexes.bm25);
+            tokio::task::spawn_blocking(move || bm25.commit()).await??;
+            eprintln!(
+                "{written} / {} chunks written ({:.0} s)",
+                spec.chunks,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let write_s = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    eprintln!("building the vector index (optimiser)…");
+    indexes.vectors.optimize().await?;
+    let optimize_s = started.elapsed().as_secs_f64();
+    eprintln!("optimised in {optimize_s:.0} s");
+    Ok(SyntheticManifest {
+        spec: spec.clone(),
+        embed_pool_s,
+        write_s,
+        optimize_s,
+        mean_chunk_chars: total_chars as f64 / written.max(1) as f64,
+    })
+}
+
+/// Sentences of 40–400 characters from the `.txt` files under `dir` (or its
+/// `docs/`), in file and reading order.
+fn read_sentences(dir: &Path) -> Result<Vec<String>> {
+    let docs = if dir.join("docs").is_dir() {
+        dir.join("docs")
+    } else {
+        dir.to_path_buf()
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&docs)
+        .with_context(|| format!("reading {}", docs.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "txt"))
+        .collect();
+    files.sort();
+    let mut sentences = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        sentences.extend(split_sentences(&text));
+    }
+    Ok(sentences)
+}
+
+fn split_sentences(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let boundary = c == '\n' && chars.peek() == Some(&'\n')
+            || matches!(c, '.' | '?' | '!') && chars.peek().is_some_and(|n| n.is_whitespace());
+        if c.is_whitespace() {
+            if !current.ends_with(' ') && !current.is_empty() {
+                current.push(' ');
+            }
+        } else {
+            current.push(c);
+        }
+        if boundary {
+            let sentence = current.trim();
+            let letters = sentence.chars().filter(|c| c.is_alphabetic()).count();
+            if (40..=400).contains(&sentence.len()) && letters * 2 > sentence.len() {
+                out.push(sentence.to_string());
+            }
+            current.clear();
+        }
+    }
+    out
+}
+
+/// Copies `sentence` into `out` with every digit replaced by a random one, so that
+/// amounts, dates and section numbers vary between chunks.
+fn redraw_numbers(sentence: &str, rng: &mut SplitMix64, out: &mut String) {
+    for c in sentence.chars() {
+        if c.is_ascii_digit() {
+            out.push(char::from(b'0' + rng.below(10) as u8));
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+fn normalise(vector: &mut [f32]) {
+    let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        vector.iter_mut().for_each(|v| *v /= norm);
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64): the index must be the same on
+/// every machine for a given seed, and no dependency is needed for that.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    /// Uniform in `[0, 1)`.
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_are_split_at_full_stops_and_blank_lines() {
+        let text = "The Supplier shall deliver the goods on time.  The Buyer pays within thirty days.\n\nARTICLE 2\n\nShort.";
+        assert_eq!(
+            split_sentences(text),
+            vec![
+                "The Supplier shall deliver the goods on time.",
+                "The Buyer pays within thirty days."
+            ]
+        );
+    }
+
+    #[test]
+    fn numbers_are_redrawn_digit_by_digit() {
+        let mut rng = SplitMix64(7);
+        let mut out = String::new();
+        redraw_numbers("paid $1,250 on 2019-03-01", &mut rng, &mut out);
+        assert_eq!(out.len(), "paid $1,250 on 2019-03-01".len());
+        assert!(out.starts_with("paid $") && out.contains(" on "));
+        assert_eq!(out.chars().filter(char::is_ascii_digit).count(), 12);
+    }
+
+    #[test]
+    fn the_generator_is_deterministic() {
+        let draws = |seed| {
+            let mut rng = SplitMix64(seed);
+            (0..5).map(|_| rng.below(1000)).collect::<Vec<_>>()
+        };
+        assert_eq!(draws(3), draws(3));
+        assert_ne!(draws(3), draws(4));
+    }
+}
