@@ -138,6 +138,10 @@ pub struct RetrievalConfig {
     pub dense_weight: f32,
     /// Hits taken from each retriever before fusion.
     pub per_retriever: usize,
+    /// Most distinct words a question is scored with in BM25 (its rarest ones,
+    /// after function words are dropped); 0 keeps every word. Fewer words search
+    /// a large index faster and rank a little worse (see BENCHMARKS.md).
+    pub bm25_max_terms: usize,
 }
 
 /// How XL3M scores a segment: lower is more relevant.
@@ -412,6 +416,7 @@ impl Default for RetrievalConfig {
             bm25_weight: 1.0,
             dense_weight: 1.0,
             per_retriever: 50,
+            bm25_max_terms: 16,
         }
     }
 }

@@ -5,12 +5,20 @@ use std::sync::{Mutex, PoisonError};
 
 use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, Occur, Query, QueryParser, TermQuery,
+};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value,
     STORED, STRING,
 };
-use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+};
+use tantivy::{
+    doc, DocAddress, DocId, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher,
+    TantivyDocument, Term,
+};
 use uuid::Uuid;
 
 use crate::types::require_tenant;
@@ -19,6 +27,19 @@ use crate::{Hit, IndexError, IndexedChunk, SearchFilter};
 /// Heading matches weigh a bit more than body matches: a heading such as
 /// "Termination for Convenience" is a strong signal of what the section is about.
 const HEADING_BOOST: f32 = 1.5;
+/// Most distinct terms a question is scored with unless configured
+/// ([`Bm25Index::with_max_query_terms`]).
+const DEFAULT_MAX_QUERY_TERMS: usize = 16;
+/// Words removed from questions before scoring: Lucene's English stop words plus
+/// question and auxiliary words. Modal verbs that carry meaning in contracts
+/// ("shall", "may", "must") stay.
+const QUESTION_STOP_WORDS: [&str; 52] = [
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
+    "they", "this", "to", "was", "will", "with", "what", "which", "who", "whom", "whose", "when",
+    "where", "why", "how", "do", "does", "did", "has", "have", "had", "were", "been", "its",
+    "from",
+];
 /// Indexing memory shared by the writer's threads (tantivy needs at least 15 MB per thread).
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -85,6 +106,12 @@ pub struct Bm25Index {
     writer: Option<Mutex<IndexWriter>>,
     reader: IndexReader,
     query_parser: QueryParser,
+    /// The body and heading fields' analyzer (`en_stem`).
+    analyzer: TextAnalyzer,
+    /// `en_stem` with English function words removed, for questions.
+    question_analyzer: TextAnalyzer,
+    /// Most distinct terms a question is scored with; 0 for all.
+    max_query_terms: usize,
     /// A follower's last reload (`None` for the writer, which reloads on commit).
     followed: Option<Mutex<std::time::Instant>>,
 }
@@ -139,7 +166,19 @@ impl Bm25Index {
     ) -> Result<Self, IndexError> {
         let mut query_parser = QueryParser::for_index(index, vec![fields.heading, fields.body]);
         query_parser.set_field_boost(fields.heading, HEADING_BOOST);
+        let analyzer = index.tokenizer_for_field(fields.body)?;
+        let question_analyzer = TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(40))
+            .filter(LowerCaser)
+            .filter(StopWordFilter::remove(
+                QUESTION_STOP_WORDS.iter().map(|w| w.to_string()),
+            ))
+            .filter(Stemmer::new(Language::English))
+            .build();
         Ok(Self {
+            analyzer,
+            question_analyzer,
+            max_query_terms: DEFAULT_MAX_QUERY_TERMS,
             followed: writer
                 .is_none()
                 .then(|| Mutex::new(std::time::Instant::now())),
@@ -148,6 +187,14 @@ impl Bm25Index {
             reader,
             query_parser,
         })
+    }
+
+    /// Scores questions with at most `terms` distinct words, their rarest (0: all).
+    /// Verbose questions' common words move BM25 scores least and cost the most to
+    /// score on a large index.
+    pub fn with_max_query_terms(mut self, terms: usize) -> Self {
+        self.max_query_terms = terms;
+        self
     }
 
     /// A follower's reload when the last one is older than [`FOLLOWER_RELOAD_EVERY`].
@@ -243,9 +290,11 @@ impl Bm25Index {
 
     /// Best-first BM25 hits for free user text within `filter`.
     ///
-    /// The text goes through tantivy's lenient query parser: quotes make phrases and
-    /// `+`/`-` require or exclude terms, but malformed syntax (unbalanced quotes or
-    /// parentheses, stray colons) is read as plain words and never fails.
+    /// Words (a question, quotes included) are scored as a bag of terms, pruned with
+    /// block-max WAND. Text with search operators goes through tantivy's lenient
+    /// query parser: there quotes make phrases and `+`/`-` require or exclude terms,
+    /// and malformed syntax (unbalanced quotes or parentheses, stray colons) is read
+    /// as plain words and never fails.
     pub fn search(
         &self,
         query_text: &str,
@@ -258,46 +307,48 @@ impl Bm25Index {
         }
         self.catch_up()?;
         let searcher = self.reader.searcher();
-        let run = |text: &str| {
-            let (text_query, _ignored_syntax_errors) = self.query_parser.parse_query_lenient(text);
-            let query = BooleanQuery::new(vec![
-                (Occur::Must, text_query),
-                (
-                    Occur::Must,
-                    Box::new(ConstScoreQuery::new(self.filter_query(filter), 0.0)),
-                ),
-            ]);
-            searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())
+        let top = match self.plain_terms(query_text) {
+            Some(terms) if terms.is_empty() => return Ok(Vec::new()),
+            Some(terms) => self.search_terms(&searcher, &terms, filter, limit)?,
+            None => self.search_parsed(&searcher, query_text, filter, limit)?,
         };
-        // Some syntax the lenient parser accepts still fails at search time (e.g.
-        // `\}:*`, a wildcard on a field that does not exist): user text must never
-        // fail a search, so retry with its words alone.
-        let top = match run(query_text) {
-            Ok(top) => top,
-            Err(_) => {
-                let words: Vec<&str> = query_text
-                    .split(|c: char| !c.is_alphanumeric())
-                    .filter(|w| !w.is_empty())
-                    .collect();
-                if words.is_empty() {
-                    return Ok(Vec::new());
-                }
-                run(&words.join(" "))?
-            }
-        };
-        let mut hits = Vec::with_capacity(top.len());
-        for (score, address) in top {
-            let stored: TantivyDocument = searcher.doc(address)?;
-            let id = stored
-                .get_first(self.fields.chunk_id)
-                .and_then(|value| value.as_str())
-                .ok_or_else(|| IndexError::Corrupt("full-text document without chunk_id".into()))?;
-            let chunk_id = Uuid::parse_str(id).map_err(|error| {
-                IndexError::Corrupt(format!("full-text chunk_id {id:?}: {error}"))
-            })?;
-            hits.push(Hit { chunk_id, score });
+        self.hits(&searcher, top)
+    }
+
+    /// The same hits as [`Bm25Index::search`], computed without pruning or
+    /// over-fetching: every document within `filter` that matches a term is scored.
+    /// The reference the pruned search is tested against; slow on large indexes.
+    pub fn search_exhaustive(
+        &self,
+        query_text: &str,
+        filter: &SearchFilter,
+        limit: usize,
+    ) -> Result<Vec<Hit>, IndexError> {
+        filter.validate()?;
+        if limit == 0 {
+            return Ok(Vec::new());
         }
-        Ok(hits)
+        self.catch_up()?;
+        let searcher = self.reader.searcher();
+        let top = match self.plain_terms(query_text) {
+            Some(terms) if terms.is_empty() => return Ok(Vec::new()),
+            Some(terms) => {
+                let query = BooleanQuery::new(vec![
+                    (
+                        Occur::Must,
+                        Box::new(self.disjunction(&self.most_selective(&searcher, &terms)?))
+                            as Box<dyn Query>,
+                    ),
+                    (
+                        Occur::Must,
+                        Box::new(ConstScoreQuery::new(self.filter_query(filter), 0.0)),
+                    ),
+                ]);
+                searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?
+            }
+            None => self.search_parsed(&searcher, query_text, filter, limit)?,
+        };
+        self.hits(&searcher, top)
     }
 
     /// Number of committed chunks within `filter`.
@@ -326,6 +377,255 @@ impl Bm25Index {
         ))
     }
 
+    /// Chunk ids and scores of tantivy hits.
+    fn hits(
+        &self,
+        searcher: &Searcher,
+        top: Vec<(Score, DocAddress)>,
+    ) -> Result<Vec<Hit>, IndexError> {
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let stored: TantivyDocument = searcher.doc(address)?;
+            let id = stored
+                .get_first(self.fields.chunk_id)
+                .and_then(|value| value.as_str())
+                .ok_or_else(|| IndexError::Corrupt("full-text document without chunk_id".into()))?;
+            let chunk_id = Uuid::parse_str(id).map_err(|error| {
+                IndexError::Corrupt(format!("full-text chunk_id {id:?}: {error}"))
+            })?;
+            hits.push(Hit { chunk_id, score });
+        }
+        Ok(hits)
+    }
+
+    /// The analysed terms of a query written as words: questions, with their
+    /// punctuation (quoted terms, "(if any)", "Details:") read as punctuation.
+    /// `None` when the text uses search operators, which go through tantivy's
+    /// query parser (phrases included).
+    fn plain_terms(&self, text: &str) -> Option<Vec<String>> {
+        if uses_search_operators(text) {
+            return None;
+        }
+        let analyse = |analyzer: &TextAnalyzer| {
+            let mut analyzer = analyzer.clone();
+            let mut stream = analyzer.token_stream(text);
+            let mut terms = Vec::new();
+            while stream.advance() {
+                terms.push(stream.token().text.clone());
+            }
+            terms
+        };
+        // Function words add little to BM25 (they are in most chunks) but cost the
+        // most to score; a query made only of them keeps them.
+        let content = analyse(&self.question_analyzer);
+        Some(if content.is_empty() {
+            analyse(&self.analyzer)
+        } else {
+            content
+        })
+    }
+
+    /// Keeps the `max_query_terms` distinct terms that are rarest in the index
+    /// (highest IDF) with every occurrence: a verbose question's common words move
+    /// scores least and cost most to score.
+    fn most_selective(
+        &self,
+        searcher: &Searcher,
+        terms: &[String],
+    ) -> Result<Vec<String>, IndexError> {
+        let mut distinct: Vec<&String> = Vec::new();
+        for term in terms {
+            if !distinct.contains(&term) {
+                distinct.push(term);
+            }
+        }
+        if self.max_query_terms == 0 || distinct.len() <= self.max_query_terms {
+            return Ok(terms.to_vec());
+        }
+        let mut by_frequency = Vec::with_capacity(distinct.len());
+        for term in distinct {
+            let frequency = searcher.doc_freq(&Term::from_field_text(self.fields.body, term))?;
+            by_frequency.push((frequency, term));
+        }
+        by_frequency.sort();
+        let kept: Vec<&String> = by_frequency
+            .into_iter()
+            .take(self.max_query_terms)
+            .map(|(_, term)| term)
+            .collect();
+        Ok(terms.iter().filter(|t| kept.contains(t)).cloned().collect())
+    }
+
+    /// One flat disjunction of term queries, body and (boosted) heading, so that
+    /// tantivy can prune it with block-max WAND. A word repeated in the query
+    /// counts as often as it appears (its clause is boosted by the count), as in
+    /// the parser's one clause per occurrence.
+    fn disjunction(&self, terms: &[String]) -> BooleanQuery {
+        let mut counts: Vec<(&String, f32)> = Vec::new();
+        for term in terms {
+            match counts.iter_mut().find(|(seen, _)| *seen == term) {
+                Some((_, count)) => *count += 1.0,
+                None => counts.push((term, 1.0)),
+            }
+        }
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(counts.len() * 2);
+        for (text, count) in counts {
+            for (field, boost) in [
+                (self.fields.body, count),
+                (self.fields.heading, count * HEADING_BOOST),
+            ] {
+                let term = TermQuery::new(
+                    Term::from_field_text(field, text),
+                    IndexRecordOption::WithFreqs,
+                );
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(term), boost)),
+                ));
+            }
+        }
+        BooleanQuery::new(clauses)
+    }
+
+    /// Top hits of a plain-word query within `filter`.
+    ///
+    /// A filter that keeps most of the index (one tenant's whole corpus, the common
+    /// case) would stop tantivy from pruning: a required filter clause turns the
+    /// disjunction into an exhaustive scorer. So when the filter keeps at least a
+    /// quarter of the documents, the unfiltered disjunction runs with pruning,
+    /// over-fetching in proportion, and hits outside the filter are dropped; the
+    /// result is exact whenever enough hits remain (the filtered top-k are the
+    /// first k filtered hits of the global order). Otherwise, and when too few
+    /// remain, the filtered query runs: a selective filter leads the intersection,
+    /// which is fast.
+    fn search_terms(
+        &self,
+        searcher: &Searcher,
+        terms: &[String],
+        filter: &SearchFilter,
+        limit: usize,
+    ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
+        let text_query = self.disjunction(&self.most_selective(searcher, terms)?);
+        let share = self.filter_share(searcher, filter)?;
+        if share >= 0.25 {
+            let fetch = ((limit as f64 / share) * 1.5).ceil() as usize + 8;
+            let top = searcher.search(&text_query, &TopDocs::with_limit(fetch).order_by_score())?;
+            let complete = top.len() < fetch;
+            let mut kept = self.within_filter(searcher, filter, top)?;
+            if kept.len() >= limit || complete {
+                kept.truncate(limit);
+                return Ok(kept);
+            }
+        }
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(text_query) as Box<dyn Query>),
+            (
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(self.filter_query(filter), 0.0)),
+            ),
+        ]);
+        Ok(searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?)
+    }
+
+    /// Top hits of a query with syntax, through tantivy's lenient parser.
+    fn search_parsed(
+        &self,
+        searcher: &Searcher,
+        query_text: &str,
+        filter: &SearchFilter,
+        limit: usize,
+    ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
+        let run = |text: &str| {
+            let (text_query, _ignored_syntax_errors) = self.query_parser.parse_query_lenient(text);
+            let query = BooleanQuery::new(vec![
+                (Occur::Must, text_query),
+                (
+                    Occur::Must,
+                    Box::new(ConstScoreQuery::new(self.filter_query(filter), 0.0)),
+                ),
+            ]);
+            searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())
+        };
+        // Some syntax the lenient parser accepts still fails at search time (e.g.
+        // `\}:*`, a wildcard on a field that does not exist): user text must never
+        // fail a search, so retry with its words alone.
+        match run(query_text) {
+            Ok(top) => Ok(top),
+            Err(_) => {
+                let words: Vec<&str> = query_text
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                if words.is_empty() {
+                    return Ok(Vec::new());
+                }
+                Ok(run(&words.join(" "))?)
+            }
+        }
+    }
+
+    /// An upper bound of the share of documents `filter` keeps, from term
+    /// frequencies (no search).
+    fn filter_share(&self, searcher: &Searcher, filter: &SearchFilter) -> Result<f64, IndexError> {
+        let total = searcher.num_docs() as f64;
+        if total == 0.0 {
+            return Ok(1.0);
+        }
+        let frequency = |field: Field, values: &[String]| -> Result<f64, IndexError> {
+            let mut sum = 0u64;
+            for value in values {
+                sum += searcher.doc_freq(&Term::from_field_text(field, value))?;
+            }
+            Ok(sum as f64 / total)
+        };
+        let mut share = frequency(self.fields.tenant, std::slice::from_ref(&filter.tenant))?;
+        if !filter.collections.is_empty() {
+            share = share.min(frequency(self.fields.collection, &filter.collections)?);
+        }
+        if !filter.documents.is_empty() {
+            share = share.min(frequency(self.fields.document, &filter.documents)?);
+        }
+        Ok(share.min(1.0))
+    }
+
+    /// The hits (in their order) that `filter` keeps.
+    fn within_filter(
+        &self,
+        searcher: &Searcher,
+        filter: &SearchFilter,
+        hits: Vec<(Score, DocAddress)>,
+    ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
+        let weight = self
+            .filter_query(filter)
+            .weight(EnableScoring::disabled_from_searcher(searcher))?;
+        let mut by_segment: std::collections::BTreeMap<u32, Vec<DocId>> = Default::default();
+        for (_, address) in &hits {
+            by_segment
+                .entry(address.segment_ord)
+                .or_default()
+                .push(address.doc_id);
+        }
+        let mut kept = std::collections::HashSet::new();
+        for (segment, mut docs) in by_segment {
+            docs.sort_unstable();
+            docs.dedup();
+            let mut members = weight.scorer(searcher.segment_reader(segment), 1.0)?;
+            for doc in docs {
+                // Doc ids only grow, so the filter's doc set is walked once.
+                if members.doc() < doc {
+                    members.seek(doc);
+                }
+                if members.doc() == doc {
+                    kept.insert(DocAddress::new(segment, doc));
+                }
+            }
+        }
+        Ok(hits
+            .into_iter()
+            .filter(|(_, address)| kept.contains(address))
+            .collect())
+    }
+
     /// tenant AND (any collection) AND (any document); empty lists do not restrict.
     fn filter_query(&self, filter: &SearchFilter) -> Box<dyn Query> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
@@ -346,5 +646,62 @@ impl Bm25Index {
             clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
         }
         Box::new(BooleanQuery::new(clauses))
+    }
+}
+
+/// Whether `text` is written in search syntax rather than as words: a `+`/`-`
+/// prefix, `field:` on one of the index's fields, a wildcard, fuzzy or boost
+/// suffix, or an upper-case boolean operator. Punctuation of ordinary sentences
+/// (quotes, parentheses, a colon after a word) is not syntax.
+fn uses_search_operators(text: &str) -> bool {
+    const FIELDS: [&str; 7] = [
+        "heading",
+        "body",
+        "tenant",
+        "collection",
+        "document",
+        "chunk_id",
+        "version",
+    ];
+    text.split_whitespace().any(|word| {
+        let bare = word.trim_start_matches(['(', '"']);
+        bare.starts_with(['+', '-']) && bare.len() > 1
+            || FIELDS.iter().any(|field| {
+                bare.strip_prefix(field)
+                    .is_some_and(|rest| rest.starts_with(':'))
+            })
+            || word
+                .trim_end_matches([')', '"', '?', '.', ','])
+                .ends_with('*')
+            || word.contains(['~', '^'])
+            || matches!(word, "AND" | "OR" | "NOT")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uses_search_operators;
+
+    #[test]
+    fn questions_are_words_and_operators_are_syntax() {
+        for question in [
+            "Highlight the parts (if any) of this contract related to \"Notice Period\" that should be reviewed by a lawyer. Details: What is the notice period?",
+            "What does \"Affiliate\" mean?",
+            "Which year-over-year change in revenue - if any - was largest?",
+            "Is there a non-compete clause?",
+        ] {
+            assert!(!uses_search_operators(question), "{question}");
+        }
+        for query in [
+            "+termination notice",
+            "termination -convenience",
+            "heading:termination",
+            "(\"force majeure\" OR hardship)",
+            "indemnif*",
+            "licence~1",
+            "termination^2 notice",
+        ] {
+            assert!(uses_search_operators(query), "{query}");
+        }
     }
 }

@@ -77,12 +77,14 @@ impl Runtime {
         } else {
             Bm25Index::open_or_create(&config.bm25_dir())
         };
-        let bm25 = bm25.with_context(|| {
-            format!(
-                "opening the full-text index at {} (is another folio process using this data directory?)",
-                config.bm25_dir().display()
-            )
-        })?;
+        let bm25 = bm25
+            .with_context(|| {
+                format!(
+                    "opening the full-text index at {} (is another folio process using this data directory?)",
+                    config.bm25_dir().display()
+                )
+            })?
+            .with_max_query_terms(config.retrieval.bm25_max_terms);
         let vectors: Arc<dyn VectorStore> = match config.vectors.backend {
             VectorBackend::Edge => Arc::new(
                 EdgeVectorStore::open(&config.edge_dir())

@@ -173,3 +173,27 @@ fn figures_edge_vectors() {
         );
     });
 }
+
+#[test]
+#[ignore = "measurement; needs FOLIO_BM25_DIR (e.g. the 1M-chunk bench index) and FOLIO_TENANT"]
+fn figures_bm25_pruning_on_a_large_index() {
+    let dir = std::env::var("FOLIO_BM25_DIR").expect("FOLIO_BM25_DIR");
+    let tenant = std::env::var("FOLIO_TENANT").expect("FOLIO_TENANT");
+    let index = Bm25Index::open_follower(std::path::Path::new(&dir)).unwrap();
+    let filter = SearchFilter::tenant(tenant);
+    let questions = [
+        "What is the notice period for termination of the agreement?",
+        "What was the total revenue of the company in fiscal 2023?",
+        "Does the contract contain an exclusivity clause?",
+        "how much was the operating margin in the fourth quarter",
+    ];
+    for question in questions {
+        let start = Instant::now();
+        let pruned = index.search(question, &filter, 58).unwrap();
+        let fast = start.elapsed().as_secs_f64() * 1e3;
+        let start = Instant::now();
+        let exhaustive = index.search_exhaustive(question, &filter, 58).unwrap();
+        let slow = start.elapsed().as_secs_f64() * 1e3;
+        println!("FIGURE bm25 {question:?}: pruned {fast:.1} ms, exhaustive {slow:.1} ms, same top-1: {}", pruned.first().map(|h| h.chunk_id) == exhaustive.first().map(|h| h.chunk_id));
+    }
+}
