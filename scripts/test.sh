@@ -29,3 +29,5 @@ echo "== browser tests of the web UI (chromium + playwright-core)"
 bash scripts/browser-test.sh
 echo "== deployment files (docker-compose schema check, no Docker engine needed)"
 bash scripts/validate-deploy.sh
+echo "== fuzz smoke: every cargo-fuzz target for 5 s (scripts/fuzz.sh SECONDS for real runs)"
+FOLIO_FUZZ_JOBS=2 bash scripts/fuzz.sh 5

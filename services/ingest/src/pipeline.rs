@@ -535,19 +535,6 @@ impl Pipeline {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunk_ids_are_stable_and_distinct() {
-        assert_eq!(chunk_id("d", 1, 0), chunk_id("d", 1, 0));
-        assert_ne!(chunk_id("d", 1, 0), chunk_id("d", 2, 0));
-        assert_ne!(chunk_id("d", 1, 0), chunk_id("d", 1, 1));
-        assert_ne!(chunk_id("d1", 1, 0), chunk_id("d", 11, 0));
-    }
-}
-
 /// A chunk row as a full-text entry.
 fn index_entry(record: &ChunkRecord) -> Result<IndexedChunk, IngestError> {
     Ok(IndexedChunk {
@@ -583,4 +570,17 @@ fn vector_point(record: &ChunkRecord, vector: Vec<f32>) -> Result<VectorPoint, I
 fn parse_chunk_id(id: &str) -> Result<uuid::Uuid, IngestError> {
     uuid::Uuid::parse_str(id)
         .map_err(|_| IngestError::Internal(format!("stored chunk id {id:?} is not a UUID")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_ids_are_stable_and_distinct() {
+        assert_eq!(chunk_id("d", 1, 0), chunk_id("d", 1, 0));
+        assert_ne!(chunk_id("d", 1, 0), chunk_id("d", 2, 0));
+        assert_ne!(chunk_id("d", 1, 0), chunk_id("d", 1, 1));
+        assert_ne!(chunk_id("d1", 1, 0), chunk_id("d", 11, 0));
+    }
 }

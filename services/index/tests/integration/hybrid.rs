@@ -56,11 +56,13 @@ fn hybrid_retrieval_finds_paraphrases_and_exact_identifiers() {
     };
 
     // A paraphrase with no shared keyword: only the dense side can find it.
-    // On a six-chunk corpus BM25 only matches filler words here, so fusion may put one
-    // filler match ahead; the paraphrase must still make the fused top two.
+    // BM25 matches nothing here or only incidental words, so fusion may put such a
+    // match ahead; the paraphrase must still make the fused top two.
     let (text, dense, fused) = ask("can we walk away from the contract whenever we like?");
     assert_eq!(dense[0].chunk_id, chunks[0].chunk_id);
-    assert_ne!(text[0].chunk_id, chunks[0].chunk_id);
+    assert!(text
+        .first()
+        .is_none_or(|hit| hit.chunk_id != chunks[0].chunk_id));
     assert!(fused[..2].iter().any(|h| h.chunk_id == chunks[0].chunk_id));
 
     // An exact identifier: BM25 pins it.
