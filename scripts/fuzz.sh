@@ -40,10 +40,10 @@ run_one() {
   local target="$1"
   mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
   local log="fuzz/artifacts/$target/last-run.log"
+  local status=0
   "$bin_dir/$target" "fuzz/corpus/$target" "fuzz/seeds/$target" \
     -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
-    -artifact_prefix="fuzz/artifacts/$target/" >"$log" 2>&1
-  local status=$?
+    -artifact_prefix="fuzz/artifacts/$target/" >"$log" 2>&1 || status=$?
   local runs
   runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo "?")
   local corpus

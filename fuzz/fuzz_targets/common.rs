@@ -16,9 +16,19 @@ pub fn limits() -> ParseLimits {
     }
 }
 
+/// pdf-extract panics on some malformed files; the PDF parser contains that with
+/// `catch_unwind`. libFuzzer's panic hook would abort on the contained panic too,
+/// so the hook is made silent: a panic that escapes the parser still aborts (the
+/// fuzz harness catches it and reports a crash).
+pub fn contain_library_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+}
+
 /// Parses and checks what every parser promises: pages cover the text in order,
 /// heading and table hints point inside it.
 pub fn parse_and_check(format: DocumentFormat, data: &[u8]) -> Option<ParsedDocument> {
+    contain_library_panics();
     let doc = parse(format, data, &limits()).ok()?;
     // Offsets are bytes and must fall on character boundaries.
     let text = &doc.text;

@@ -1247,3 +1247,21 @@ fn recursive_forms_and_images_are_defused() {
         "image bytes were run as content: {text:?}"
     );
 }
+
+/// Found by the `parse_pdf` fuzz target (2026-11-29): three bytes changed in a dev
+/// contract leave an object reference dangling and pdf-extract panics on it
+/// ("missing object reference"). The panic must stay inside the parser: the
+/// result is a document or an error, never an unwinding caller.
+#[test]
+fn fuzz_regression_dangling_object_reference_is_contained() {
+    let Some(docs) = eval_docs() else { return };
+    let path = docs
+        .join("cuad-HEALTHGATEDATACORP_11_24_1999-EX-10.1-HOSTING_AND_MANAGEMENT_AGREEMENT_1.pdf");
+    let mut bytes = std::fs::read(path).unwrap();
+    for (at, value) in [(1741usize, 61u8), (50323, 144), (50324, 155)] {
+        bytes[at] = value;
+    }
+    let outcome =
+        std::panic::catch_unwind(|| parse(DocumentFormat::Pdf, &bytes, &ParseLimits::default()));
+    assert!(outcome.is_ok(), "a pdf-extract panic escaped the parser");
+}
