@@ -1,7 +1,7 @@
 #![no_main]
 //! The HTTP API's request decoding (JSON bodies of every route, multipart uploads,
 //! the collection query) through the server's own extractors: a request either
-//! decodes or becomes a 4xx API error with a `{message, code, type}` JSON body.
+//! decodes or becomes a 4xx API error with a `{"error": {message, code, type}}` JSON body.
 
 use libfuzzer_sys::fuzz_target;
 

@@ -29,7 +29,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// Decodes `body` as the request of one route (chosen by `route`, any value) and
 /// asserts the outcome is well formed: either a decoded request or an API error
-/// with a 4xx status and a JSON `{message, code, type}` body.
+/// with a 4xx status and a JSON `{"error": {message, code, type}}` body.
 pub fn decode_request(route: u8, body: &[u8]) {
     runtime().block_on(async move {
         let outcome = match route % 7 {
@@ -126,8 +126,8 @@ async fn check_error(error: ApiError) {
     let body: serde_json::Value = serde_json::from_slice(&bytes).expect("an error body is JSON");
     for field in ["message", "code", "type"] {
         assert!(
-            body[field].is_string(),
-            "error body without {field}: {body}"
+            body["error"][field].is_string(),
+            "error body without error.{field}: {body}"
         );
     }
 }
