@@ -301,18 +301,7 @@ impl Bm25Index {
         filter: &SearchFilter,
         limit: usize,
     ) -> Result<Vec<Hit>, IndexError> {
-        filter.validate()?;
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        self.catch_up()?;
-        let searcher = self.reader.searcher();
-        let top = match self.plain_terms(query_text) {
-            Some(terms) if terms.is_empty() => return Ok(Vec::new()),
-            Some(terms) => self.search_terms(&searcher, &terms, filter, limit)?,
-            None => self.search_parsed(&searcher, query_text, filter, limit)?,
-        };
-        self.hits(&searcher, top)
+        self.run_search(query_text, filter, limit, true)
     }
 
     /// The same hits as [`Bm25Index::search`], computed without pruning or
@@ -324,6 +313,16 @@ impl Bm25Index {
         filter: &SearchFilter,
         limit: usize,
     ) -> Result<Vec<Hit>, IndexError> {
+        self.run_search(query_text, filter, limit, false)
+    }
+
+    fn run_search(
+        &self,
+        query_text: &str,
+        filter: &SearchFilter,
+        limit: usize,
+        pruned: bool,
+    ) -> Result<Vec<Hit>, IndexError> {
         filter.validate()?;
         if limit == 0 {
             return Ok(Vec::new());
@@ -332,20 +331,7 @@ impl Bm25Index {
         let searcher = self.reader.searcher();
         let top = match self.plain_terms(query_text) {
             Some(terms) if terms.is_empty() => return Ok(Vec::new()),
-            Some(terms) => {
-                let query = BooleanQuery::new(vec![
-                    (
-                        Occur::Must,
-                        Box::new(self.disjunction(&self.most_selective(&searcher, &terms)?))
-                            as Box<dyn Query>,
-                    ),
-                    (
-                        Occur::Must,
-                        Box::new(ConstScoreQuery::new(self.filter_query(filter), 0.0)),
-                    ),
-                ]);
-                searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?
-            }
+            Some(terms) => self.search_terms(&searcher, &terms, filter, limit, pruned)?,
             None => self.search_parsed(&searcher, query_text, filter, limit)?,
         };
         self.hits(&searcher, top)
@@ -504,10 +490,11 @@ impl Bm25Index {
         terms: &[String],
         filter: &SearchFilter,
         limit: usize,
+        pruned: bool,
     ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
         let text_query = self.disjunction(&self.most_selective(searcher, terms)?);
         let share = self.filter_share(searcher, filter)?;
-        if share >= 0.25 {
+        if pruned && share >= 0.25 {
             let fetch = ((limit as f64 / share) * 1.5).ceil() as usize + 8;
             let top = searcher.search(&text_query, &TopDocs::with_limit(fetch).order_by_score())?;
             let complete = top.len() < fetch;
