@@ -97,6 +97,16 @@ async fn backup_while_ingesting_then_restore_answers_the_same() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+    // With --force it replaces the deployment (database, blobs, rebuilt indexes).
+    let forced = run_folio(
+        restored.path(),
+        &["admin", "restore", backup_arg, "--force"],
+    );
+    assert!(
+        forced.status.success(),
+        "restore --force: {}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
 
     let server = Server::start(restored.path(), &[]);
     // The document that was mid-ingestion in the snapshot is ingested again.

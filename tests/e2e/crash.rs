@@ -101,13 +101,8 @@ async fn sigkill_during_ingestion_loses_nothing() {
         .as_str()
         .unwrap()
         .to_string();
-    let response = server
-        .http
-        .delete(server.url(&format!("/v1/documents/{victim}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 202);
+    let (status, body) = server.delete(&format!("/v1/documents/{victim}")).await;
+    assert_eq!(status, 202, "{body}");
     let server = kill_repeatedly(
         data.path(),
         server,
@@ -216,13 +211,8 @@ async fn abort_at_every_stage_boundary_then_recover() {
     );
     let (_, list) = server.get("/v1/documents").await;
     let victim = list["documents"][0]["id"].as_str().unwrap().to_string();
-    let response = server
-        .http
-        .delete(server.url(&format!("/v1/documents/{victim}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 202);
+    let (status, body) = server.delete(&format!("/v1/documents/{victim}")).await;
+    assert_eq!(status, 202, "{body}");
     server.wait_exit(SETTLE);
     let server = Server::start(data.path(), &[]);
     wait_all_ready(&server, points.len() - 1).await;

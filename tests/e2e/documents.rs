@@ -159,13 +159,8 @@ async fn upload_ingest_version_and_delete_over_http() {
 
     // Delete one document.
     let docx_id = uploaded[2]["document_id"].as_str().unwrap();
-    let response = server
-        .http
-        .delete(server.url(&format!("/v1/documents/{docx_id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 202);
+    let (status, body) = server.delete(&format!("/v1/documents/{docx_id}")).await;
+    assert_eq!(status, 202, "{body}");
     let started = std::time::Instant::now();
     loop {
         let (_, jobs) = server.get("/v1/jobs").await;

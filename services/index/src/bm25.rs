@@ -493,8 +493,12 @@ impl Bm25Index {
         pruned: bool,
     ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
         let text_query = self.disjunction(&self.most_selective(searcher, terms)?);
-        let share = self.filter_share(searcher, filter)?;
-        if pruned && share >= 0.25 {
+        let share = if pruned {
+            self.filter_share(searcher, filter)?
+        } else {
+            0.0
+        };
+        if share >= 0.25 {
             let fetch = ((limit as f64 / share) * 1.5).ceil() as usize + 8;
             let top = searcher.search(&text_query, &TopDocs::with_limit(fetch).order_by_score())?;
             let complete = top.len() < fetch;

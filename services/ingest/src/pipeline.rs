@@ -255,7 +255,8 @@ impl Pipeline {
 
         // Embedding.
         let started = Instant::now();
-        let (vectors, cached) = self.embed(job, &drafts).await?;
+        let texts: Vec<String> = drafts.iter().map(ChunkDraft::indexed_text).collect();
+        let (vectors, cached) = self.embed(Some(job), &texts).await?;
         timings.embed = started.elapsed();
 
         // Indexing.
@@ -289,16 +290,18 @@ impl Pipeline {
         })
     }
 
-    /// Embeds every chunk, reusing cached vectors, caching new ones batch by
-    /// batch so an interrupted job resumes where it stopped.
+    /// Embeds `texts` (chunks' indexed texts), reusing cached vectors and caching
+    /// new ones batch by batch, so an interrupted job resumes where it stopped.
+    /// With a job, progress is recorded and the `after_embed_batch` failure point
+    /// is armed after each batch. Returns the vectors in order and how many came
+    /// from the cache.
     async fn embed(
         &self,
-        job: &JobRecord,
-        drafts: &[ChunkDraft],
+        job: Option<&JobRecord>,
+        texts: &[String],
     ) -> Result<(Vec<Vec<f32>>, usize), IngestError> {
         let embedder = self.indexes.embedder.clone();
         let model_id = embedder.model_id();
-        let texts: Vec<String> = drafts.iter().map(ChunkDraft::indexed_text).collect();
         let hashes: Vec<String> = texts.iter().map(|t| text_hash(t)).collect();
         let mut known: std::collections::HashMap<String, Vec<f32>> = self
             .store
@@ -314,16 +317,16 @@ impl Pipeline {
                 missing.push(i);
             }
         }
-        let total = drafts.len();
+        let total = texts.len();
         let mut done = total - missing.len();
-        self.progress(
-            job,
-            JobStage::Embedding,
-            0.1 + 0.85 * done as f64 / total as f64,
-            done,
-            total,
-        )
-        .await;
+        let report = |done: usize| async move {
+            if let Some(job) = job {
+                let share = 0.1 + 0.85 * done as f64 / total.max(1) as f64;
+                self.progress(job, JobStage::Embedding, share, done, total)
+                    .await;
+            }
+        };
+        report(done).await;
         for batch in missing.chunks(self.config.embed_batch.max(1)) {
             let batch_texts: Vec<String> = batch.iter().map(|&i| texts[i].clone()).collect();
             let embedder = embedder.clone();
@@ -336,15 +339,10 @@ impl Pipeline {
             self.store.cache_embeddings(&model_id, &entries).await?;
             known.extend(entries);
             done += batch.len();
-            self.progress(
-                job,
-                JobStage::Embedding,
-                0.1 + 0.85 * done as f64 / total as f64,
-                done,
-                total,
-            )
-            .await;
-            self.fail("after_embed_batch")?;
+            report(done).await;
+            if job.is_some() {
+                self.fail("after_embed_batch")?;
+            }
         }
         let vectors = hashes
             .iter()
@@ -433,43 +431,14 @@ impl Pipeline {
         if records.is_empty() {
             return Ok(0);
         }
-        let embedder = self.indexes.embedder.clone();
-        let model_id = embedder.model_id();
         let texts: Vec<String> = records.iter().map(ChunkRecord::indexed_text).collect();
-        let hashes: Vec<String> = texts.iter().map(|t| text_hash(t)).collect();
-        let mut known: std::collections::HashMap<String, Vec<f32>> = self
-            .store
-            .cached_embeddings(&model_id, &hashes)
-            .await?
-            .into_iter()
-            .collect();
-        let missing: Vec<usize> = (0..texts.len())
-            .filter(|&i| !known.contains_key(&hashes[i]))
-            .collect();
-        for batch in missing.chunks(self.config.embed_batch.max(1)) {
-            let batch_texts: Vec<String> = batch.iter().map(|&i| texts[i].clone()).collect();
-            let embedder = embedder.clone();
-            let vectors = blocking(move || embedder.embed(&batch_texts)).await??;
-            let entries: Vec<(String, Vec<f32>)> = batch
-                .iter()
-                .zip(vectors)
-                .map(|(&i, v)| (hashes[i].clone(), v))
-                .collect();
-            self.store.cache_embeddings(&model_id, &entries).await?;
-            known.extend(entries);
-        }
+        let (vectors, _cached) = self.embed(None, &texts).await?;
         let entries: Vec<IndexedChunk> =
             records.iter().map(index_entry).collect::<Result<_, _>>()?;
         let points: Vec<VectorPoint> = records
             .iter()
-            .zip(&hashes)
-            .map(|(record, hash)| {
-                let vector = known
-                    .get(hash)
-                    .cloned()
-                    .ok_or_else(|| IngestError::Internal("embedding missing after embed".into()))?;
-                vector_point(record, vector)
-            })
+            .zip(vectors)
+            .map(|(record, vector)| vector_point(record, vector))
             .collect::<Result<_, _>>()?;
         let bm25 = self.indexes.bm25.clone();
         let document = document_id.to_string();

@@ -90,9 +90,10 @@ impl Worker {
     /// Runs until `shutdown` turns true, sleeping when the queue is empty
     /// until woken (new upload) or a poll interval passes (other processes'
     /// uploads, expired leases).
-    /// After a burst of jobs, once the queue is empty, the vector store's optimiser
-    /// runs: without it a growing embedded store is searched segment by segment
-    /// without a vector index.
+    ///
+    /// After a burst of successful jobs, once the queue is empty, the vector
+    /// store's optimiser runs: without it a growing embedded store is searched
+    /// segment by segment without a vector index.
     pub async fn run_forever(self, mut shutdown: watch::Receiver<bool>) {
         let mut vectors_changed = false;
         loop {

@@ -25,11 +25,13 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
         "no questions in {}",
         args.questions.display()
     );
-    let synthetic_spec = args.synthetic_chunks.map(|chunks| SyntheticSpec {
-        chunks,
-        chunks_per_document: args.synthetic_chunks_per_doc,
-        pool_sentences: args.synthetic_pool,
-        seed: 20_261_129,
+    let synthetic_spec = args.synthetic_chunks.map(|chunks| {
+        SyntheticSpec::new(
+            chunks,
+            args.synthetic_chunks_per_doc,
+            args.synthetic_pool,
+            20_261_129,
+        )
     });
     let config = match &synthetic_spec {
         Some(_) => synthetic_config(config, &args.synthetic_dir),

@@ -22,6 +22,9 @@ use crate::runtime::Runtime;
 
 /// Written last into the data directory: its presence means the index is complete.
 const MANIFEST: &str = "synthetic.json";
+/// Bumped whenever the generated text or vectors change, so that an index built
+/// by another version is never measured as if it were this one's.
+const GENERATOR_VERSION: u32 = 2;
 /// Documents' heading paths cycle through these so that headings are indexed too.
 const HEADINGS: [&str; 6] = [
     "Article 1 › Definitions",
@@ -43,6 +46,8 @@ pub struct SyntheticSpec {
     pub pool_sentences: usize,
     /// Seed of every random choice.
     pub seed: u64,
+    /// [`GENERATOR_VERSION`] of the code that built it.
+    pub generator: u32,
 }
 
 /// What building the index took.
@@ -58,6 +63,24 @@ pub struct SyntheticManifest {
     pub optimize_s: f64,
     /// Mean characters per chunk.
     pub mean_chunk_chars: f64,
+}
+
+impl SyntheticSpec {
+    /// The shape of an index of `chunks` chunks built by this version.
+    pub fn new(
+        chunks: usize,
+        chunks_per_document: usize,
+        pool_sentences: usize,
+        seed: u64,
+    ) -> Self {
+        SyntheticSpec {
+            chunks,
+            chunks_per_document,
+            pool_sentences,
+            seed,
+            generator: GENERATOR_VERSION,
+        }
+    }
 }
 
 /// Returns the manifest of the index in the runtime's data directory, building the
@@ -294,30 +317,22 @@ fn read_sentences(dir: &Path) -> Result<Vec<String>> {
     Ok(sentences)
 }
 
+/// The answerer's sentence units of `text` (legal-aware splitting) that read as
+/// prose: 40–400 characters, mostly letters.
 fn split_sentences(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        let boundary = c == '\n' && chars.peek() == Some(&'\n')
-            || matches!(c, '.' | '?' | '!') && chars.peek().is_some_and(|n| n.is_whitespace());
-        if c.is_whitespace() {
-            if !current.ends_with(' ') && !current.is_empty() {
-                current.push(' ');
-            }
-        } else {
-            current.push(c);
-        }
-        if boundary {
-            let sentence = current.trim();
+    folio_query::sentences::split(text)
+        .into_iter()
+        .map(|(start, end)| {
+            text[start..end]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|sentence| {
             let letters = sentence.chars().filter(|c| c.is_alphabetic()).count();
-            if (40..=400).contains(&sentence.len()) && letters * 2 > sentence.len() {
-                out.push(sentence.to_string());
-            }
-            current.clear();
-        }
-    }
-    out
+            (40..=400).contains(&sentence.len()) && letters * 2 > sentence.len()
+        })
+        .collect()
 }
 
 /// Copies `sentence` into `out` with every digit replaced by a random one, so that
@@ -368,13 +383,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sentences_are_split_at_full_stops_and_blank_lines() {
-        let text = "The Supplier shall deliver the goods on time.  The Buyer pays every invoice within thirty days.\n\nARTICLE 2\n\nShort.";
+    fn prose_sentences_are_kept_and_headings_and_fragments_dropped() {
+        let text = "The Supplier shall deliver the goods on time.  The Buyer pays every invoice within thirty days.\n\nARTICLE 2\n\nShort.\n\nPursuant to 15 U.S.C. Sec. 78 the Company shall file its reports.";
         assert_eq!(
             split_sentences(text),
             vec![
                 "The Supplier shall deliver the goods on time.",
-                "The Buyer pays every invoice within thirty days."
+                "The Buyer pays every invoice within thirty days.",
+                "Pursuant to 15 U.S.C. Sec. 78 the Company shall file its reports."
             ]
         );
     }

@@ -36,6 +36,12 @@ pub struct Ingested {
 
 impl Stack {
     pub async fn new() -> Stack {
+        Stack::with_vectors(|edge| Arc::new(edge)).await
+    }
+
+    /// A stack whose vector store is the qdrant-edge shard as `wrap` returns it
+    /// (tests observe the pipeline's calls through a wrapper).
+    pub async fn with_vectors(wrap: impl FnOnce(EdgeVectorStore) -> Arc<dyn VectorStore>) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let store = MetadataStore::connect(
             &format!("sqlite://{}", dir.path().join("folio.db").display()),
@@ -59,7 +65,7 @@ impl Stack {
         let indexes = Indexes {
             embedder: Arc::new(embedder),
             bm25: Arc::new(bm25),
-            vectors: Arc::new(vectors),
+            vectors: wrap(vectors),
         };
         let retriever = Retriever::new(
             store.clone(),
@@ -93,6 +99,14 @@ impl Stack {
 
     /// Ingests `text` as `name` (a .md file) for a tenant and collection by name.
     pub async fn ingest(&self, tenant: &str, collection: &str, name: &str, text: &str) -> Ingested {
+        let ingested = self.submit(tenant, collection, name, text).await;
+        let worker = Worker::new(self.pipeline.clone(), "test", Arc::new(Notify::new()));
+        worker.drain().await.unwrap();
+        ingested
+    }
+
+    /// Uploads `text` as `name` and queues its ingestion, without running it.
+    pub async fn submit(&self, tenant: &str, collection: &str, name: &str, text: &str) -> Ingested {
         let tenant = self.store.ensure_tenant(tenant).await.unwrap();
         let collection = self
             .store
@@ -122,8 +136,6 @@ impl Stack {
             SubmitOutcome::Queued { document_id, .. } => document_id,
             other => panic!("unexpected {other:?}"),
         };
-        let worker = Worker::new(self.pipeline.clone(), "test", Arc::new(Notify::new()));
-        worker.drain().await.unwrap();
         Ingested {
             tenant: tenant.id,
             collection: collection.id,

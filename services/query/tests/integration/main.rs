@@ -3,5 +3,6 @@
 
 mod answering;
 mod common;
+mod ingestion;
 mod retrieval;
 mod xl3m;
