@@ -264,9 +264,15 @@ pub struct ModelsConfig {
     pub onnxruntime: Option<PathBuf>,
     /// GGUF file of the local LLM.
     pub llm_gguf: Option<PathBuf>,
+    /// A Hugging Face model directory (`config.json`, `*.safetensors`, and the
+    /// tokenizer as `tokenizer.gguf`) used instead of `llm_gguf`.
+    pub llm_dir: Option<PathBuf>,
     /// How the local LLM's weights are held for computation: `f32` (fastest prefill
-    /// on CPU), `q8_0` (a quarter of f32's memory) or `stored` (as in the file).
+    /// on CPU), `q8_0` (a quarter of f32's memory), `stored` (as in the file), or
+    /// `bf16` / `f16` (the GPU formats).
     pub llm_weights: String,
+    /// Where the local LLM runs: `cpu`, or `cuda:N` in builds with CUDA.
+    pub llm_device: String,
     /// Most tokens in one forward pass of the local LLM (bounds its memory).
     pub llm_max_batch_tokens: usize,
 }
@@ -374,7 +380,9 @@ impl Default for ModelsConfig {
             embedder: None,
             onnxruntime: None,
             llm_gguf: None,
+            llm_dir: None,
             llm_weights: "f32".into(),
+            llm_device: "cpu".into(),
             llm_max_batch_tokens: 4096,
         }
     }
@@ -530,6 +538,14 @@ impl FolioConfig {
                     .max()
             })
             .unwrap_or_else(|| dir.join("libonnxruntime.so"))
+    }
+
+    /// The local LLM: `models.llm_dir` when set, else the GGUF file.
+    pub fn llm_model_path(&self) -> PathBuf {
+        self.models
+            .llm_dir
+            .clone()
+            .unwrap_or_else(|| self.llm_gguf_path())
     }
 
     /// GGUF file of the local LLM.

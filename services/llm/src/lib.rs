@@ -17,7 +17,9 @@ mod spm;
 mod text_stream;
 mod tokenizer;
 
-pub use candle::{CandleModel, CandleOptions, WeightFormat};
+pub use candle::{
+    CandleDecoder, CandleModel, CandleOptions, DeviceSpec, WeightFormat, DIRECTORY_TOKENIZER,
+};
 pub use gguf::{GgufModelInfo, LlmError};
 pub use model::{
     ChatMessage, ChatRole, ContinuationScores, DropSignal, DropWatcher, FinishReason,

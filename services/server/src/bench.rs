@@ -56,6 +56,7 @@ pub async fn run(config: FolioConfig, command: BenchCommand) -> Result<()> {
         BenchCommand::Ingest(args) => ingest(config, args).await,
         BenchCommand::Structure(args) => structure(config, args).await,
         BenchCommand::Score(args) => crate::bench_score::run(&config, args),
+        BenchCommand::Tokens(args) => crate::bench_tokens::run(&args),
         BenchCommand::Retrieve(args) => crate::bench_retrieve::run(config, args).await,
     }
 }

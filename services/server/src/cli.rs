@@ -370,6 +370,30 @@ pub enum BenchCommand {
     /// XL3M scoring throughput of the local model on candle (per weight format),
     /// next to llama.cpp's prompt processing on the same GGUF, tokens and threads.
     Score(BenchScoreArgs),
+    /// Token-level runs of a model from a JSON plan: continuation scores,
+    /// last-position logits and greedy batch generation, each timed (GPU parity
+    /// and throughput against PyTorch: see gpu/README.md).
+    Tokens(BenchTokensArgs),
+}
+
+/// `folio bench tokens`.
+#[derive(Debug, Args)]
+pub struct BenchTokensArgs {
+    /// A GGUF file or a Hugging Face model directory (config.json + safetensors).
+    #[arg(long, env = "FOLIO_BENCH_MODEL")]
+    pub model: PathBuf,
+    /// `cpu`, or `cuda:N` in builds with CUDA.
+    #[arg(long, env = "FOLIO_BENCH_DEVICE", default_value = "cpu")]
+    pub device: String,
+    /// Weight format (f32, q8_0, stored, bf16, f16).
+    #[arg(long, env = "FOLIO_BENCH_WEIGHTS", default_value = "bf16")]
+    pub weights: String,
+    /// The plan: `{"tasks": [...]}` (see bench_tokens.rs).
+    #[arg(long)]
+    pub plan: PathBuf,
+    /// Where the results go (JSON).
+    #[arg(long)]
+    pub output: PathBuf,
 }
 
 /// `folio bench retrieve`.

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod bench_retrieve;
 pub mod bench_score;
 pub mod bench_synthetic;
+pub mod bench_tokens;
 pub mod cli;
 pub mod docs;
 pub mod eval;

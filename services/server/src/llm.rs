@@ -6,9 +6,10 @@ use anyhow::{Context, Result};
 use folio_common::config::FolioConfig;
 use folio_llm::{CandleModel, CandleOptions, LanguageModel, WeightFormat};
 
-/// The model XL3M scores with: the configured GGUF on candle.
+/// The model XL3M scores with: the configured GGUF file or model directory, on
+/// candle, on the configured device.
 pub fn load_scoring_model(config: &FolioConfig) -> Result<Arc<dyn LanguageModel>> {
-    let path = config.llm_gguf_path();
+    let path = config.llm_model_path();
     let weights: WeightFormat = config
         .models
         .llm_weights
@@ -17,12 +18,13 @@ pub fn load_scoring_model(config: &FolioConfig) -> Result<Arc<dyn LanguageModel>
     let options = CandleOptions {
         weights,
         max_batch_tokens: config.models.llm_max_batch_tokens.max(1),
-        device: "cpu".into(),
+        device: config.models.llm_device.clone(),
     };
     let model = CandleModel::load(&path, options).with_context(|| {
         format!(
-            "loading the local model {} (run `folio models fetch` first?)",
-            path.display()
+            "loading the local model {} on {} (run `folio models fetch` first?)",
+            path.display(),
+            config.models.llm_device
         )
     })?;
     Ok(Arc::new(model))

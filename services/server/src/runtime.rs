@@ -138,7 +138,7 @@ impl Runtime {
             FailPoints::from_env(),
         );
         let tenant = store.ensure_tenant(DEFAULT_TENANT).await?;
-        let llm = folio_llm::GgufModelInfo::read(&config.llm_gguf_path()).ok();
+        let llm = folio_llm::GgufModelInfo::read(&config.llm_model_path()).ok();
         Ok(Runtime {
             config: Arc::new(config),
             store,

@@ -32,6 +32,39 @@ pub(crate) struct Hyper {
     pub sliding_pattern: usize,
     pub context_length: usize,
     pub final_softcap: Option<f64>,
+    /// Rotary pairing of adjacent dimensions (llama.cpp's permuted GGUF llama
+    /// weights) instead of the half-split (NeoX) pairing of Hugging Face weights.
+    pub rope_interleaved: bool,
+    /// Llama 3's stretching of the low rotary frequencies.
+    pub rope_scaling: Option<Llama3RopeScaling>,
+}
+
+/// Llama 3's rotary frequency scaling (`rope_type = "llama3"`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Llama3RopeScaling {
+    pub factor: f32,
+    pub low_freq_factor: f32,
+    pub high_freq_factor: f32,
+    pub original_context: f32,
+}
+
+impl Llama3RopeScaling {
+    /// Long wavelengths are divided by `factor`, short ones kept, and the band
+    /// between interpolated (the rule of Meta's reference code).
+    pub(crate) fn apply(&self, inv_freq: f32) -> f32 {
+        let wavelength = 2.0 * std::f32::consts::PI / inv_freq;
+        let low_wavelength = self.original_context / self.low_freq_factor;
+        let high_wavelength = self.original_context / self.high_freq_factor;
+        if wavelength < high_wavelength {
+            inv_freq
+        } else if wavelength > low_wavelength {
+            inv_freq / self.factor
+        } else {
+            let smooth = (self.original_context / wavelength - self.low_freq_factor)
+                / (self.high_freq_factor - self.low_freq_factor);
+            (1.0 - smooth) * inv_freq / self.factor + smooth * inv_freq
+        }
+    }
 }
 
 impl Hyper {
@@ -87,14 +120,12 @@ impl Hyper {
             sliding_pattern: number("attention.sliding_window_type").map_or(6, |v| v as usize),
             context_length: number("context_length").map_or(2048, |v| v as usize),
             final_softcap: number("final_logit_softcapping").filter(|v| *v > 0.0),
+            // llama.cpp permutes GGUF llama weights for interleaved pairs; qwen2
+            // and gemma3 keep the NeoX (half-split) pairing.
+            rope_interleaved: family == Family::Llama,
+            rope_scaling: None,
             architecture,
         })
-    }
-
-    /// Rotary pairing: llama.cpp's GGUF llama weights are permuted for interleaved
-    /// pairs; qwen2 and gemma3 use the NeoX (half-split) pairing.
-    fn rope_neox(&self) -> bool {
-        self.family != Family::Llama
     }
 }
 
@@ -159,47 +190,68 @@ pub(crate) struct Decoder {
     rope: (Tensor, Tensor),
     rope_local: (Tensor, Tensor),
     device: Device,
+    dtype: DType,
 }
 
-struct Loader<'a, R: std::io::Read + std::io::Seek> {
-    content: &'a gguf_file::Content,
-    reader: &'a mut R,
-    device: &'a Device,
-    format: WeightFormat,
+/// Where the decoder's weights come from, addressed by their GGUF names
+/// (`blk.N.attn_q.weight`, …) whatever the file's own naming.
+pub(crate) trait WeightSource {
+    /// Whether the model has this tensor.
+    fn has(&self, name: &str) -> bool;
+    /// A tensor, dense, in the compute dtype.
+    fn dense(&mut self, name: &str) -> Result<Tensor, LlmError>;
+    /// A weight matrix `[out, in]` for matrix products, in the chosen format.
+    fn matmul(&mut self, name: &str) -> Result<QMatMul, LlmError>;
 }
 
-impl<R: std::io::Read + std::io::Seek> Loader<'_, R> {
+/// GGUF tensors, dequantized or kept quantized per [`WeightFormat`].
+pub(crate) struct GgufWeights<'a, R: std::io::Read + std::io::Seek> {
+    pub content: &'a gguf_file::Content,
+    pub reader: &'a mut R,
+    pub device: &'a Device,
+    pub format: WeightFormat,
+}
+
+impl<R: std::io::Read + std::io::Seek> GgufWeights<'_, R> {
     fn qtensor(&mut self, name: &str) -> Result<QTensor, LlmError> {
         Ok(self.content.tensor(self.reader, name, self.device)?)
     }
+}
 
+impl<R: std::io::Read + std::io::Seek> WeightSource for GgufWeights<'_, R> {
     fn has(&self, name: &str) -> bool {
         self.content.tensor_infos.contains_key(name)
     }
 
     fn dense(&mut self, name: &str) -> Result<Tensor, LlmError> {
-        Ok(self.qtensor(name)?.dequantize(self.device)?)
+        let dtype = self.format.compute_dtype();
+        Ok(self
+            .qtensor(name)?
+            .dequantize(self.device)?
+            .to_dtype(dtype)?)
     }
 
     fn matmul(&mut self, name: &str) -> Result<QMatMul, LlmError> {
         let q = self.qtensor(name)?;
         Ok(to_matmul(q, self.format, self.device)?)
     }
+}
 
-    fn linear(&mut self, prefix: &str) -> Result<Linear, LlmError> {
-        let weight = self.matmul(&format!("{prefix}.weight"))?;
+impl Decoder {
+    fn linear(source: &mut dyn WeightSource, prefix: &str) -> Result<Linear, LlmError> {
+        let weight = source.matmul(&format!("{prefix}.weight"))?;
         let bias_name = format!("{prefix}.bias");
-        let bias = if self.has(&bias_name) {
-            Some(self.dense(&bias_name)?)
+        let bias = if source.has(&bias_name) {
+            Some(source.dense(&bias_name)?)
         } else {
             None
         };
         Ok(Linear { weight, bias })
     }
 
-    fn optional(&mut self, name: &str) -> Result<Option<Tensor>, LlmError> {
-        if self.has(name) {
-            Ok(Some(self.dense(name)?))
+    fn optional(source: &mut dyn WeightSource, name: &str) -> Result<Option<Tensor>, LlmError> {
+        if source.has(name) {
+            Ok(Some(source.dense(name)?))
         } else {
             Ok(None)
         }
@@ -209,6 +261,9 @@ impl<R: std::io::Read + std::io::Seek> Loader<'_, R> {
 fn to_matmul(q: QTensor, format: WeightFormat, device: &Device) -> candle_core::Result<QMatMul> {
     match format {
         WeightFormat::F32 => Ok(QMatMul::Tensor(q.dequantize(device)?)),
+        WeightFormat::Bf16 | WeightFormat::F16 => Ok(QMatMul::Tensor(
+            q.dequantize(device)?.to_dtype(format.compute_dtype())?,
+        )),
         WeightFormat::Q8_0 => {
             let cols = *q.shape().dims().last().unwrap_or(&0);
             if !cols.is_multiple_of(GgmlDType::Q8_0.block_size()) {
@@ -221,47 +276,48 @@ fn to_matmul(q: QTensor, format: WeightFormat, device: &Device) -> candle_core::
     }
 }
 
+/// Cosine and sine tables `[length, head_dim / 2]`, computed in f32 and held in
+/// `dtype` (as the reference implementations do).
 fn rope_tables(
     head_dim: usize,
     base: f32,
+    scaling: Option<Llama3RopeScaling>,
     length: usize,
     device: &Device,
+    dtype: DType,
 ) -> candle_core::Result<(Tensor, Tensor)> {
     let inv: Vec<f32> = (0..head_dim)
         .step_by(2)
         .map(|i| 1.0 / base.powf(i as f32 / head_dim as f32))
+        .map(|f| scaling.map_or(f, |s| s.apply(f)))
         .collect();
     let inv = Tensor::new(inv.as_slice(), device)?;
     let positions = Tensor::arange(0u32, length as u32, device)?
         .to_dtype(DType::F32)?
         .reshape((length, 1))?;
     let angles = positions.matmul(&inv.reshape((1, head_dim / 2))?)?;
-    Ok((angles.cos()?, angles.sin()?))
+    Ok((
+        angles.cos()?.to_dtype(dtype)?,
+        angles.sin()?.to_dtype(dtype)?,
+    ))
 }
 
 impl Decoder {
-    pub(crate) fn load<R: std::io::Read + std::io::Seek>(
-        content: &gguf_file::Content,
-        reader: &mut R,
+    /// Builds the decoder from `source`, computing in `dtype`.
+    pub(crate) fn load(
+        hyper: Hyper,
+        source: &mut dyn WeightSource,
         device: &Device,
-        format: WeightFormat,
+        dtype: DType,
     ) -> Result<Self, LlmError> {
-        let hyper = Hyper::read(content)?;
-        let mut loader = Loader {
-            content,
-            reader,
-            device,
-            format,
-        };
-        let embeddings = loader.dense("token_embd.weight")?;
-        let output = if loader.has("output.weight") {
-            loader.matmul("output.weight")?
+        let embeddings = source.dense("token_embd.weight")?;
+        let output = if source.has("output.weight") {
+            source.matmul("output.weight")?
         } else {
             // Tied embeddings.
-            let q = loader.qtensor("token_embd.weight")?;
-            to_matmul(q, format, device)?
+            source.matmul("token_embd.weight")?
         };
-        let output_norm = loader.dense("output_norm.weight")?;
+        let output_norm = source.dense("output_norm.weight")?;
         let mut layers = Vec::with_capacity(hyper.layers);
         for index in 0..hyper.layers {
             let p = format!("blk.{index}");
@@ -269,19 +325,19 @@ impl Decoder {
                 && hyper.sliding_pattern > 0
                 && (index + 1) % hyper.sliding_pattern != 0;
             layers.push(Layer {
-                attn_norm: loader.dense(&format!("{p}.attn_norm.weight"))?,
-                wq: loader.linear(&format!("{p}.attn_q"))?,
-                wk: loader.linear(&format!("{p}.attn_k"))?,
-                wv: loader.linear(&format!("{p}.attn_v"))?,
-                wo: loader.linear(&format!("{p}.attn_output"))?,
-                q_norm: loader.optional(&format!("{p}.attn_q_norm.weight"))?,
-                k_norm: loader.optional(&format!("{p}.attn_k_norm.weight"))?,
-                post_attn_norm: loader.optional(&format!("{p}.post_attention_norm.weight"))?,
-                ffn_norm: loader.dense(&format!("{p}.ffn_norm.weight"))?,
-                gate: loader.linear(&format!("{p}.ffn_gate"))?,
-                up: loader.linear(&format!("{p}.ffn_up"))?,
-                down: loader.linear(&format!("{p}.ffn_down"))?,
-                post_ffn_norm: loader.optional(&format!("{p}.post_ffw_norm.weight"))?,
+                attn_norm: source.dense(&format!("{p}.attn_norm.weight"))?,
+                wq: Self::linear(source, &format!("{p}.attn_q"))?,
+                wk: Self::linear(source, &format!("{p}.attn_k"))?,
+                wv: Self::linear(source, &format!("{p}.attn_v"))?,
+                wo: Self::linear(source, &format!("{p}.attn_output"))?,
+                q_norm: Self::optional(source, &format!("{p}.attn_q_norm.weight"))?,
+                k_norm: Self::optional(source, &format!("{p}.attn_k_norm.weight"))?,
+                post_attn_norm: Self::optional(source, &format!("{p}.post_attention_norm.weight"))?,
+                ffn_norm: source.dense(&format!("{p}.ffn_norm.weight"))?,
+                gate: Self::linear(source, &format!("{p}.ffn_gate"))?,
+                up: Self::linear(source, &format!("{p}.ffn_up"))?,
+                down: Self::linear(source, &format!("{p}.ffn_down"))?,
+                post_ffn_norm: Self::optional(source, &format!("{p}.post_ffw_norm.weight"))?,
                 sliding_window: if sliding { hyper.sliding_window } else { None },
                 local_rope: sliding,
             });
@@ -289,15 +345,23 @@ impl Decoder {
         let rope = rope_tables(
             hyper.head_dim,
             hyper.rope_base,
+            hyper.rope_scaling,
             hyper.context_length,
             device,
+            dtype,
         )?;
-        let rope_local = rope_tables(
-            hyper.head_dim,
-            hyper.rope_base_local,
-            hyper.context_length,
-            device,
-        )?;
+        let rope_local = if hyper.family == Family::Gemma3 {
+            rope_tables(
+                hyper.head_dim,
+                hyper.rope_base_local,
+                None,
+                hyper.context_length,
+                device,
+                dtype,
+            )?
+        } else {
+            rope.clone()
+        };
         Ok(Self {
             hyper,
             embeddings,
@@ -307,6 +371,7 @@ impl Decoder {
             rope,
             rope_local,
             device: device.clone(),
+            dtype,
         })
     }
 
@@ -331,6 +396,18 @@ impl Decoder {
     ) -> candle_core::Result<Tensor> {
         let len = tokens.len();
         self.forward(tokens, 1, len, Some(cache))
+    }
+
+    /// Final hidden states `[batch, len, hidden]` of `batch` rows of `len` tokens
+    /// appended after the equal-length sequences held in `cache`.
+    pub(crate) fn extend_batch(
+        &self,
+        tokens: &[u32],
+        batch: usize,
+        cache: &mut KvCache,
+    ) -> candle_core::Result<Tensor> {
+        let len = tokens.len() / batch.max(1);
+        self.forward(tokens, batch, len, Some(cache))
     }
 
     /// The layers (tests adjust their attention window).
@@ -372,11 +449,25 @@ impl Decoder {
             x = (x * (h.hidden as f64).sqrt())?;
         }
         let total = offset + len;
-        let causal = mask(len, offset, None, &self.device)?;
+        let groups = h.heads / h.kv_heads.max(1);
+        let attention_mask = |window| -> candle_core::Result<Tensor> {
+            let m = mask(len, offset, window, &self.device)?.to_dtype(self.dtype)?;
+            if self.device.is_cuda() {
+                // candle's CUDA kernels index a broadcast operand with 64-bit
+                // divisions per element and dimension, which made the mask
+                // addition the slowest step of a layer; a contiguous copy, made
+                // once per pass, keeps every layer on the contiguous path.
+                repeat_leading(&m, batch * h.kv_heads * groups)?
+                    .reshape((batch, h.kv_heads, groups, len, total))
+            } else {
+                Ok(m)
+            }
+        };
+        let causal = attention_mask(None)?;
         let windowed = h
             .sliding_window
             .filter(|w| *w < total)
-            .map(|w| mask(len, offset, Some(w), &self.device))
+            .map(|w| attention_mask(Some(w)))
             .transpose()?;
         let scale = 1.0 / (h.head_dim as f64).sqrt();
         for (index, layer) in self.layers.iter().enumerate() {
@@ -412,15 +503,15 @@ impl Decoder {
             };
             let cos = cos.narrow(0, offset, len)?;
             let sin = sin.narrow(0, offset, len)?;
-            let (q, k) = if h.rope_neox() {
-                (
-                    candle_nn::rotary_emb::rope(&q, &cos, &sin)?,
-                    candle_nn::rotary_emb::rope(&k, &cos, &sin)?,
-                )
-            } else {
+            let (q, k) = if h.rope_interleaved {
                 (
                     candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?,
                     candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?,
+                )
+            } else {
+                (
+                    candle_nn::rotary_emb::rope(&q, &cos, &sin)?,
+                    candle_nn::rotary_emb::rope(&k, &cos, &sin)?,
                 )
             };
             let (k, v) = match cache.as_deref_mut() {
@@ -439,11 +530,13 @@ impl Decoder {
             };
             // Grouped-query attention without materializing repeated keys and
             // values: the query heads sharing a KV head are stacked along the rows.
-            let groups = h.heads / h.kv_heads.max(1);
+            // The scale goes on the queries, a pass over len × head_dim elements
+            // instead of len × total.
             let total = k.dim(2)?;
-            let q = q.reshape((batch, h.kv_heads, groups * len, h.head_dim))?;
-            let scores =
-                (q.matmul(&k.t()?)? * scale)?.reshape((batch, h.kv_heads, groups, len, total))?;
+            let q = (q * scale)?.reshape((batch, h.kv_heads, groups * len, h.head_dim))?;
+            let scores = q
+                .matmul(&k.t()?)?
+                .reshape((batch, h.kv_heads, groups, len, total))?;
             let layer_mask = match (&layer.sliding_window, &windowed) {
                 (Some(_), Some(m)) => m,
                 _ => &causal,
@@ -485,13 +578,23 @@ impl Decoder {
         candle_nn::ops::rms_norm(&x, &self.output_norm, h.rms_eps as f32)
     }
 
-    /// Log-softmax over the vocabulary for the given hidden rows `[n, hidden]`.
-    pub(crate) fn log_probs(&self, rows: &Tensor) -> candle_core::Result<Tensor> {
+    /// Logits (f32) over the vocabulary for the given hidden rows `[n, hidden]`.
+    pub(crate) fn logits(&self, rows: &Tensor) -> candle_core::Result<Tensor> {
         let mut logits = self.output.forward(rows)?;
         if let Some(cap) = self.hyper.final_softcap {
             logits = ((logits / cap)?.tanh()? * cap)?;
         }
-        candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)
+        logits.to_dtype(DType::F32)
+    }
+
+    /// Log-softmax over the vocabulary for the given hidden rows `[n, hidden]`.
+    pub(crate) fn log_probs(&self, rows: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::log_softmax(&self.logits(rows)?, D::Minus1)
+    }
+
+    /// The device the weights live on.
+    pub(crate) fn device(&self) -> &Device {
+        &self.device
     }
 }
 
@@ -500,6 +603,19 @@ impl Decoder {
 pub(crate) struct KvCache {
     layers: Vec<Option<(Tensor, Tensor)>>,
     len: usize,
+}
+
+/// `copies` copies of `t` stacked along a new leading dimension, contiguous,
+/// built by doubling (contiguous concatenations only).
+fn repeat_leading(t: &Tensor, copies: usize) -> candle_core::Result<Tensor> {
+    let mut out = t.unsqueeze(0)?;
+    let mut have = 1;
+    while have < copies {
+        let take = have.min(copies - have);
+        out = Tensor::cat(&[&out, &out.narrow(0, 0, take)?], 0)?;
+        have += take;
+    }
+    Ok(out)
 }
 
 /// Additive mask `[len, offset + len]` for queries at positions `offset..offset + len`:
@@ -525,4 +641,29 @@ fn mask(
         })
         .collect();
     Tensor::from_vec(values, (len, total), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeating_along_a_new_leading_dimension_copies_in_order() {
+        let t = Tensor::new(&[[1f32, 2.0], [3.0, 4.0]], &Device::Cpu).expect("tensor");
+        for copies in [1, 2, 5, 8] {
+            let repeated = repeat_leading(&t, copies).expect("repeats");
+            assert_eq!(repeated.dims(), &[copies, 2, 2]);
+            assert!(repeated.is_contiguous());
+            let expected = t
+                .unsqueeze(0)
+                .and_then(|u| u.broadcast_as((copies, 2, 2)))
+                .expect("view");
+            let difference = (repeated - expected)
+                .and_then(|d| d.abs())
+                .and_then(|d| d.sum_all())
+                .and_then(|d| d.to_scalar::<f32>())
+                .expect("compares");
+            assert_eq!(difference, 0.0);
+        }
+    }
 }

@@ -1,11 +1,13 @@
-//! The candle backend: GGUF models run in-process (CPU).
+//! The candle backend: GGUF files and Hugging Face safetensors directories run
+//! in-process, on the CPU or (with the `cuda` feature) a CUDA device.
 
 mod decoder;
+mod hf;
 
 use std::path::{Path, PathBuf};
 
 use candle_core::quantized::gguf_file;
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use std::time::Instant;
 
@@ -16,7 +18,7 @@ use crate::{
     ChatMessage, ContinuationScores, FinishReason, GenerateRequest, Generation, LanguageModel,
     LlmError, ModelDescription, ScoreInput, TokenSink,
 };
-use decoder::Decoder;
+use decoder::{Decoder, GgufWeights, Hyper};
 
 /// How GGUF weights are held for computation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,8 +30,24 @@ pub enum WeightFormat {
     /// Re-quantized to Q8_0: candle has fast Q8_0 kernels; about a quarter of F32's
     /// memory.
     Q8_0,
-    /// As stored in the file (slow for formats without a fast kernel, e.g. Q4_1).
+    /// As stored in the file (slow for formats without a fast kernel, e.g. Q4_1);
+    /// a safetensors model computes in its stored dtype.
     Stored,
+    /// bfloat16 weights and activations: the GPU format (tensor cores).
+    Bf16,
+    /// float16 weights and activations.
+    F16,
+}
+
+impl WeightFormat {
+    /// The dtype activations are computed in.
+    pub fn compute_dtype(self) -> DType {
+        match self {
+            Self::Bf16 => DType::BF16,
+            Self::F16 => DType::F16,
+            Self::F32 | Self::Q8_0 | Self::Stored => DType::F32,
+        }
+    }
 }
 
 impl std::str::FromStr for WeightFormat {
@@ -39,8 +57,10 @@ impl std::str::FromStr for WeightFormat {
             "f32" => Ok(Self::F32),
             "q8_0" => Ok(Self::Q8_0),
             "stored" => Ok(Self::Stored),
+            "bf16" => Ok(Self::Bf16),
+            "f16" => Ok(Self::F16),
             other => Err(LlmError::InvalidRequest(format!(
-                "unknown weight format {other:?} (f32, q8_0, stored)"
+                "unknown weight format {other:?} (f32, q8_0, stored, bf16, f16)"
             ))),
         }
     }
@@ -53,7 +73,7 @@ pub struct CandleOptions {
     pub weights: WeightFormat,
     /// Most tokens (batch × padded length) in one forward pass: bounds memory.
     pub max_batch_tokens: usize,
-    /// `cpu` (CUDA builds will add `cuda:N`).
+    /// `cpu`, or `cuda:N` (`cuda` = `cuda:0`) in builds with the `cuda` feature.
     pub device: String,
 }
 
@@ -67,24 +87,61 @@ impl Default for CandleOptions {
     }
 }
 
-/// A GGUF model (llama, qwen2 or gemma3 family) running on candle.
+/// Where a model runs, parsed from `cpu`, `cuda` or `cuda:N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    /// The host CPU (candle's thread pool).
+    Cpu,
+    /// A CUDA device by ordinal.
+    Cuda(usize),
+}
+
+impl std::str::FromStr for DeviceSpec {
+    type Err = LlmError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || LlmError::InvalidRequest(format!("unknown device {s:?} (cpu, cuda, cuda:N)"));
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            other => {
+                let ordinal = other.strip_prefix("cuda:").ok_or_else(bad)?;
+                ordinal.parse().map(Self::Cuda).map_err(|_| bad())
+            }
+        }
+    }
+}
+
+impl DeviceSpec {
+    /// Opens the device; CUDA needs a build with the `cuda` feature.
+    pub fn open(self) -> Result<Device, LlmError> {
+        match self {
+            Self::Cpu => Ok(Device::Cpu),
+            #[cfg(feature = "cuda")]
+            Self::Cuda(ordinal) => Ok(Device::new_cuda(ordinal)?),
+            #[cfg(not(feature = "cuda"))]
+            Self::Cuda(_) => Err(LlmError::InvalidRequest(
+                "this build has no CUDA support (build with the `cuda` feature: scripts/build-cuda.sh)"
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// A decoder-only model on a device, working on token ids: continuation
+/// scoring, logits and greedy batch generation. [`CandleModel`] adds the
+/// tokenizer and the chat format on top.
 ///
-/// Holds no per-request state (no KV cache), so it is `Sync` and `score` can run
-/// from several threads at once; each call uses candle's thread pool for its
-/// matrix products.
-pub struct CandleModel {
+/// Loads a GGUF file (llama, qwen2, gemma3) or a Hugging Face model directory
+/// (`config.json` + `*.safetensors`, llama and qwen2).
+pub struct CandleDecoder {
     path: PathBuf,
     decoder: Decoder,
-    tokenizer: GgufTokenizer,
-    chat: ChatFormatter,
-    /// Tokens that end the assistant's turn.
-    stop_ids: Vec<u32>,
     options: CandleOptions,
 }
 
-impl std::fmt::Debug for CandleModel {
+impl std::fmt::Debug for CandleDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CandleModel")
+        f.debug_struct("CandleDecoder")
             .field("path", &self.path)
             .field("architecture", &self.decoder.hyper.architecture)
             .field("options", &self.options)
@@ -92,121 +149,112 @@ impl std::fmt::Debug for CandleModel {
     }
 }
 
-impl CandleModel {
-    /// Loads a GGUF file: tokenizer from its metadata, weights in `options.weights`.
+impl CandleDecoder {
+    /// Loads the weights of `path` (a GGUF file or a model directory) onto
+    /// `options.device` in `options.weights`.
     pub fn load(path: &Path, options: CandleOptions) -> Result<Self, LlmError> {
-        let device = match options.device.as_str() {
-            "cpu" => Device::Cpu,
-            other => {
-                return Err(LlmError::InvalidRequest(format!(
-                    "device {other:?} is not available in this build (only `cpu`)"
-                )))
-            }
+        let device = options.device.parse::<DeviceSpec>()?.open()?;
+        let decoder = if path.is_dir() {
+            let hyper = hf::read_hyper(path)?;
+            let mut weights = hf::HfWeights::load(path, &device, options.weights)?;
+            let dtype = match options.weights {
+                WeightFormat::Stored => hf::stored_dtype(&weights),
+                other => other.compute_dtype(),
+            };
+            Decoder::load(hyper, &mut weights, &device, dtype)?
+        } else {
+            let (content, mut file) = read_gguf(path)?;
+            let hyper = Hyper::read(&content)?;
+            let mut weights = GgufWeights {
+                content: &content,
+                reader: &mut file,
+                device: &device,
+                format: options.weights,
+            };
+            Decoder::load(
+                hyper,
+                &mut weights,
+                &device,
+                options.weights.compute_dtype(),
+            )?
         };
-        let open_err = |source| LlmError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut file = std::fs::File::open(path).map_err(open_err)?;
-        let content = gguf_file::Content::read(&mut file).map_err(|e| LlmError::InvalidGguf {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        let tokenizer = GgufTokenizer::from_gguf(&content)?;
-        let decoder = Decoder::load(&content, &mut file, &device, options.weights)?;
-        let chat = ChatFormatter::new(&tokenizer);
-        let mut stop_ids: Vec<u32> = tokenizer.eos().into_iter().collect();
-        for end_of_turn in ["<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|endoftext|>"] {
-            if let Some(id) = tokenizer.token_id(end_of_turn) {
-                stop_ids.push(id);
-            }
-        }
         Ok(Self {
             path: path.to_path_buf(),
             decoder,
-            tokenizer,
-            chat,
-            stop_ids,
             options,
         })
     }
 
-    /// The model's tokenizer.
-    pub fn tokenizer(&self) -> &GgufTokenizer {
-        &self.tokenizer
+    /// `general.architecture` or `model_type`: llama, qwen2, gemma3.
+    pub fn architecture(&self) -> &str {
+        &self.decoder.hyper.architecture
     }
 
-    fn encode_pair(&self, input: &ScoreInput) -> Result<(Vec<u32>, usize), LlmError> {
-        let mut ids = self.tokenizer.encode_prompt(&input.prefix)?;
-        let prefix = ids.len();
-        let continuation = self.tokenizer.encode(&input.continuation)?;
-        if continuation.is_empty() {
-            return Err(LlmError::InvalidRequest(
-                "the continuation has no tokens".into(),
-            ));
-        }
-        if prefix == 0 {
-            return Err(LlmError::InvalidRequest(
-                "the prefix is empty and the model uses no BOS token: the first continuation token would have nothing to be predicted from".into(),
-            ));
-        }
-        ids.extend(continuation);
-        let limit = self.decoder.hyper.context_length;
-        if ids.len() > limit {
-            return Err(LlmError::ContextOverflow {
-                tokens: ids.len(),
-                limit,
-            });
-        }
-        Ok((ids, prefix))
+    /// Most tokens per sequence.
+    pub fn context_length(&self) -> usize {
+        self.decoder.hyper.context_length
     }
 
-    /// The prompt tokens of a chat (contents neutralized, template applied, BOS once).
-    pub fn chat_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, LlmError> {
-        let safe: Vec<ChatMessage> = messages
-            .iter()
-            .map(|m| ChatMessage {
-                role: m.role,
-                content: self.tokenizer.neutralize_specials(&m.content),
-            })
-            .collect();
-        let prompt = self.chat.render(&safe)?;
-        let mut ids = self.tokenizer.encode(&prompt)?;
-        if self.tokenizer.adds_bos() {
-            if let Some(bos) = self.tokenizer.bos() {
-                if ids.first() != Some(&bos) {
-                    ids.insert(0, bos);
-                }
-            }
-        }
-        Ok(ids)
+    /// Changes the most padded tokens per forward pass of [`Self::score_tokens`].
+    pub fn set_max_batch_tokens(&mut self, tokens: usize) {
+        self.options.max_batch_tokens = tokens.max(1);
     }
 
-    /// Log-probabilities of the next token after the last position of `hidden`
-    /// (`[1, len, hidden]`).
-    fn next_log_probs(&self, hidden: &Tensor) -> Result<Vec<f32>, LlmError> {
-        let len = hidden.dim(1)?;
-        let last = hidden
-            .narrow(1, len - 1, 1)?
-            .reshape((1, self.decoder.hyper.hidden))?;
-        Ok(self
-            .decoder
-            .log_probs(&last)?
-            .flatten_all()?
-            .to_vec1::<f32>()?)
+    /// Waits for the device's queued work (timing on a GPU).
+    pub fn synchronize(&self) -> Result<(), LlmError> {
+        Ok(self.decoder.device().synchronize()?)
     }
 
-    /// Scores sequences of equal padded length in one forward pass.
-    fn score_group(
+    /// Scores `(ids, prefix_len)` sequences: per continuation token its
+    /// log-probability and the entropy of the distribution that predicted it.
+    ///
+    /// Sequences are packed by length: longest first, cut into forward passes of
+    /// at most `options.max_batch_tokens` padded tokens, so sequences of similar
+    /// length share a pass and little compute goes to padding.
+    pub fn score_tokens(
         &self,
         sequences: &[(Vec<u32>, usize)],
+    ) -> Result<Vec<ContinuationScores>, LlmError> {
+        for (ids, prefix) in sequences {
+            if *prefix == 0 || *prefix >= ids.len() {
+                return Err(LlmError::InvalidRequest(format!(
+                    "a scored sequence needs a prefix and a continuation ({} tokens, prefix {prefix})",
+                    ids.len()
+                )));
+            }
+            if ids.len() > self.context_length() {
+                return Err(LlmError::ContextOverflow {
+                    tokens: ids.len(),
+                    limit: self.context_length(),
+                });
+            }
+        }
+        let mut results: Vec<Option<ContinuationScores>> = vec![None; sequences.len()];
+        for group in pack_by_length(sequences, self.options.max_batch_tokens) {
+            let members: Vec<&(Vec<u32>, usize)> = group.iter().map(|&i| &sequences[i]).collect();
+            for (&i, scores) in group.iter().zip(self.score_group(&members)?) {
+                results[i] = Some(scores);
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.ok_or_else(|| LlmError::InvalidRequest("a sequence was not scored".into())))
+            .collect()
+    }
+
+    /// Scores sequences in one forward pass, right-padded to the longest.
+    fn score_group(
+        &self,
+        sequences: &[&(Vec<u32>, usize)],
     ) -> Result<Vec<ContinuationScores>, LlmError> {
         let len = sequences
             .iter()
             .map(|(ids, _)| ids.len())
             .max()
             .unwrap_or(0);
-        let pad = self.tokenizer.eos().unwrap_or(0);
+        // Any id will do: padding sits after every real token, so the causal mask
+        // keeps it out of every real position.
+        let pad = 0;
         let mut tokens = Vec::with_capacity(len * sequences.len());
         let mut rows: Vec<u32> = Vec::new();
         let mut targets: Vec<u32> = Vec::new();
@@ -249,20 +297,243 @@ impl CandleModel {
         }
         Ok(out)
     }
+
+    /// The logits (f32) at the last token of each sequence, all sequences in one
+    /// right-padded forward pass.
+    pub fn last_logits(&self, sequences: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, LlmError> {
+        let len = sequences.iter().map(Vec::len).max().unwrap_or(0);
+        if len == 0 || sequences.iter().any(Vec::is_empty) {
+            return Err(LlmError::InvalidRequest(
+                "an empty sequence has no last token".into(),
+            ));
+        }
+        let mut tokens = Vec::with_capacity(len * sequences.len());
+        let mut rows = Vec::with_capacity(sequences.len());
+        for (b, ids) in sequences.iter().enumerate() {
+            tokens.extend_from_slice(ids);
+            tokens.extend(std::iter::repeat_n(0, len - ids.len()));
+            rows.push((b * len + ids.len() - 1) as u32);
+        }
+        let hidden = self
+            .decoder
+            .hidden_states(&tokens, sequences.len(), len)?
+            .reshape((sequences.len() * len, self.decoder.hyper.hidden))?;
+        let rows = Tensor::new(rows.as_slice(), hidden.device())?;
+        Ok(self
+            .decoder
+            .logits(&hidden.index_select(&rows, 0)?)?
+            .to_vec2::<f32>()?)
+    }
+
+    /// Greedy decoding of `new_tokens` tokens for each prompt, all prompts in
+    /// one batch through one KV cache (the prompts must have equal lengths).
+    pub fn generate_greedy(
+        &self,
+        prompts: &[Vec<u32>],
+        new_tokens: usize,
+    ) -> Result<Vec<Vec<u32>>, LlmError> {
+        let len = prompts.first().map_or(0, Vec::len);
+        if len == 0 || prompts.iter().any(|p| p.len() != len) {
+            return Err(LlmError::InvalidRequest(
+                "batched generation needs non-empty prompts of equal length".into(),
+            ));
+        }
+        if len + new_tokens > self.context_length() {
+            return Err(LlmError::ContextOverflow {
+                tokens: len + new_tokens,
+                limit: self.context_length(),
+            });
+        }
+        let batch = prompts.len();
+        let mut cache = self.decoder.new_cache();
+        let tokens: Vec<u32> = prompts.concat();
+        let mut hidden = self.decoder.extend_batch(&tokens, batch, &mut cache)?;
+        let mut generated = vec![Vec::with_capacity(new_tokens); batch];
+        for step in 0..new_tokens {
+            let last = hidden.dim(1)? - 1;
+            let rows = hidden
+                .narrow(1, last, 1)?
+                .reshape((batch, self.decoder.hyper.hidden))?;
+            let next = self
+                .decoder
+                .logits(&rows)?
+                .argmax(candle_core::D::Minus1)?
+                .to_vec1::<u32>()?;
+            for (out, id) in generated.iter_mut().zip(&next) {
+                out.push(*id);
+            }
+            if step + 1 < new_tokens {
+                hidden = self.decoder.extend_batch(&next, batch, &mut cache)?;
+            }
+        }
+        Ok(generated)
+    }
+}
+
+/// Sequence indices grouped for forward passes: longest first, each group at
+/// most `max_tokens` padded tokens (a sequence longer than that goes alone).
+fn pack_by_length(sequences: &[(Vec<u32>, usize)], max_tokens: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..sequences.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sequences[i].0.len()));
+    let mut groups = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let longest = sequences[order[start]].0.len();
+        let fit = (max_tokens / longest.max(1)).max(1);
+        let end = (start + fit).min(order.len());
+        groups.push(order[start..end].to_vec());
+        start = end;
+    }
+    groups
+}
+
+fn read_gguf(path: &Path) -> Result<(gguf_file::Content, std::fs::File), LlmError> {
+    let mut file = std::fs::File::open(path).map_err(|source| LlmError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let content = gguf_file::Content::read(&mut file).map_err(|e| LlmError::InvalidGguf {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok((content, file))
+}
+
+/// A chat model on candle: a [`CandleDecoder`] with the tokenizer and chat
+/// template read from GGUF metadata (the GGUF file itself, or a model
+/// directory's `tokenizer.gguf`).
+///
+/// Holds no per-request state (no KV cache), so it is `Sync` and `score` can run
+/// from several threads at once; each call uses candle's thread pool for its
+/// matrix products.
+pub struct CandleModel {
+    engine: CandleDecoder,
+    tokenizer: GgufTokenizer,
+    chat: ChatFormatter,
+    /// Tokens that end the assistant's turn.
+    stop_ids: Vec<u32>,
+}
+
+impl std::fmt::Debug for CandleModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CandleModel")
+            .field("engine", &self.engine)
+            .finish()
+    }
+}
+
+/// The file a model directory's tokenizer is read from.
+pub const DIRECTORY_TOKENIZER: &str = "tokenizer.gguf";
+
+impl CandleModel {
+    /// Loads a GGUF file, or a model directory holding `config.json`,
+    /// `*.safetensors` and a GGUF whose metadata carries the same tokenizer
+    /// ([`DIRECTORY_TOKENIZER`]).
+    pub fn load(path: &Path, options: CandleOptions) -> Result<Self, LlmError> {
+        let tokenizer_path = if path.is_dir() {
+            path.join(DIRECTORY_TOKENIZER)
+        } else {
+            path.to_path_buf()
+        };
+        let (content, _) = read_gguf(&tokenizer_path)?;
+        let tokenizer = GgufTokenizer::from_gguf(&content)?;
+        let engine = CandleDecoder::load(path, options)?;
+        let chat = ChatFormatter::new(&tokenizer);
+        let mut stop_ids: Vec<u32> = tokenizer.eos().into_iter().collect();
+        for end_of_turn in ["<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|endoftext|>"] {
+            if let Some(id) = tokenizer.token_id(end_of_turn) {
+                stop_ids.push(id);
+            }
+        }
+        Ok(Self {
+            engine,
+            tokenizer,
+            chat,
+            stop_ids,
+        })
+    }
+
+    /// The model's tokenizer.
+    pub fn tokenizer(&self) -> &GgufTokenizer {
+        &self.tokenizer
+    }
+
+    /// The token-level model underneath.
+    pub fn engine(&self) -> &CandleDecoder {
+        &self.engine
+    }
+
+    fn encode_pair(&self, input: &ScoreInput) -> Result<(Vec<u32>, usize), LlmError> {
+        let mut ids = self.tokenizer.encode_prompt(&input.prefix)?;
+        let prefix = ids.len();
+        let continuation = self.tokenizer.encode(&input.continuation)?;
+        if continuation.is_empty() {
+            return Err(LlmError::InvalidRequest(
+                "the continuation has no tokens".into(),
+            ));
+        }
+        if prefix == 0 {
+            return Err(LlmError::InvalidRequest(
+                "the prefix is empty and the model uses no BOS token: the first continuation token would have nothing to be predicted from".into(),
+            ));
+        }
+        ids.extend(continuation);
+        let limit = self.engine.context_length();
+        if ids.len() > limit {
+            return Err(LlmError::ContextOverflow {
+                tokens: ids.len(),
+                limit,
+            });
+        }
+        Ok((ids, prefix))
+    }
+
+    /// The prompt tokens of a chat (contents neutralized, template applied, BOS once).
+    pub fn chat_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, LlmError> {
+        let safe: Vec<ChatMessage> = messages
+            .iter()
+            .map(|m| ChatMessage {
+                role: m.role,
+                content: self.tokenizer.neutralize_specials(&m.content),
+            })
+            .collect();
+        let prompt = self.chat.render(&safe)?;
+        let mut ids = self.tokenizer.encode(&prompt)?;
+        if self.tokenizer.adds_bos() {
+            if let Some(bos) = self.tokenizer.bos() {
+                if ids.first() != Some(&bos) {
+                    ids.insert(0, bos);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Log-probabilities of the next token after the last position of `hidden`
+    /// (`[1, len, hidden]`).
+    fn next_log_probs(&self, hidden: &Tensor) -> Result<Vec<f32>, LlmError> {
+        let decoder = &self.engine.decoder;
+        let len = hidden.dim(1)?;
+        let last = hidden
+            .narrow(1, len - 1, 1)?
+            .reshape((1, decoder.hyper.hidden))?;
+        Ok(decoder.log_probs(&last)?.flatten_all()?.to_vec1::<f32>()?)
+    }
 }
 
 impl LanguageModel for CandleModel {
     fn describe(&self) -> ModelDescription {
         ModelDescription {
             id: self
+                .engine
                 .path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            architecture: self.decoder.hyper.architecture.clone(),
+            architecture: self.engine.architecture().to_string(),
             backend: "candle".into(),
-            device: self.options.device.clone(),
-            context_length: self.decoder.hyper.context_length,
+            device: self.engine.options.device.clone(),
+            context_length: self.engine.context_length(),
             supports_scoring: true,
             chat_format: self.chat.name().into(),
         }
@@ -277,29 +548,7 @@ impl LanguageModel for CandleModel {
             .iter()
             .map(|input| self.encode_pair(input))
             .collect::<Result<_, _>>()?;
-        // Longest first, then cut into groups under the token budget: sequences of
-        // similar length share a pass, so little compute goes to padding.
-        let mut order: Vec<usize> = (0..encoded.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].0.len()));
-        let mut results: Vec<Option<ContinuationScores>> = vec![None; encoded.len()];
-        let mut start = 0;
-        while start < order.len() {
-            let longest = encoded[order[start]].0.len();
-            let fit = (self.options.max_batch_tokens / longest.max(1)).max(1);
-            let end = (start + fit).min(order.len());
-            let group: Vec<(Vec<u32>, usize)> = order[start..end]
-                .iter()
-                .map(|&i| encoded[i].clone())
-                .collect();
-            for (&i, scores) in order[start..end].iter().zip(self.score_group(&group)?) {
-                results[i] = Some(scores);
-            }
-            start = end;
-        }
-        results
-            .into_iter()
-            .map(|r| r.ok_or_else(|| LlmError::InvalidRequest("a sequence was not scored".into())))
-            .collect()
+        self.engine.score_tokens(&encoded)
     }
 
     fn generate(
@@ -309,7 +558,7 @@ impl LanguageModel for CandleModel {
     ) -> Result<Generation, LlmError> {
         let started = Instant::now();
         let prompt = self.chat_prompt_tokens(&request.messages)?;
-        let limit = self.decoder.hyper.context_length;
+        let limit = self.engine.context_length();
         if prompt.len() >= limit {
             return Err(LlmError::ContextOverflow {
                 tokens: prompt.len(),
@@ -319,8 +568,9 @@ impl LanguageModel for CandleModel {
         let budget = request.max_tokens.min(limit - prompt.len());
         let mut sampler = Sampler::new(request.temperature, request.seed);
         let mut stream = TextStream::new(&request.stop);
-        let mut cache = self.decoder.new_cache();
-        let mut hidden = self.decoder.extend(&prompt, &mut cache)?;
+        let decoder = &self.engine.decoder;
+        let mut cache = decoder.new_cache();
+        let mut hidden = decoder.extend(&prompt, &mut cache)?;
         let mut generated: Vec<u32> = Vec::new();
         let mut first_token_s = None;
         let finish_reason = loop {
@@ -353,7 +603,7 @@ impl LanguageModel for CandleModel {
                 // third repetition adds nothing a reader needs.
                 break FinishReason::Stop;
             }
-            hidden = self.decoder.extend(&[next], &mut cache)?;
+            hidden = decoder.extend(&[next], &mut cache)?;
         };
         let tail = stream.finish();
         if !tail.is_empty() && finish_reason != FinishReason::Cancelled {
@@ -469,23 +719,21 @@ mod tests {
                 .repeat(repeat);
         let ids = model.tokenizer.encode_prompt(&text).expect("encodes");
         let len = ids.len();
-        let full = model
-            .decoder
+        let decoder = &model.engine.decoder;
+        let full = decoder
             .hidden_states(&ids, 1, len)
             .and_then(|h| h.squeeze(0))
             .and_then(|h| h.to_vec2::<f32>())
             .expect("full pass");
         let split = len - 6;
-        let mut cache = model.decoder.new_cache();
-        let mut rows = model
-            .decoder
+        let mut cache = decoder.new_cache();
+        let mut rows = decoder
             .extend(&ids[..split], &mut cache)
             .and_then(|h| h.squeeze(0))
             .and_then(|h| h.to_vec2::<f32>())
             .expect("prefix pass");
         for id in &ids[split..] {
-            let row = model
-                .decoder
+            let row = decoder
                 .extend(&[*id], &mut cache)
                 .and_then(|h| h.squeeze(0))
                 .and_then(|h| h.to_vec2::<f32>())
@@ -517,11 +765,55 @@ mod tests {
     fn cached_decoding_equals_a_full_pass_gemma3_past_the_window() {
         if let Some(mut model) = model("gemma3-270m/gemma-3-270m-q4_k_m.gguf") {
             // A small window makes the sliding layers matter within a short text.
-            model.decoder.hyper.sliding_window = Some(16);
-            for layer in model.decoder.layers_mut().iter_mut() {
+            model.engine.decoder.hyper.sliding_window = Some(16);
+            for layer in model.engine.decoder.layers_mut().iter_mut() {
                 layer.set_window(Some(16));
             }
             assert_cache_matches_full_pass(&model, 3);
+        }
+    }
+
+    proptest::proptest! {
+        /// Every sequence lands in exactly one pass; a pass never exceeds the
+        /// token budget unless it holds a single sequence longer than it; passes
+        /// go longest first, so lengths within a pass are neighbours.
+        #[test]
+        fn packing_by_length_covers_every_sequence_within_the_budget(
+            lengths in proptest::collection::vec(2usize..300, 0..40),
+            budget in 1usize..2000,
+        ) {
+            let sequences: Vec<(Vec<u32>, usize)> =
+                lengths.iter().map(|&n| (vec![0; n], 1)).collect();
+            let groups = pack_by_length(&sequences, budget);
+            let mut seen: Vec<usize> = groups.iter().flatten().copied().collect();
+            seen.sort_unstable();
+            proptest::prop_assert_eq!(seen, (0..sequences.len()).collect::<Vec<_>>());
+            let mut previous_shortest = usize::MAX;
+            for group in &groups {
+                let longest = group.iter().map(|&i| lengths[i]).max().unwrap_or(0);
+                let shortest = group.iter().map(|&i| lengths[i]).min().unwrap_or(0);
+                proptest::prop_assert!(group.len() == 1 || longest * group.len() <= budget);
+                proptest::prop_assert!(longest <= previous_shortest);
+                previous_shortest = shortest;
+            }
+        }
+    }
+
+    #[test]
+    fn devices_parse_and_cuda_needs_the_feature() {
+        assert_eq!("cpu".parse::<DeviceSpec>().ok(), Some(DeviceSpec::Cpu));
+        assert_eq!("cuda".parse::<DeviceSpec>().ok(), Some(DeviceSpec::Cuda(0)));
+        assert_eq!(
+            "cuda:3".parse::<DeviceSpec>().ok(),
+            Some(DeviceSpec::Cuda(3))
+        );
+        assert!("gpu".parse::<DeviceSpec>().is_err());
+        assert!("cuda:x".parse::<DeviceSpec>().is_err());
+        if !cfg!(feature = "cuda") {
+            let err = DeviceSpec::Cuda(0)
+                .open()
+                .expect_err("a CPU build refuses CUDA");
+            assert!(err.to_string().contains("cuda"), "{err}");
         }
     }
 

@@ -5,6 +5,7 @@ mod gemma;
 mod generation;
 mod openai;
 mod qwen2;
+mod safetensors;
 mod scoring;
 mod tokenizer;
 
