@@ -61,8 +61,85 @@ pub(super) fn parse_pdf(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocu
         return Err(ParseError::Encrypted);
     }
     repair_cid_widths(&mut doc);
+    rebuild_page_parents(&mut doc);
+    default_media_boxes(&mut doc);
     defuse_xobjects(&mut doc);
     extract_pages(&doc, limits)
+}
+
+/// Rewrites every page-tree node's `/Parent` to the node whose `/Kids` lists
+/// it, found by walking the tree from the catalog (iteratively, each node
+/// once). pdf-extract looks up inherited page attributes (`/MediaBox`,
+/// `/Resources`) by following `/Parent` with no visited set: a `/Parent`
+/// cycle made it recurse until the stack overflowed (found by fuzzing: a
+/// segmentation fault that no `catch_unwind` can contain) or, where the
+/// recursion was optimised into a loop, never return. Parents taken from the
+/// tree itself cannot form a cycle, and a page whose `/Parent` was wrong gets
+/// its inherited attributes back.
+fn rebuild_page_parents(doc: &mut Document) {
+    let Some(root) = doc
+        .catalog()
+        .ok()
+        .and_then(|catalog| catalog.get(b"Pages").ok())
+        .and_then(|pages| pages.as_reference().ok())
+    else {
+        return;
+    };
+    let mut parent_of: Vec<(ObjectId, Option<ObjectId>)> = vec![(root, None)];
+    let mut seen: HashSet<ObjectId> = HashSet::from([root]);
+    let mut pending = vec![root];
+    while let Some(node) = pending.pop() {
+        let Ok(kids) = doc
+            .get_dictionary(node)
+            .and_then(|dict| dict.get(b"Kids"))
+            .and_then(Object::as_array)
+        else {
+            continue;
+        };
+        for kid in kids.iter().filter_map(|k| k.as_reference().ok()) {
+            if seen.insert(kid) {
+                parent_of.push((kid, Some(node)));
+                pending.push(kid);
+            }
+        }
+    }
+    for (node, parent) in parent_of {
+        if let Ok(dict) = doc.get_dictionary_mut(node) {
+            match parent {
+                Some(parent) => dict.set("Parent", parent),
+                None => {
+                    dict.remove(b"Parent");
+                }
+            }
+        }
+    }
+}
+
+/// Gives US Letter to pages that inherit no `/MediaBox` (pdf-extract panics
+/// without one; readers assume a default page size).
+fn default_media_boxes(doc: &mut Document) {
+    let inherits_a_box = |doc: &Document, page: ObjectId| {
+        let mut seen = HashSet::new();
+        let mut current = Some(page);
+        while let Some(id) = current.filter(|id| seen.insert(*id)) {
+            let Ok(dict) = doc.get_dictionary(id) else {
+                return false;
+            };
+            if dict.has(b"MediaBox") {
+                return true;
+            }
+            current = dict.get(b"Parent").and_then(Object::as_reference).ok();
+        }
+        false
+    };
+    let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
+    for page in pages {
+        if !inherits_a_box(doc, page) {
+            if let Ok(dict) = doc.get_dictionary_mut(page) {
+                dict.set("MediaBox", vec![0.into(), 0.into(), 612.into(), 792.into()]);
+            }
+        }
+    }
 }
 
 /// Form XObjects nested deeper than this are not followed.

@@ -1265,3 +1265,50 @@ fn fuzz_regression_dangling_object_reference_is_contained() {
         std::panic::catch_unwind(|| parse(DocumentFormat::Pdf, &bytes, &ParseLimits::default()));
     assert!(outcome.is_ok(), "a pdf-extract panic escaped the parser");
 }
+
+/// Parses on a thread, failing the test if it takes longer than a minute (a
+/// parser that loops forever would otherwise hang the suite).
+fn parse_within_a_minute(bytes: Vec<u8>) -> Result<ParsedDocument, ParseError> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(parse(DocumentFormat::Pdf, &bytes, &ParseLimits::default()));
+    });
+    receiver
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the parser returned within a minute")
+}
+
+#[test]
+fn fuzz_regression_a_parent_cycle_neither_hangs_nor_overflows() {
+    // The page tree's root names the page as its parent, and no node has a
+    // MediaBox: pdf-extract's inherited-attribute lookup walks /Parent
+    // without a visited set (a segmentation fault in the fuzzer, an endless
+    // loop in an optimised build).
+    for self_parent in [false, true] {
+        let mut doc = build_pdf(&[&[&["Either party may terminate this Agreement."]]]);
+        let pages_id = doc
+            .catalog()
+            .unwrap()
+            .get(b"Pages")
+            .unwrap()
+            .as_reference()
+            .unwrap();
+        let page_id = doc.page_iter().next().unwrap();
+        let cycle_to = if self_parent { page_id } else { pages_id };
+        if let Ok(Object::Dictionary(pages)) = doc.get_object_mut(pages_id) {
+            pages.remove(b"MediaBox");
+            if !self_parent {
+                pages.set("Parent", page_id);
+            }
+        }
+        if let Ok(Object::Dictionary(page)) = doc.get_object_mut(page_id) {
+            page.set("Parent", cycle_to);
+        }
+        let parsed = parse_within_a_minute(pdf_bytes(&mut doc)).expect("parses");
+        assert!(
+            parsed.text.contains("Either party may terminate"),
+            "{:?}",
+            parsed.text
+        );
+    }
+}
