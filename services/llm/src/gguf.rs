@@ -24,6 +24,14 @@ pub enum LlmError {
         /// What was wrong.
         reason: String,
     },
+    /// The directory is not a usable Hugging Face model directory.
+    #[error("{path} is not a usable model directory: {reason}")]
+    InvalidModelDirectory {
+        /// The directory (or the file in it that was wrong).
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
     /// The model's architecture is not one this backend implements.
     #[error("unsupported model architecture `{0}` (supported: llama, qwen2, gemma3)")]
     UnsupportedArchitecture(String),

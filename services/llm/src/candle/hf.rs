@@ -13,7 +13,7 @@ use super::WeightFormat;
 use crate::LlmError;
 
 fn invalid(dir: &Path, reason: impl Into<String>) -> LlmError {
-    LlmError::InvalidGguf {
+    LlmError::InvalidModelDirectory {
         path: dir.to_path_buf(),
         reason: reason.into(),
     }

@@ -431,7 +431,17 @@ impl CandleModel {
     /// ([`DIRECTORY_TOKENIZER`]).
     pub fn load(path: &Path, options: CandleOptions) -> Result<Self, LlmError> {
         let tokenizer_path = if path.is_dir() {
-            path.join(DIRECTORY_TOKENIZER)
+            let file = path.join(DIRECTORY_TOKENIZER);
+            if !file.is_file() {
+                return Err(LlmError::InvalidModelDirectory {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "no {DIRECTORY_TOKENIZER}: put the model's GGUF there, or a vocab-only \
+                         one (gpu/vocab_gguf.py, or llama.cpp's convert_hf_to_gguf.py --vocab-only)"
+                    ),
+                });
+            }
+            file
         } else {
             path.to_path_buf()
         };

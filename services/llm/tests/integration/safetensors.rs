@@ -101,7 +101,6 @@ fn export_to_hugging_face(gguf: &Path, dir: &Path) {
         "tie_word_embeddings": true,
     });
     std::fs::write(dir.join("config.json"), config.to_string()).expect("writes config");
-    std::os::unix::fs::symlink(gguf, dir.join(DIRECTORY_TOKENIZER)).expect("links tokenizer");
 }
 
 const CASES: [(&str, &str); 3] = [
@@ -128,6 +127,14 @@ fn a_hugging_face_export_scores_what_the_gguf_scores() {
     let Some(gguf_model) = smollm2() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
     export_to_hugging_face(&smollm2_path(), dir.path());
+    let missing = CandleModel::load(dir.path(), CandleOptions::default())
+        .expect_err("a directory without its tokenizer is refused");
+    assert!(
+        missing.to_string().contains(DIRECTORY_TOKENIZER),
+        "{missing}"
+    );
+    std::os::unix::fs::symlink(smollm2_path(), dir.path().join(DIRECTORY_TOKENIZER))
+        .expect("links tokenizer");
     let hf_model =
         CandleModel::load(dir.path(), CandleOptions::default()).expect("directory loads");
     assert_eq!(hf_model.describe().architecture, "llama");
