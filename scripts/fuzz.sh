@@ -52,6 +52,8 @@ run_one() {
     echo "$target: ${seconds}s, $runs executions, corpus $corpus inputs, no crash"
   else
     echo "$target: CRASH after $runs executions (exit $status); input and log in fuzz/artifacts/$target/"
+    # A stack overflow leaves no libFuzzer crash file; the parser targets'
+    # own handler writes the input as overflow-input instead.
     tail -n 30 "$log"
   fi
   return "$status"

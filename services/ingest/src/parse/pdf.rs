@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use folio_common::model::ParsedDocument;
+use pdf_extract::content::{Content, Operation};
 use pdf_extract::{
     Dictionary, Document, MediaBox, Object, ObjectId, OutputDev, OutputError, Transform,
 };
@@ -153,13 +154,6 @@ const MAX_FORM_DEPTH: usize = 24;
 /// follows `Do` recursively without a depth limit, and a cycle overflows
 /// the stack, which aborts the process (no `catch_unwind` can stop that).
 fn defuse_xobjects(doc: &mut Document) {
-    static DO_OPERATOR: OnceLock<Option<Regex>> = OnceLock::new();
-    let Some(do_operator) = DO_OPERATOR
-        .get_or_init(|| Regex::new(r"/([^\s/\[\]()<>{}%]+)\s*Do\b").ok())
-        .as_ref()
-    else {
-        return;
-    };
     let mut images = Vec::new();
     let mut forms: HashMap<ObjectId, Vec<ObjectId>> = HashMap::new();
     // Every name any resource dictionary gives an XObject: the fallback for
@@ -180,38 +174,69 @@ fn defuse_xobjects(doc: &mut Document) {
             Object::Dictionary(dict) => dict,
             _ => continue,
         };
-        if let Some(xobjects) = xobject_names(doc, dict) {
-            for (name, target) in xobjects {
+        // A resource dictionary of its own, or one inline in a page or form
+        // (found by fuzzing: page resources are usually inline).
+        let inline = dict
+            .get(b"Resources")
+            .ok()
+            .and_then(|r| doc.dereference(r).ok())
+            .and_then(|(_, r)| r.as_dict().ok());
+        for resources in std::iter::once(dict).chain(inline) {
+            for (name, target) in xobject_names(doc, resources).unwrap_or_default() {
                 any_xobject.entry(name).or_default().push(target);
             }
         }
     }
+    // pdf-extract runs any XObject stream that `Do` names as a form, whatever
+    // its /Subtype says (found by fuzzing: a mangled /Subtype hid a cycle).
+    for target in any_xobject.values().flatten() {
+        if let Some(Object::Stream(_)) = doc.objects.get(target) {
+            if !images.contains(target) {
+                forms.entry(*target).or_default();
+            }
+        }
+    }
     let form_ids: Vec<ObjectId> = forms.keys().copied().collect();
-    let mut contents: HashMap<ObjectId, Vec<u8>> = HashMap::new();
+    let mut operations: HashMap<ObjectId, Vec<Operation>> = HashMap::new();
     let mut callees_by_name: HashMap<ObjectId, Vec<(Vec<u8>, ObjectId)>> = HashMap::new();
     for id in form_ids {
         let Ok(Object::Stream(stream)) = doc.get_object(id) else {
             continue;
         };
-        let content = if stream.filters().is_ok() {
-            stream.decompressed_content().unwrap_or_default()
+        // What pdf-extract reads: the decoded content, or the raw bytes when
+        // decoding fails; parsed by the same content parser. Content it cannot
+        // parse, it does not run.
+        let raw = if stream.filters().is_ok() {
+            stream
+                .decompressed_content()
+                .unwrap_or_else(|_| stream.content.clone())
         } else {
             stream.content.clone()
         };
+        let Ok(content) = Content::decode(&raw) else {
+            continue;
+        };
+        // pdf-extract dereferences /Resources once and otherwise inherits the
+        // caller's resources.
         let own = stream
             .dict
             .get(b"Resources")
             .ok()
-            .and_then(|r| doc.dereference(r).ok())
-            .and_then(|(_, r)| r.as_dict().ok())
+            .and_then(|r| match r {
+                Object::Reference(target) => doc.get_object(*target).ok(),
+                direct => Some(direct),
+            })
+            .and_then(|r| r.as_dict().ok())
             .map(|resources| xobject_names(doc, resources).unwrap_or_default());
         let mut calls = Vec::new();
-        for called in do_operator.captures_iter(&content) {
-            let name = &called[1];
+        for operation in content.operations.iter().filter(|op| op.operator == "Do") {
+            let Some(name) = operation.operands.first().and_then(|n| n.as_name().ok()) else {
+                continue;
+            };
             let targets: Vec<ObjectId> = match &own {
                 Some(own) => own
                     .iter()
-                    .filter(|(n, _)| n == name)
+                    .filter(|(n, _)| n.as_slice() == name)
                     .map(|(_, t)| *t)
                     .collect(),
                 None => any_xobject.get(name).cloned().unwrap_or_default(),
@@ -222,25 +247,30 @@ fn defuse_xobjects(doc: &mut Document) {
         }
         forms.insert(id, calls.iter().map(|(_, t)| *t).collect());
         callees_by_name.insert(id, calls);
-        contents.insert(id, content);
+        operations.insert(id, content.operations);
     }
 
     for id in images {
         replace_stream_content(doc, id, Vec::new());
     }
     for id in risky_forms(&forms) {
-        let (Some(content), Some(calls)) = (contents.remove(&id), callees_by_name.get(&id)) else {
+        let (Some(ops), Some(calls)) = (operations.remove(&id), callees_by_name.get(&id)) else {
             continue;
         };
         let form_names: HashSet<&[u8]> = calls.iter().map(|(name, _)| name.as_slice()).collect();
-        let stripped = do_operator.replace_all(&content, |called: &regex::bytes::Captures<'_>| {
-            if form_names.contains(&called[1]) {
-                Vec::new()
-            } else {
-                called[0].to_vec()
-            }
-        });
-        replace_stream_content(doc, id, stripped.into_owned());
+        let kept: Vec<Operation> = ops
+            .into_iter()
+            .filter(|op| {
+                op.operator != "Do"
+                    || !op
+                        .operands
+                        .first()
+                        .and_then(|n| n.as_name().ok())
+                        .is_some_and(|name| form_names.contains(name))
+            })
+            .collect();
+        let encoded = Content { operations: kept }.encode().unwrap_or_default();
+        replace_stream_content(doc, id, encoded);
     }
 }
 

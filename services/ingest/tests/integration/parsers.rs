@@ -1312,3 +1312,65 @@ fn fuzz_regression_a_parent_cycle_neither_hangs_nor_overflows() {
         );
     }
 }
+
+/// Found by the `parse_pdf` fuzz target (2026-11-29, a stack overflow in
+/// pdf-extract's recursive `Do`): form XObjects that call themselves in ways the
+/// cycle check did not see. pdf-extract runs any XObject stream as a form
+/// whatever its /Subtype, decodes `#xx` escapes in names, skips comments
+/// between operands and operator, uses the caller's resources when a form's
+/// /Resources is not a dictionary, and finds XObjects named in resources
+/// written inline in a page (the fuzzer's input: a page's own content-like
+/// stream, no /Subtype, named in the page's inline resources, calling itself).
+#[test]
+fn fuzz_regression_forms_hidden_from_the_cycle_check_are_defused() {
+    let variants: [(&str, &str, bool); 5] = [
+        ("inline page resources", "/Fx Do", false),
+        ("no subtype", "/Fx Do", false),
+        ("escaped name", "/F#78 Do", true),
+        ("comment before Do", "/Fx % a comment\nDo", true),
+        ("resources not a dictionary", "/Fx Do", true),
+    ];
+    for (label, call, subtype_form) in variants {
+        let mut doc = build_pdf(&[&[&["placeholder"]]]);
+        let resources = shared_resources(&doc);
+        let mut dict = dictionary! { "Type" => "XObject" };
+        if subtype_form {
+            dict.set("Subtype", "Form");
+        }
+        if label == "resources not a dictionary" {
+            dict.set("Resources", 7);
+        }
+        let form = doc.add_object(Stream::new(
+            dict,
+            format!("BT /F1 11 Tf 72 600 Td (Inside the form) Tj ET {call}").into_bytes(),
+        ));
+        let page_id = doc.get_pages()[&1];
+        if label == "inline page resources" {
+            let fonts = doc
+                .get_dictionary(resources)
+                .unwrap()
+                .get(b"Font")
+                .unwrap()
+                .clone();
+            doc.get_dictionary_mut(page_id).unwrap().set(
+                "Resources",
+                dictionary! { "Font" => fonts, "XObject" => dictionary! { "Fx" => form } },
+            );
+        } else {
+            doc.get_dictionary_mut(resources)
+                .unwrap()
+                .set("XObject", dictionary! { "Fx" => form });
+        }
+        let content_id = doc.add_object(Stream::new(
+            dictionary! {},
+            b"BT /F1 11 Tf 72 700 Td (On the page) Tj ET /Fx Do".to_vec(),
+        ));
+        doc.get_dictionary_mut(page_id)
+            .unwrap()
+            .set("Contents", content_id);
+        let parsed = parse_within_a_minute(pdf_bytes(&mut doc)).expect(label);
+        let text = squash(&parsed.text);
+        assert!(text.contains("on the page"), "{label}: {text:?}");
+        assert!(text.contains("inside the form"), "{label}: {text:?}");
+    }
+}
