@@ -154,7 +154,7 @@ const MAX_FORM_DEPTH: usize = 24;
 /// follows `Do` recursively without a depth limit, and a cycle overflows
 /// the stack, which aborts the process (no `catch_unwind` can stop that).
 fn defuse_xobjects(doc: &mut Document) {
-    let mut images = Vec::new();
+    let mut images: HashSet<ObjectId> = HashSet::new();
     let mut forms: HashMap<ObjectId, Vec<ObjectId>> = HashMap::new();
     // Every name any resource dictionary gives an XObject: the fallback for
     // forms without resources of their own (they inherit their caller's).
@@ -163,7 +163,9 @@ fn defuse_xobjects(doc: &mut Document) {
         let dict = match object {
             Object::Stream(stream) => {
                 match stream.dict.get(b"Subtype").and_then(Object::as_name) {
-                    Ok(b"Image") => images.push(id),
+                    Ok(b"Image") => {
+                        images.insert(id);
+                    }
                     Ok(b"Form") => {
                         forms.insert(id, Vec::new());
                     }

@@ -170,6 +170,17 @@ fn a_hugging_face_export_scores_what_the_gguf_scores() {
         .fold(0.0f32, f32::max);
     assert!(worst < 0.5, "bf16 log-probabilities drift by {worst}");
     assert_knows(&bf16, &[("The capital of France is", " Paris", " banana")]);
+
+    // Q8_0 re-quantizes the directory's weights at load (its own code path).
+    let q8 = CandleModel::load(
+        dir.path(),
+        CandleOptions {
+            weights: WeightFormat::Q8_0,
+            ..CandleOptions::default()
+        },
+    )
+    .expect("q8_0 loads");
+    assert_knows(&q8, &[("The capital of France is", " Paris", " banana")]);
 }
 
 #[test]
