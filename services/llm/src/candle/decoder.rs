@@ -4,7 +4,7 @@
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
 
-use super::WeightFormat;
+use super::{attention, WeightFormat};
 use crate::LlmError;
 
 /// Architecture family, from `general.architecture`.
@@ -191,6 +191,8 @@ pub(crate) struct Decoder {
     rope_local: (Tensor, Tensor),
     device: Device,
     dtype: DType,
+    /// Attention through the fused kernel where it applies (CUDA, bf16/f16).
+    fused_attention: bool,
 }
 
 /// Where the decoder's weights come from, addressed by their GGUF names
@@ -372,7 +374,14 @@ impl Decoder {
             rope_local,
             device: device.clone(),
             dtype,
+            fused_attention: true,
         })
+    }
+
+    /// Turns the fused attention kernel off (benchmarks and checks compare
+    /// against the unfused path) or back on.
+    pub(crate) fn set_fused_attention(&mut self, on: bool) {
+        self.fused_attention = on;
     }
 
     /// Final hidden states `[batch, len, hidden]` for right-padded `tokens`
@@ -463,12 +472,20 @@ impl Decoder {
                 Ok(m)
             }
         };
-        let causal = attention_mask(None)?;
-        let windowed = h
-            .sliding_window
-            .filter(|w| *w < total)
-            .map(|w| attention_mask(Some(w)))
-            .transpose()?;
+        // The fused kernel masks by position itself; the unfused path needs the
+        // masks as tensors.
+        let fused =
+            self.fused_attention && attention::supported(&self.device, self.dtype, h.head_dim);
+        let (causal, windowed) = if fused {
+            (None, None)
+        } else {
+            let windowed = h
+                .sliding_window
+                .filter(|w| *w < total)
+                .map(|w| attention_mask(Some(w)))
+                .transpose()?;
+            (Some(attention_mask(None)?), windowed)
+        };
         let scale = 1.0 / (h.head_dim as f64).sqrt();
         for (index, layer) in self.layers.iter().enumerate() {
             let residual = &x;
@@ -532,27 +549,34 @@ impl Decoder {
             // values: the query heads sharing a KV head are stacked along the rows.
             // The scale goes on the queries, a pass over len × head_dim elements
             // instead of len × total.
-            let total = k.dim(2)?;
-            let q = (q * scale)?.reshape((batch, h.kv_heads, groups * len, h.head_dim))?;
-            let scores = q
-                .matmul(&k.t()?)?
-                .reshape((batch, h.kv_heads, groups, len, total))?;
-            let layer_mask = match (&layer.sliding_window, &windowed) {
-                (Some(_), Some(m)) => m,
-                _ => &causal,
+            let attended = match &causal {
+                None => attention::attend(&q, &k, &v, offset, layer.sliding_window, scale as f32)?
+                    .reshape((batch, len, h.heads * h.head_dim))?,
+                Some(causal) => {
+                    let total = k.dim(2)?;
+                    let q =
+                        (q * scale)?.reshape((batch, h.kv_heads, groups * len, h.head_dim))?;
+                    let scores = q
+                        .matmul(&k.t()?)?
+                        .reshape((batch, h.kv_heads, groups, len, total))?;
+                    let layer_mask = match (&layer.sliding_window, &windowed) {
+                        (Some(_), Some(m)) => m,
+                        _ => causal,
+                    };
+                    let scores = scores.broadcast_add(layer_mask)?;
+                    let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((
+                        batch,
+                        h.kv_heads,
+                        groups * len,
+                        total,
+                    ))?;
+                    probs
+                        .matmul(&v)?
+                        .reshape((batch, h.heads, len, h.head_dim))?
+                        .transpose(1, 2)?
+                        .reshape((batch, len, h.heads * h.head_dim))?
+                }
             };
-            let scores = scores.broadcast_add(layer_mask)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((
-                batch,
-                h.kv_heads,
-                groups * len,
-                total,
-            ))?;
-            let attended = probs
-                .matmul(&v)?
-                .reshape((batch, h.heads, len, h.head_dim))?
-                .transpose(1, 2)?
-                .reshape((batch, len, h.heads * h.head_dim))?;
             let mut out = layer.wo.forward(&attended)?;
             if let Some(w) = &layer.post_attn_norm {
                 out = candle_nn::ops::rms_norm(&out, w, h.rms_eps as f32)?;

@@ -1,6 +1,7 @@
 //! The candle backend: GGUF files and Hugging Face safetensors directories run
 //! in-process, on the CPU or (with the `cuda` feature) a CUDA device.
 
+mod attention;
 mod decoder;
 mod hf;
 
@@ -198,6 +199,13 @@ impl CandleDecoder {
     /// Changes the most padded tokens per forward pass of [`Self::score_tokens`].
     pub fn set_max_batch_tokens(&mut self, tokens: usize) {
         self.options.max_batch_tokens = tokens.max(1);
+    }
+
+    /// Turns the fused CUDA attention kernel off or back on (it is on by
+    /// default, and applies to bf16/f16 models with 64-wide heads on CUDA);
+    /// benchmarks and checks compare it with the unfused path.
+    pub fn set_fused_attention(&mut self, on: bool) {
+        self.decoder.set_fused_attention(on);
     }
 
     /// Waits for the device's queued work (timing on a GPU).
