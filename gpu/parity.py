@@ -7,8 +7,8 @@ of 2 of PyTorch's own. (A first run used an absolute 0.05 nats for the latter;
 on Llama-3.2-1B PyTorch itself differed by 0.059 and Folio by 0.051, so a
 fixed bound below bf16's own batch noise was replaced by PyTorch's.)
 
-Folio runs every task twice: with its fused attention kernel (the default on
-CUDA) and with candle's unfused ops; both must pass. Greedy generation (which
+Folio runs every task twice: with its fused CUDA kernels (attention, SwiGLU,
+bias rows; the default on CUDA) and with candle's own ops; both must pass. Greedy generation (which
 runs the kernel with a KV-cache offset, one query row at a time) is compared
 with transformers' greedy `generate` as the number of leading tokens that agree.
 
@@ -160,7 +160,7 @@ def main(folio, model_dir, out_path):
         {"name": "generate", "kind": "generate", "keep": True, "new_tokens": GENERATED,
          "prompts": [ids[:PROMPT] for ids, _ in sequences]},
     ]}
-    plan["tasks"] += [dict(task, name=task["name"] + "-unfused", unfused_attention=True)
+    plan["tasks"] += [dict(task, name=task["name"] + "-unfused", unfused=True)
                       for task in list(plan["tasks"])]
     with tempfile.TemporaryDirectory() as tmp:
         json.dump(plan, open(f"{tmp}/plan.json", "w"))

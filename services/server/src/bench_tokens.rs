@@ -9,7 +9,7 @@
 //!    "one_by_one": true, "max_batch_tokens": 65536, "keep": true},
 //!   {"name": "logits", "kind": "logits", "sequences": [[1, 2, 3]], "keep": true},
 //!   {"name": "gen-b16", "kind": "generate", "prompts": [[1, 2, 3]], "new_tokens": 64,
-//!    "warmup": 1, "repeats": 3, "unfused_attention": false}
+//!    "warmup": 1, "repeats": 3, "unfused": false}
 //! ]}
 //! ```
 //!
@@ -55,10 +55,10 @@ struct Task {
     repeats: usize,
     #[serde(default)]
     keep: bool,
-    /// Attention through candle's unfused ops instead of Folio's fused CUDA
-    /// kernel (the comparison; a no-op where the kernel does not apply).
+    /// candle's ops instead of Folio's fused CUDA kernels (the comparison; a
+    /// no-op where the kernels do not apply).
     #[serde(default)]
-    unfused_attention: bool,
+    unfused: bool,
 }
 
 fn one() -> usize {
@@ -124,7 +124,7 @@ fn write(path: &Path, value: &Value) -> Result<()> {
 
 fn run_task(decoder: &mut CandleDecoder, task: &Task) -> Result<Value> {
     decoder.set_max_batch_tokens(task.max_batch_tokens.unwrap_or(65_536));
-    decoder.set_fused_attention(!task.unfused_attention);
+    decoder.set_fused_kernels(!task.unfused);
     let mut seconds = Vec::with_capacity(task.repeats);
     let mut kept = Value::Null;
     let tokens: usize;

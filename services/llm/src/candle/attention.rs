@@ -21,15 +21,27 @@ pub(crate) fn supported(device: &Device, dtype: DType, head_dim: usize) -> bool 
 /// Head dimension the kernel is compiled for.
 const HEAD_DIM: usize = 64;
 
-/// `softmax(scale · q kᵀ + mask) v` in one kernel, for `q` `[batch, heads, len, 64]`
-/// and `k`, `v` `[batch, kv_heads, total, 64]` (contiguous). Query row `i` sits at
-/// position `offset + i` and sees key `j` when `j ≤ offset + i` and, with a window
-/// `w`, when `offset + i − j < w`. Returns `[batch, len, heads, 64]`, the layout the
-/// output projection reads. Callers check [`supported`] first.
+/// How `q`, `k` and `v` are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// `[batch, heads, positions, 64]`.
+    HeadsFirst,
+    /// `[batch, positions, heads, 64]`, as the projections produce them (no
+    /// transposes).
+    PositionsFirst,
+}
+
+/// `softmax(scale · q kᵀ + mask) v` in one kernel, for `q` with `heads` heads of
+/// `len` positions and `k`, `v` with `kv_heads` heads of `total` positions, laid
+/// out as `layout` says. Query row `i` sits at position `offset + i` and sees key
+/// `j` when `j ≤ offset + i` and, with a window `w`, when `offset + i − j < w`.
+/// Returns `[batch, len, heads, 64]`, the layout the output projection reads.
+/// Callers check [`supported`] first.
 pub(crate) fn attend(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
+    layout: Layout,
     offset: usize,
     window: Option<usize>,
     scale: f32,
@@ -38,9 +50,20 @@ pub(crate) fn attend(
         offset,
         window: window.unwrap_or(0),
         scale,
+        positions_first: layout == Layout::PositionsFirst,
     };
-    q.contiguous()?
-        .apply_op3_no_bwd(&k.contiguous()?, &v.contiguous()?, &op)
+    aligned(q)?.apply_op3_no_bwd(&aligned(k)?, &aligned(v)?, &op)
+}
+
+/// `t`, contiguous and starting on a 16-byte boundary (the kernel copies rows
+/// in 16-byte pieces): a view into a larger buffer is copied.
+fn aligned(t: &Tensor) -> candle_core::Result<Tensor> {
+    let elements_per_16_bytes = 16 / t.dtype().size_in_bytes();
+    if t.is_contiguous() && t.layout().start_offset().is_multiple_of(elements_per_16_bytes) {
+        Ok(t.clone())
+    } else {
+        t.force_contiguous()
+    }
 }
 
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
@@ -49,6 +72,7 @@ struct FusedAttention {
     /// 0 when the layer attends to every earlier position.
     window: usize,
     scale: f32,
+    positions_first: bool,
 }
 
 impl candle_core::CustomOp3 for FusedAttention {
@@ -112,8 +136,15 @@ mod cuda {
         (k, k_layout): (&CudaStorage, &Layout),
         (v, v_layout): (&CudaStorage, &Layout),
     ) -> candle_core::Result<(CudaStorage, Shape)> {
-        let (batch, heads, len, head_dim) = q_layout.shape().dims4()?;
-        let (k_batch, kv_heads, total, k_dim) = k_layout.shape().dims4()?;
+        let (batch, heads, len, head_dim, k_batch, kv_heads, total, k_dim) = {
+            let (b, a1, a2, d) = q_layout.shape().dims4()?;
+            let (kb, k1, k2, kd) = k_layout.shape().dims4()?;
+            if op.positions_first {
+                (b, a2, a1, d, kb, k2, k1, kd)
+            } else {
+                (b, a1, a2, d, kb, k1, k2, kd)
+            }
+        };
         if head_dim != HEAD_DIM || k_dim != HEAD_DIM || v_layout.shape() != k_layout.shape() {
             candle_core::bail!(
                 "fused attention: q {:?}, k {:?}, v {:?} (head dimension {HEAD_DIM})",
@@ -204,6 +235,7 @@ mod cuda {
             to_i32(dims.total)?,
         );
         let (offset, window) = (to_i32(op.offset)?, to_i32(op.window)?);
+        let positions_first = i32::from(op.positions_first);
         let mut builder = func.builder();
         builder.arg(&q);
         builder.arg(&k);
@@ -216,6 +248,7 @@ mod cuda {
         builder.arg(&offset);
         builder.arg(&window);
         builder.arg(&op.scale);
+        builder.arg(&positions_first);
         // SAFETY: the argument list matches the kernel's signature, and the grid
         // covers every (row block, head, batch) the kernel indexes.
         unsafe { builder.launch(config) }.w()?;

@@ -4,7 +4,7 @@
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
 
-use super::{attention, WeightFormat};
+use super::{attention, elementwise, WeightFormat};
 use crate::LlmError;
 
 /// Architecture family, from `general.architecture`.
@@ -146,14 +146,15 @@ impl Layer {
 }
 
 impl Linear {
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+    /// `fused` lets the bias go through the CUDA row kernel.
+    fn forward(&self, xs: &Tensor, fused: bool) -> candle_core::Result<Tensor> {
         // One 2-D GEMM over all rows is the fastest CPU path.
         let dims = xs.dims().to_vec();
         let rows: usize = dims[..dims.len() - 1].iter().product();
         let flat = xs.reshape((rows, dims[dims.len() - 1]))?;
         let mut out = self.weight.forward(&flat)?;
         if let Some(bias) = &self.bias {
-            out = out.broadcast_add(bias)?;
+            out = elementwise::add_bias(&out, bias, fused)?;
         }
         let mut shape = dims;
         let last = shape.len() - 1;
@@ -191,8 +192,9 @@ pub(crate) struct Decoder {
     rope_local: (Tensor, Tensor),
     device: Device,
     dtype: DType,
-    /// Attention through the fused kernel where it applies (CUDA, bf16/f16).
-    fused_attention: bool,
+    /// Folio's CUDA kernels (attention, elementwise fusions) where they apply
+    /// (CUDA, bf16/f16); off, candle's own ops compute the same values.
+    fused: bool,
 }
 
 /// Where the decoder's weights come from, addressed by their GGUF names
@@ -374,14 +376,14 @@ impl Decoder {
             rope_local,
             device: device.clone(),
             dtype,
-            fused_attention: true,
+            fused: true,
         })
     }
 
-    /// Turns the fused attention kernel off (benchmarks and checks compare
-    /// against the unfused path) or back on.
-    pub(crate) fn set_fused_attention(&mut self, on: bool) {
-        self.fused_attention = on;
+    /// Turns Folio's fused CUDA kernels off (benchmarks and checks compare
+    /// against candle's ops) or back on.
+    pub(crate) fn set_fused_kernels(&mut self, on: bool) {
+        self.fused = on;
     }
 
     /// Final hidden states `[batch, len, hidden]` for right-padded `tokens`
@@ -474,9 +476,19 @@ impl Decoder {
         };
         // The fused kernel masks by position itself; the unfused path needs the
         // masks as tensors.
-        let fused =
-            self.fused_attention && attention::supported(&self.device, self.dtype, h.head_dim);
-        let (causal, windowed) = if fused {
+        let fused = self.fused;
+        let fused_attention = fused && attention::supported(&self.device, self.dtype, h.head_dim);
+        // The fused kernel reads q, k and v as the projections lay them out,
+        // which saves three transposes a layer; candle's rotary kernel for that
+        // layout has no interleaved variant, so GGUF llama keeps heads first.
+        // (A KV cache is only ever extended by the path that started it.)
+        let positions_first = fused_attention && !h.rope_interleaved;
+        let (layout, positions_dim) = if positions_first {
+            (attention::Layout::PositionsFirst, 1)
+        } else {
+            (attention::Layout::HeadsFirst, 2)
+        };
+        let (causal, windowed) = if fused_attention {
             (None, None)
         } else {
             let windowed = h
@@ -492,15 +504,15 @@ impl Decoder {
             let normed = candle_nn::ops::rms_norm(&x, &layer.attn_norm, h.rms_eps as f32)?;
             let q = layer
                 .wq
-                .forward(&normed)?
+                .forward(&normed, fused)?
                 .reshape((batch, len, h.heads, h.head_dim))?;
             let k = layer
                 .wk
-                .forward(&normed)?
+                .forward(&normed, fused)?
                 .reshape((batch, len, h.kv_heads, h.head_dim))?;
             let v = layer
                 .wv
-                .forward(&normed)?
+                .forward(&normed, fused)?
                 .reshape((batch, len, h.kv_heads, h.head_dim))?;
             let q = match &layer.q_norm {
                 Some(w) => candle_nn::ops::rms_norm(&q.contiguous()?, w, h.rms_eps as f32)?,
@@ -510,9 +522,15 @@ impl Decoder {
                 Some(w) => candle_nn::ops::rms_norm(&k.contiguous()?, w, h.rms_eps as f32)?,
                 None => k,
             };
-            let q = q.transpose(1, 2)?.contiguous()?;
-            let k = k.transpose(1, 2)?.contiguous()?;
-            let v = v.transpose(1, 2)?.contiguous()?;
+            let (q, k, v) = if positions_first {
+                (q.contiguous()?, k.contiguous()?, v.contiguous()?)
+            } else {
+                (
+                    q.transpose(1, 2)?.contiguous()?,
+                    k.transpose(1, 2)?.contiguous()?,
+                    v.transpose(1, 2)?.contiguous()?,
+                )
+            };
             let (cos, sin) = if layer.local_rope {
                 &self.rope_local
             } else {
@@ -525,6 +543,11 @@ impl Decoder {
                     candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?,
                     candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?,
                 )
+            } else if positions_first {
+                (
+                    candle_nn::rotary_emb::rope_thd(&q, &cos, &sin)?,
+                    candle_nn::rotary_emb::rope_thd(&k, &cos, &sin)?,
+                )
             } else {
                 (
                     candle_nn::rotary_emb::rope(&q, &cos, &sin)?,
@@ -535,8 +558,8 @@ impl Decoder {
                 Some(cache) => {
                     let (k, v) = match &cache.layers[index] {
                         Some((past_k, past_v)) => (
-                            Tensor::cat(&[past_k, &k], 2)?.contiguous()?,
-                            Tensor::cat(&[past_v, &v], 2)?.contiguous()?,
+                            Tensor::cat(&[past_k, &k], positions_dim)?.contiguous()?,
+                            Tensor::cat(&[past_v, &v], positions_dim)?.contiguous()?,
                         ),
                         None => (k, v),
                     };
@@ -550,12 +573,19 @@ impl Decoder {
             // The scale goes on the queries, a pass over len × head_dim elements
             // instead of len × total.
             let attended = match &causal {
-                None => attention::attend(&q, &k, &v, offset, layer.sliding_window, scale as f32)?
-                    .reshape((batch, len, h.heads * h.head_dim))?,
+                None => attention::attend(
+                    &q,
+                    &k,
+                    &v,
+                    layout,
+                    offset,
+                    layer.sliding_window,
+                    scale as f32,
+                )?
+                .reshape((batch, len, h.heads * h.head_dim))?,
                 Some(causal) => {
                     let total = k.dim(2)?;
-                    let q =
-                        (q * scale)?.reshape((batch, h.kv_heads, groups * len, h.head_dim))?;
+                    let q = (q * scale)?.reshape((batch, h.kv_heads, groups * len, h.head_dim))?;
                     let scores = q
                         .matmul(&k.t()?)?
                         .reshape((batch, h.kv_heads, groups, len, total))?;
@@ -577,20 +607,21 @@ impl Decoder {
                         .reshape((batch, len, h.heads * h.head_dim))?
                 }
             };
-            let mut out = layer.wo.forward(&attended)?;
+            let mut out = layer.wo.forward(&attended, fused)?;
             if let Some(w) = &layer.post_attn_norm {
                 out = candle_nn::ops::rms_norm(&out, w, h.rms_eps as f32)?;
             }
             x = (residual + out)?;
 
             let normed = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, h.rms_eps as f32)?;
-            let gate = layer.gate.forward(&normed)?;
-            let gate = if h.family == Family::Gemma3 {
-                gate.gelu()?
+            let gate = layer.gate.forward(&normed, fused)?;
+            let up = layer.up.forward(&normed, fused)?;
+            let activated = if h.family == Family::Gemma3 {
+                (gate.gelu()? * up)?
             } else {
-                candle_nn::ops::silu(&gate)?
+                elementwise::silu_mul(&gate, &up, fused)?
             };
-            let mut ff = layer.down.forward(&(gate * layer.up.forward(&normed)?)?)?;
+            let mut ff = layer.down.forward(&activated, fused)?;
             if let Some(w) = &layer.post_ffn_norm {
                 ff = candle_nn::ops::rms_norm(&ff, w, h.rms_eps as f32)?;
             }
@@ -609,6 +640,21 @@ impl Decoder {
             logits = ((logits / cap)?.tanh()? * cap)?;
         }
         logits.to_dtype(DType::F32)
+    }
+
+    /// Logits for continuation scoring: in the compute dtype (the scoring kernel
+    /// reads bf16 directly), f32 when a soft cap has to be applied first.
+    pub(crate) fn scoring_logits(&self, rows: &Tensor) -> candle_core::Result<Tensor> {
+        if self.hyper.final_softcap.is_some() {
+            self.logits(rows)
+        } else {
+            self.output.forward(rows)
+        }
+    }
+
+    /// Whether Folio's CUDA kernels are on (see [`Decoder::set_fused_kernels`]).
+    pub(crate) fn fused_kernels(&self) -> bool {
+        self.fused
     }
 
     /// Log-softmax over the vocabulary for the given hidden rows `[n, hidden]`.

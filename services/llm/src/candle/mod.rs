@@ -3,7 +3,9 @@
 
 mod attention;
 mod decoder;
+mod elementwise;
 mod hf;
+mod scoring;
 
 use std::path::{Path, PathBuf};
 
@@ -201,11 +203,11 @@ impl CandleDecoder {
         self.options.max_batch_tokens = tokens.max(1);
     }
 
-    /// Turns the fused CUDA attention kernel off or back on (it is on by
-    /// default, and applies to bf16/f16 models with 64-wide heads on CUDA);
-    /// benchmarks and checks compare it with the unfused path.
-    pub fn set_fused_attention(&mut self, on: bool) {
-        self.decoder.set_fused_attention(on);
+    /// Turns Folio's fused CUDA kernels off or back on. They are on by
+    /// default and apply to bf16/f16 models on CUDA: attention (64-wide heads),
+    /// SwiGLU and bias rows. Benchmarks and checks compare them with candle's ops.
+    pub fn set_fused_kernels(&mut self, on: bool) {
+        self.decoder.set_fused_kernels(on);
     }
 
     /// Waits for the device's queued work (timing on a GPU).
@@ -279,18 +281,11 @@ impl CandleDecoder {
         let hidden = hidden.reshape((sequences.len() * len, self.decoder.hyper.hidden))?;
         let device = hidden.device().clone();
         let selected = hidden.index_select(&Tensor::new(rows.as_slice(), &device)?, 0)?;
-        let log_probs = self.decoder.log_probs(&selected)?;
-        let entropy = (log_probs.exp()? * &log_probs)?
-            .sum(candle_core::D::Minus1)?
-            .neg()?
-            .to_vec1::<f32>()?;
-        let chosen = log_probs
-            .gather(
-                &Tensor::new(targets.as_slice(), &device)?.reshape((targets.len(), 1))?,
-                1,
-            )?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        let (chosen, entropy) = scoring::continuation_scores(
+            &self.decoder.scoring_logits(&selected)?,
+            &targets,
+            self.decoder.fused_kernels(),
+        )?;
         let mut out = Vec::with_capacity(sequences.len());
         let mut at = 0;
         for (ids, prefix) in sequences {

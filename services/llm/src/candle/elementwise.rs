@@ -1,0 +1,183 @@
+//! Elementwise fusions on CUDA devices (`kernels/elementwise.cu`): SwiGLU's
+//! `silu(gate) · up` in one kernel, and a bias added to every row without
+//! candle's strided broadcast kernel. Where no kernel applies (CPU, f32,
+//! builds without `cuda`, `fused` off) the same values come from candle's ops.
+
+use candle_core::{DType, Tensor};
+
+fn has_kernel(t: &Tensor) -> bool {
+    cfg!(feature = "cuda")
+        && t.device().is_cuda()
+        && matches!(t.dtype(), DType::BF16 | DType::F16)
+        && t.is_contiguous()
+        && t.layout().start_offset().is_multiple_of(8)
+}
+
+/// `silu(gate) · up`.
+pub(crate) fn silu_mul(gate: &Tensor, up: &Tensor, fused: bool) -> candle_core::Result<Tensor> {
+    if fused && has_kernel(gate) && has_kernel(up) && gate.shape() == up.shape() {
+        gate.apply_op2_no_bwd(up, &SiluMul)
+    } else {
+        candle_nn::ops::silu(gate)? * up
+    }
+}
+
+/// `x + bias` for `x` `[rows, cols]` and `bias` `[cols]`.
+pub(crate) fn add_bias(x: &Tensor, bias: &Tensor, fused: bool) -> candle_core::Result<Tensor> {
+    if fused && has_kernel(x) && has_kernel(bias) && x.rank() == 2 && bias.dims() == [x.dim(1)?] {
+        x.apply_op2_no_bwd(bias, &AddBias)
+    } else {
+        x.broadcast_add(bias)
+    }
+}
+
+struct SiluMul;
+struct AddBias;
+
+macro_rules! cpu_unsupported {
+    () => {
+        fn cpu_fwd(
+            &self,
+            _: &candle_core::CpuStorage,
+            _: &candle_core::Layout,
+            _: &candle_core::CpuStorage,
+            _: &candle_core::Layout,
+        ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+            candle_core::bail!("{} runs on CUDA devices only", self.name())
+        }
+    };
+}
+
+impl candle_core::CustomOp2 for SiluMul {
+    fn name(&self) -> &'static str {
+        "fused-silu-mul"
+    }
+
+    cpu_unsupported!();
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        gate: &candle_core::CudaStorage,
+        gate_layout: &candle_core::Layout,
+        up: &candle_core::CudaStorage,
+        up_layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, candle_core::Shape)> {
+        cuda::launch("silu_mul", (gate, gate_layout), (up, up_layout), None)
+    }
+}
+
+impl candle_core::CustomOp2 for AddBias {
+    fn name(&self) -> &'static str {
+        "fused-add-bias"
+    }
+
+    cpu_unsupported!();
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        x_layout: &candle_core::Layout,
+        bias: &candle_core::CudaStorage,
+        bias_layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, candle_core::Shape)> {
+        let cols = x_layout.shape().dims2()?.1;
+        cuda::launch("add_bias", (x, x_layout), (bias, bias_layout), Some(cols))
+    }
+}
+
+#[cfg(feature = "cuda")]
+mod cuda {
+    use candle_core::cuda_backend::cudarc::driver::{
+        CudaSlice, CudaView, DeviceRepr, LaunchConfig, PushKernelArg,
+    };
+    use candle_core::cuda_backend::{CudaStorageSlice, WrapErr};
+    use candle_core::{CudaDevice, CudaStorage, Layout, Shape};
+
+    const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/elementwise.ptx"));
+    const MODULE: &str = "folio_elementwise";
+    const THREADS: u32 = 256;
+
+    /// Runs `{kernel}_{bf16,f16}` over `a` (the output's shape) and `b`;
+    /// `cols` is passed on when given (the bias kernel).
+    pub(super) fn launch(
+        kernel: &str,
+        (a, a_layout): (&CudaStorage, &Layout),
+        (b, b_layout): (&CudaStorage, &Layout),
+        cols: Option<usize>,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        let device = a.device.clone();
+        let n = a_layout.shape().elem_count();
+        let slice = match (&a.slice, &b.slice) {
+            (CudaStorageSlice::BF16(a), CudaStorageSlice::BF16(b)) => CudaStorageSlice::BF16(run(
+                &device,
+                &format!("{kernel}_bf16"),
+                view(a, a_layout)?,
+                view(b, b_layout)?,
+                n,
+                cols,
+            )?),
+            (CudaStorageSlice::F16(a), CudaStorageSlice::F16(b)) => CudaStorageSlice::F16(run(
+                &device,
+                &format!("{kernel}_f16"),
+                view(a, a_layout)?,
+                view(b, b_layout)?,
+                n,
+                cols,
+            )?),
+            _ => candle_core::bail!("{kernel}: both operands must be bf16 or both f16"),
+        };
+        Ok((CudaStorage { slice, device }, a_layout.shape().clone()))
+    }
+
+    fn view<'a, T>(
+        slice: &'a CudaSlice<T>,
+        layout: &Layout,
+    ) -> candle_core::Result<CudaView<'a, T>> {
+        match layout.contiguous_offsets() {
+            Some((start, end)) => Ok(slice.slice(start..end)),
+            None => candle_core::bail!("elementwise kernels need contiguous inputs"),
+        }
+    }
+
+    fn run<T: DeviceRepr>(
+        device: &CudaDevice,
+        kernel: &str,
+        a: CudaView<'_, T>,
+        b: CudaView<'_, T>,
+        n: usize,
+        cols: Option<usize>,
+    ) -> candle_core::Result<CudaSlice<T>> {
+        let func = device.get_or_load_custom_func(kernel, MODULE, PTX)?;
+        // SAFETY: the kernel writes all `n` elements.
+        let out = unsafe { device.alloc::<T>(n)? };
+        // Enough blocks to fill the GPU; the kernels loop over the rest.
+        let blocks = n.div_ceil(8 * THREADS as usize).clamp(1, 4096);
+        let config = LaunchConfig {
+            grid_dim: (
+                u32::try_from(blocks).map_err(candle_core::Error::wrap)?,
+                1,
+                1,
+            ),
+            block_dim: (THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut builder = func.builder();
+        builder.arg(&a);
+        builder.arg(&b);
+        builder.arg(&out);
+        builder.arg(&n);
+        let cols = match cols {
+            Some(cols) => Some(i32::try_from(cols).map_err(candle_core::Error::wrap)?),
+            None => None,
+        };
+        if let Some(cols) = &cols {
+            builder.arg(cols);
+        }
+        // SAFETY: the arguments match the kernel's signature (`size_t n`, then
+        // `int cols` for the bias kernel).
+        unsafe { builder.launch(config) }.w()?;
+        Ok(out)
+    }
+}
