@@ -59,7 +59,11 @@ pub(crate) fn attend(
 /// in 16-byte pieces): a view into a larger buffer is copied.
 fn aligned(t: &Tensor) -> candle_core::Result<Tensor> {
     let elements_per_16_bytes = 16 / t.dtype().size_in_bytes();
-    if t.is_contiguous() && t.layout().start_offset().is_multiple_of(elements_per_16_bytes) {
+    if t.is_contiguous()
+        && t.layout()
+            .start_offset()
+            .is_multiple_of(elements_per_16_bytes)
+    {
         Ok(t.clone())
     } else {
         t.force_contiguous()

@@ -499,9 +499,20 @@ impl Decoder {
             (Some(attention_mask(None)?), windowed)
         };
         let scale = 1.0 / (h.head_dim as f64).sqrt();
+        let eps = h.rms_eps as f32;
+        // Each layer's feed-forward output is added to the residual stream by
+        // the next norm (one kernel on CUDA), the last one by the output norm.
+        let mut pending: Option<Tensor> = None;
         for (index, layer) in self.layers.iter().enumerate() {
+            let (sum, normed) = elementwise::add_rms_norm(
+                &x,
+                pending.take().as_ref(),
+                &layer.attn_norm,
+                eps,
+                fused,
+            )?;
+            x = sum;
             let residual = &x;
-            let normed = candle_nn::ops::rms_norm(&x, &layer.attn_norm, h.rms_eps as f32)?;
             let q = layer
                 .wq
                 .forward(&normed, fused)?
@@ -611,9 +622,9 @@ impl Decoder {
             if let Some(w) = &layer.post_attn_norm {
                 out = candle_nn::ops::rms_norm(&out, w, h.rms_eps as f32)?;
             }
-            x = (residual + out)?;
-
-            let normed = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, h.rms_eps as f32)?;
+            let (sum, normed) =
+                elementwise::add_rms_norm(residual, Some(&out), &layer.ffn_norm, eps, fused)?;
+            x = sum;
             let gate = layer.gate.forward(&normed, fused)?;
             let up = layer.up.forward(&normed, fused)?;
             let activated = if h.family == Family::Gemma3 {
@@ -625,12 +636,14 @@ impl Decoder {
             if let Some(w) = &layer.post_ffn_norm {
                 ff = candle_nn::ops::rms_norm(&ff, w, h.rms_eps as f32)?;
             }
-            x = (x + ff)?;
+            pending = Some(ff);
         }
         if let Some(cache) = cache {
             cache.len = total;
         }
-        candle_nn::ops::rms_norm(&x, &self.output_norm, h.rms_eps as f32)
+        let (_, normed) =
+            elementwise::add_rms_norm(&x, pending.as_ref(), &self.output_norm, eps, fused)?;
+        Ok(normed)
     }
 
     /// Logits (f32) over the vocabulary for the given hidden rows `[n, hidden]`.
