@@ -1,10 +1,15 @@
 //! Backups: `folio admin backup` while the server ingests, `folio admin restore`
 //! into a new data directory, and the restored deployment answering the same
-//! question with the same citations.
+//! question with the same citations; with SQLite, and with PostgreSQL
+//! (`FOLIO_TEST_POSTGRES_URL`, which scripts/test.sh provides).
 
 use serde_json::{json, Value};
+use sqlx::Connection;
 
-use crate::harness::{consistency, eval_doc, folio, small_document_set, wait_all_ready, Server};
+use crate::harness::{
+    client_with_key, consistency, consistency_with_store, eval_doc, folio, small_document_set,
+    wait_all_ready, Server,
+};
 
 const QUESTION: &str = "Which party may terminate the agreement, and with how much notice?";
 
@@ -135,4 +140,175 @@ async fn backup_while_ingesting_then_restore_answers_the_same() {
     let again = consistency(restored.path()).await;
     assert_eq!(again.db_chunks, counts.db_chunks);
     again.assert_indexes_agree("reindexed");
+}
+
+/// A new, empty database on the test server; its URL.
+async fn create_database(admin_url: &str, label: &str) -> String {
+    let name = format!(
+        "folio_{label}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
+    format!("{base}/{name}")
+}
+
+fn run_folio_with(
+    data_dir: &std::path::Path,
+    store_url: &str,
+    args: &[&str],
+) -> std::process::Output {
+    folio(data_dir)
+        .env("FOLIO_STORE_URL", store_url)
+        .args(args)
+        .output()
+        .expect("folio runs")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_backup_while_ingesting_then_restore_answers_the_same() {
+    let Ok(admin_url) = std::env::var("FOLIO_TEST_POSTGRES_URL") else {
+        eprintln!("PostgreSQL backup test skipped: needs FOLIO_TEST_POSTGRES_URL");
+        return;
+    };
+    let source_db = create_database(&admin_url, "backup_source").await;
+    let target_db = create_database(&admin_url, "backup_target").await;
+
+    let original = tempfile::tempdir().unwrap();
+    let created = run_folio_with(
+        original.path(),
+        &source_db,
+        &["admin", "key", "create", "--role", "admin", "--json"],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let key = serde_json::from_slice::<Value>(&created.stdout).unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut server = Server::start_bare(original.path(), &[("FOLIO_STORE_URL", &source_db)]);
+    server.http = client_with_key(&key);
+    server.key = key.clone();
+    let mut files = small_document_set();
+    let named: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let (status, body) = server.upload(&named, "default").await;
+    assert_eq!(status, 202, "{body}");
+    wait_all_ready(&server, files.len()).await;
+
+    // One more document is still being ingested when the backup runs.
+    let late = (
+        "ulta.pdf".to_string(),
+        eval_doc("fb-ULTABEAUTY_2023Q4_EARNINGS.pdf"),
+    );
+    let (status, body) = server.upload(&[(&late.0, late.1.clone())], "default").await;
+    assert_eq!(status, 202, "{body}");
+    files.push(late);
+    let backups = tempfile::tempdir().unwrap();
+    let backup_dir = backups.path().join("backup");
+    let backup_arg = backup_dir.to_str().unwrap();
+    let output = run_folio_with(
+        original.path(),
+        &source_db,
+        &["admin", "backup", backup_arg],
+    );
+    assert!(
+        output.status.success(),
+        "backup: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(backup_dir.join("folio-backup.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["database"], "postgres", "{manifest}");
+    assert_eq!(manifest["missing_blobs"], json!([]), "{manifest}");
+    assert_eq!(manifest["blobs"], files.len(), "{manifest}");
+    assert!(backup_dir.join("folio.pgdump").is_file());
+
+    wait_all_ready(&server, files.len()).await;
+    let before = answer_and_hits(&server).await;
+    server.kill();
+
+    // An SQLite deployment refuses a PostgreSQL backup, and says why.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let refused = run_folio(elsewhere.path(), &["admin", "restore", backup_arg]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("postgres"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let restored = tempfile::tempdir().unwrap();
+    let output = run_folio_with(
+        restored.path(),
+        &target_db,
+        &["admin", "restore", backup_arg],
+    );
+    assert!(
+        output.status.success(),
+        "restore: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The database now holds a deployment: a second restore needs --force.
+    let refused = run_folio_with(
+        restored.path(),
+        &target_db,
+        &["admin", "restore", backup_arg],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--force"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let forced = run_folio_with(
+        restored.path(),
+        &target_db,
+        &["admin", "restore", backup_arg, "--force"],
+    );
+    assert!(
+        forced.status.success(),
+        "restore --force: {}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+
+    // The keys came back with the database.
+    // (A job that was running in the snapshot is claimed again once its lease
+    // lapses; a short lease keeps the test quick.)
+    let mut server = Server::start_bare(
+        restored.path(),
+        &[
+            ("FOLIO_STORE_URL", &target_db),
+            ("FOLIO__INGEST__LEASE_SECONDS", "3"),
+        ],
+    );
+    server.http = client_with_key(&key);
+    server.key = key;
+    // The document that was mid-ingestion in the snapshot is ingested again.
+    wait_all_ready(&server, files.len()).await;
+    let after = answer_and_hits(&server).await;
+    assert_eq!(after.2, before.2, "search ranks the same chunks");
+    assert_eq!(after.1, before.1, "the same citations");
+    assert_eq!(after.0, before.0, "the same answer");
+    server.kill();
+    let counts = consistency_with_store(&target_db, restored.path()).await;
+    assert_eq!(counts.ready_documents as usize, files.len(), "{counts:?}");
+    counts.assert_indexes_agree("restored from PostgreSQL");
+    assert_eq!(
+        (counts.open_jobs, counts.orphan_blobs),
+        (0, 0),
+        "{counts:?}"
+    );
 }

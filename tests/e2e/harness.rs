@@ -259,12 +259,16 @@ pub struct Consistency {
 
 /// Opens the stores of a stopped server's data directory and counts.
 pub async fn consistency(data_dir: &Path) -> Consistency {
-    let store = MetadataStore::connect(
+    consistency_with_store(
         &format!("sqlite://{}", data_dir.join("folio.db").display()),
-        2,
+        data_dir,
     )
     .await
-    .unwrap();
+}
+
+/// [`consistency`] for a deployment whose metadata lives at `store_url`.
+pub async fn consistency_with_store(store_url: &str, data_dir: &Path) -> Consistency {
+    let store = MetadataStore::connect(store_url, 2).await.unwrap();
     let tenant = store.ensure_tenant("default").await.unwrap();
     let counts = store.counts().await.unwrap();
     let filter = SearchFilter {

@@ -7,6 +7,12 @@
 //! that another process may be rewriting: the backup is consistent while the
 //! server runs, and a restored deployment answers from exactly the chunks and
 //! vectors it had.
+//!
+//! SQLite is copied with `VACUUM INTO`; PostgreSQL with `pg_dump` reading a
+//! snapshot that Folio exports and holds open while it lists and copies the
+//! blobs, so both sides of the backup describe the same moment. `restore` puts
+//! the dump back with `pg_restore` into the configured (empty, or `--force`)
+//! database.
 
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -14,13 +20,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use folio_common::blob::BlobStore;
 use folio_common::config::FolioConfig;
-use folio_common::store::MetadataStore;
+use folio_common::store::{Dialect, MetadataStore, StoreCounts};
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::Runtime;
 
 const MANIFEST: &str = "folio-backup.json";
 const DATABASE: &str = "folio.db";
+const POSTGRES_DUMP: &str = "folio.pgdump";
 const BLOBS: &str = "blobs";
 const FORMAT: u32 = 1;
 
@@ -29,6 +36,9 @@ const FORMAT: u32 = 1;
 struct Manifest {
     format: u32,
     folio_version: String,
+    /// `sqlite` (`folio.db`) or `postgres` (`folio.pgdump`, pg_dump's custom format).
+    #[serde(default = "sqlite")]
+    database: String,
     created_at_ms: u128,
     ready_documents: i64,
     chunks: i64,
@@ -38,8 +48,33 @@ struct Manifest {
     missing_blobs: Vec<String>,
 }
 
-/// Writes a backup of the configured deployment into `to`.
-pub async fn backup(config: &FolioConfig, to: &Path) -> Result<()> {
+fn sqlite() -> String {
+    "sqlite".into()
+}
+
+/// Where `pg_dump` and `pg_restore` are found: `bin_dir`, else `PATH`.
+fn postgres_tool(bin_dir: Option<&Path>, name: &str) -> PathBuf {
+    bin_dir.map_or_else(|| PathBuf::from(name), |dir| dir.join(name))
+}
+
+/// Runs a PostgreSQL client tool; its stderr is the error when it fails.
+fn run_postgres_tool(mut command: std::process::Command, what: &str) -> Result<()> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = command.output().with_context(|| {
+        format!("running {program} (install PostgreSQL's client tools, or pass --pg-bin-dir)")
+    })?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{what} failed ({program}, {}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(())
+}
+
+/// Writes a backup of the configured deployment into `to`; `pg_bin_dir` holds
+/// `pg_dump` for a PostgreSQL store (default: `PATH`).
+pub async fn backup(config: &FolioConfig, to: &Path, pg_bin_dir: Option<&Path>) -> Result<()> {
     let started = Instant::now();
     if to.exists() {
         let empty = std::fs::read_dir(to)
@@ -59,21 +94,53 @@ pub async fn backup(config: &FolioConfig, to: &Path) -> Result<()> {
     let store = MetadataStore::connect(&config.store_url(), 2)
         .await
         .with_context(|| format!("opening the metadata store {}", config.store_url()))?;
-    let database = to.join(DATABASE);
-    store
-        .snapshot_to(&database)
-        .await
-        .context("snapshotting the metadata database")?;
-    drop(store);
-
-    // The blobs the snapshot references, and only those: uploads that arrive later
-    // are not in the snapshot, and their blobs would be orphans after a restore.
-    let snapshot = MetadataStore::connect(&format!("sqlite://{}", database.display()), 1)
-        .await
-        .context("opening the snapshot")?;
-    let counts = snapshot.counts().await?;
-    let keys = snapshot.all_blob_keys().await?;
-    drop(snapshot);
+    // The snapshot the backup describes: its counts and the blobs it references
+    // (uploads that arrive later are not in it, and their blobs would be orphans
+    // after a restore). PostgreSQL's stays open until its blobs are copied.
+    let (database, counts, keys, postgres_snapshot) = match store.dialect() {
+        Dialect::Sqlite => {
+            let database = to.join(DATABASE);
+            store
+                .snapshot_to(&database)
+                .await
+                .context("snapshotting the metadata database")?;
+            drop(store);
+            let snapshot = MetadataStore::connect(&format!("sqlite://{}", database.display()), 1)
+                .await
+                .context("opening the snapshot")?;
+            let counts = snapshot.counts().await?;
+            let keys = snapshot.all_blob_keys().await?;
+            drop(snapshot);
+            (
+                "sqlite",
+                (counts.ready_documents, counts.chunks),
+                keys,
+                None,
+            )
+        }
+        Dialect::Postgres => {
+            let snapshot = store
+                .export_snapshot()
+                .await
+                .context("exporting a PostgreSQL snapshot")?;
+            let mut dump = std::process::Command::new(postgres_tool(pg_bin_dir, "pg_dump"));
+            dump.args([
+                "--format=custom",
+                "--no-owner",
+                "--no-privileges",
+                "--snapshot",
+            ])
+            .arg(&snapshot.id)
+            .arg("--file")
+            .arg(to.join(POSTGRES_DUMP))
+            .arg("--dbname")
+            .arg(config.store_url());
+            run_postgres_tool(dump, "pg_dump")?;
+            let counts = (snapshot.ready_documents, snapshot.chunks);
+            let keys = snapshot.blob_keys.clone();
+            ("postgres", counts, keys, Some(snapshot))
+        }
+    };
     let source = BlobStore::new(config.blob_dir());
     let target = BlobStore::new(to.join(BLOBS));
     let mut copied = 0;
@@ -85,15 +152,19 @@ pub async fn backup(config: &FolioConfig, to: &Path) -> Result<()> {
             missing_blobs.push(key.clone());
         }
     }
+    if let Some(snapshot) = postgres_snapshot {
+        snapshot.release().await?;
+    }
     let manifest = Manifest {
         format: FORMAT,
         folio_version: env!("CARGO_PKG_VERSION").to_string(),
+        database: database.to_string(),
         created_at_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or_default(),
-        ready_documents: counts.ready_documents,
-        chunks: counts.chunks,
+        ready_documents: counts.0,
+        chunks: counts.1,
         blobs: copied,
         missing_blobs,
     };
@@ -115,9 +186,15 @@ pub async fn backup(config: &FolioConfig, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Restores the backup in `from` into the configured data directory and rebuilds
-/// the indexes.
-pub async fn restore(config: FolioConfig, from: &Path, force: bool) -> Result<()> {
+/// Restores the backup in `from` into the configured data directory (and, for a
+/// PostgreSQL backup, the configured database) and rebuilds the indexes;
+/// `pg_bin_dir` holds `pg_restore` (default: `PATH`).
+pub async fn restore(
+    config: FolioConfig,
+    from: &Path,
+    force: bool,
+    pg_bin_dir: Option<&Path>,
+) -> Result<()> {
     let manifest: Manifest = serde_json::from_str(
         &std::fs::read_to_string(from.join(MANIFEST)).with_context(|| {
             format!(
@@ -131,22 +208,54 @@ pub async fn restore(config: FolioConfig, from: &Path, force: bool) -> Result<()
         "backup format {} is not supported by this folio (format {FORMAT})",
         manifest.format
     );
-    let database = sqlite_path(&config)?;
+    let url = config.store_url();
+    let configured = if url.starts_with("sqlite://") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    anyhow::ensure!(
+        manifest.database == configured,
+        "this backup holds a {} database and the configured store is {configured}: restore it \
+         into a deployment with the same kind of store",
+        manifest.database
+    );
     let derived = [config.bm25_dir(), config.edge_dir(), config.blob_dir()];
-    let occupied: Vec<&PathBuf> = std::iter::once(&database)
-        .chain(&derived)
+    let mut occupied: Vec<String> = derived
+        .iter()
         .filter(|path| path.exists())
+        .map(|path| path.display().to_string())
         .collect();
+    let sqlite_file = match configured {
+        "sqlite" => {
+            let database = sqlite_path(&config)?;
+            if database.exists() {
+                occupied.push(database.display().to_string());
+            }
+            Some(database)
+        }
+        _ => {
+            // Connecting creates the schema in an empty database; pg_restore's
+            // --clean replaces it.
+            let store = MetadataStore::connect(&url, 1)
+                .await
+                .context("connecting to the configured PostgreSQL database")?;
+            let counts = store.counts().await?;
+            if counts != StoreCounts::default() {
+                occupied.push(format!(
+                    "a database with {} ready documents and {} chunks",
+                    counts.ready_documents, counts.chunks
+                ));
+            }
+            None
+        }
+    };
     if !occupied.is_empty() {
         anyhow::ensure!(
             force,
             "{} already holds a deployment ({}); stop its server and pass --force to replace it",
             config.data_dir.display(),
-            occupied
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            occupied.join(", ")
         );
         for path in &derived {
             if path.exists() {
@@ -154,19 +263,41 @@ pub async fn restore(config: FolioConfig, from: &Path, force: bool) -> Result<()
                     .with_context(|| format!("removing {}", path.display()))?;
             }
         }
-        for suffix in ["", "-wal", "-shm"] {
-            let file = PathBuf::from(format!("{}{suffix}", database.display()));
-            if file.exists() {
-                std::fs::remove_file(&file)
-                    .with_context(|| format!("removing {}", file.display()))?;
+        if let Some(database) = &sqlite_file {
+            for suffix in ["", "-wal", "-shm"] {
+                let file = PathBuf::from(format!("{}{suffix}", database.display()));
+                if file.exists() {
+                    std::fs::remove_file(&file)
+                        .with_context(|| format!("removing {}", file.display()))?;
+                }
             }
         }
     }
-    if let Some(parent) = database.parent() {
-        std::fs::create_dir_all(parent)?;
+    match &sqlite_file {
+        Some(database) => {
+            if let Some(parent) = database.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::copy(from.join(DATABASE), database)
+                .with_context(|| format!("copying the database to {}", database.display()))?;
+        }
+        None => {
+            let mut restore = std::process::Command::new(postgres_tool(pg_bin_dir, "pg_restore"));
+            restore
+                .args([
+                    "--clean",
+                    "--if-exists",
+                    "--no-owner",
+                    "--no-privileges",
+                    "--exit-on-error",
+                    "--single-transaction",
+                    "--dbname",
+                ])
+                .arg(&url)
+                .arg(from.join(POSTGRES_DUMP));
+            run_postgres_tool(restore, "pg_restore")?;
+        }
     }
-    std::fs::copy(from.join(DATABASE), &database)
-        .with_context(|| format!("copying the database to {}", database.display()))?;
     let source = BlobStore::new(from.join(BLOBS));
     let target = BlobStore::new(config.blob_dir());
     let mut blobs = 0;
@@ -206,11 +337,11 @@ pub async fn reindex(runtime: &Runtime) -> Result<usize> {
     Ok(chunks)
 }
 
-/// The database file of an SQLite store; restoring into PostgreSQL is pg_restore's job.
+/// The database file of an SQLite store.
 fn sqlite_path(config: &FolioConfig) -> Result<PathBuf> {
     let url = config.store_url();
-    let path = url.strip_prefix("sqlite://").with_context(|| {
-        "the configured store is PostgreSQL: restore it with pg_restore, then run `folio admin reindex`"
-    })?;
+    let path = url
+        .strip_prefix("sqlite://")
+        .context("the configured store is not SQLite")?;
     Ok(PathBuf::from(path.split('?').next().unwrap_or(path)))
 }

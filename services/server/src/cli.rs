@@ -242,6 +242,9 @@ pub enum AdminCommand {
     Backup {
         /// Where to write the backup (must not exist, or be empty).
         to: PathBuf,
+        /// Directory of PostgreSQL's `pg_dump` (a PostgreSQL store; default: PATH).
+        #[arg(long, env = "FOLIO_PG_BIN_DIR")]
+        pg_bin_dir: Option<PathBuf>,
     },
     /// Restore a backup into the configured data directory (stop the server
     /// first), then rebuild the full-text index and the vectors.
@@ -251,9 +254,12 @@ pub enum AdminCommand {
         /// Replace an existing database, indexes and blobs in the data directory.
         #[arg(long)]
         force: bool,
+        /// Directory of PostgreSQL's `pg_restore` (a PostgreSQL store; default: PATH).
+        #[arg(long, env = "FOLIO_PG_BIN_DIR")]
+        pg_bin_dir: Option<PathBuf>,
     },
     /// Rebuild the full-text index and the vectors from the stored chunks (stop the
-    /// server first; also after restoring a PostgreSQL dump).
+    /// server first).
     Reindex,
 }
 

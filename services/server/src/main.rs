@@ -64,10 +64,14 @@ fn main() -> Result<()> {
             Command::Ask(args) => ask_cmd::run(Runtime::open(config).await?, args).await,
             Command::Eval(args) => eval::run(config, args).await,
             Command::Select(args) => select_command(Runtime::open(config).await?, args).await,
-            Command::Admin(AdminCommand::Backup { to }) => backup::backup(&config, &to).await,
-            Command::Admin(AdminCommand::Restore { from, force }) => {
-                backup::restore(config, &from, force).await
+            Command::Admin(AdminCommand::Backup { to, pg_bin_dir }) => {
+                backup::backup(&config, &to, pg_bin_dir.as_deref()).await
             }
+            Command::Admin(AdminCommand::Restore {
+                from,
+                force,
+                pg_bin_dir,
+            }) => backup::restore(config, &from, force, pg_bin_dir.as_deref()).await,
             Command::Admin(AdminCommand::Reindex) => backup::reindex(&Runtime::open(config).await?)
                 .await
                 .map(drop),
