@@ -120,6 +120,14 @@ mod cuda {
 
     use super::{FusedAttention, HEAD_DIM};
 
+    /// The device view of a contiguous operand.
+    fn view<'a, T>(
+        slice: &'a CudaSlice<T>,
+        layout: &Layout,
+    ) -> candle_core::Result<CudaView<'a, T>> {
+        super::super::cuda_view::contiguous(slice, layout, "fused attention")
+    }
+
     const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/flash_attention.ptx"));
     const MODULE: &str = "folio_flash_attention";
     /// Query rows per block and threads per block, as the kernel is compiled.
@@ -196,16 +204,6 @@ mod cuda {
         };
         let shape = Shape::from((batch, len, heads, HEAD_DIM));
         Ok((CudaStorage { slice, device }, shape))
-    }
-
-    fn view<'a, T>(
-        slice: &'a CudaSlice<T>,
-        layout: &Layout,
-    ) -> candle_core::Result<CudaView<'a, T>> {
-        match layout.contiguous_offsets() {
-            Some((start, end)) => Ok(slice.slice(start..end)),
-            None => candle_core::bail!("fused attention needs contiguous inputs"),
-        }
     }
 
     fn launch<T: DeviceRepr>(

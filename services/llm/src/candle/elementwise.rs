@@ -171,6 +171,14 @@ mod cuda {
     use candle_core::cuda_backend::{CudaStorageSlice, WrapErr};
     use candle_core::{CudaDevice, CudaStorage, Layout, Shape};
 
+    /// The device view of a contiguous operand.
+    fn view<'a, T>(
+        slice: &'a CudaSlice<T>,
+        layout: &Layout,
+    ) -> candle_core::Result<CudaView<'a, T>> {
+        super::super::cuda_view::contiguous(slice, layout, "elementwise kernels")
+    }
+
     const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/elementwise.ptx"));
     const MODULE: &str = "folio_elementwise";
     const THREADS: u32 = 256;
@@ -288,16 +296,6 @@ mod cuda {
         // every row.
         unsafe { builder.launch(config) }.w()?;
         Ok(out)
-    }
-
-    fn view<'a, T>(
-        slice: &'a CudaSlice<T>,
-        layout: &Layout,
-    ) -> candle_core::Result<CudaView<'a, T>> {
-        match layout.contiguous_offsets() {
-            Some((start, end)) => Ok(slice.slice(start..end)),
-            None => candle_core::bail!("elementwise kernels need contiguous inputs"),
-        }
     }
 
     fn run<T: DeviceRepr>(

@@ -2,6 +2,8 @@
 //! in-process, on the CPU or (with the `cuda` feature) a CUDA device.
 
 mod attention;
+#[cfg(feature = "cuda")]
+mod cuda_view;
 mod decoder;
 mod elementwise;
 mod hf;

@@ -70,6 +70,14 @@ mod cuda {
     use candle_core::cuda_backend::{CudaStorageSlice, WrapErr};
     use candle_core::{CudaDevice, CudaStorage, Layout, Shape};
 
+    /// The device view of a contiguous operand.
+    fn view<'a, T>(
+        slice: &'a CudaSlice<T>,
+        layout: &Layout,
+    ) -> candle_core::Result<CudaView<'a, T>> {
+        super::super::cuda_view::contiguous(slice, layout, "continuation scores")
+    }
+
     const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/scoring.ptx"));
     const MODULE: &str = "folio_scoring";
     const THREADS: u32 = 512;
@@ -124,16 +132,6 @@ mod cuda {
             },
             Shape::from((rows, 2)),
         ))
-    }
-
-    fn view<'a, T>(
-        slice: &'a CudaSlice<T>,
-        layout: &Layout,
-    ) -> candle_core::Result<CudaView<'a, T>> {
-        match layout.contiguous_offsets() {
-            Some((start, end)) => Ok(slice.slice(start..end)),
-            None => candle_core::bail!("continuation scores need contiguous inputs"),
-        }
     }
 
     fn run<T: DeviceRepr>(
