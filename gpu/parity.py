@@ -8,7 +8,8 @@ on Llama-3.2-1B PyTorch itself differed by 0.059 and Folio by 0.051, so a
 fixed bound below bf16's own batch noise was replaced by PyTorch's.)
 
 Folio runs every task twice: with its fused CUDA kernels (attention, SwiGLU,
-bias rows; the default on CUDA) and with candle's own ops; both must pass. Greedy generation (which
+bias rows, residual add + RMS norm, continuation scoring; the default on CUDA)
+and with candle's own ops; both must pass. Greedy generation (which
 runs the kernel with a KV-cache offset, one query row at a time) is compared
 with transformers' greedy `generate` as the number of leading tokens that agree.
 
