@@ -474,11 +474,10 @@ impl Decoder {
                 Ok(m)
             }
         };
-        // The fused kernel masks by position itself; the unfused path needs the
-        // masks as tensors.
         let fused = self.fused;
         let fused_attention = fused && attention::supported(&self.device, self.dtype, h.head_dim);
-        // The fused kernel reads q, k and v as the projections lay them out,
+        // The fused kernel masks by position itself (the unfused path needs the
+        // masks as tensors), and reads q, k and v as the projections lay them out,
         // which saves three transposes a layer; candle's rotary kernel for that
         // layout has no interleaved variant, so GGUF llama keeps heads first.
         // (A KV cache is only ever extended by the path that started it.)
@@ -579,10 +578,6 @@ impl Decoder {
                 }
                 None => (k, v),
             };
-            // Grouped-query attention without materializing repeated keys and
-            // values: the query heads sharing a KV head are stacked along the rows.
-            // The scale goes on the queries, a pass over len × head_dim elements
-            // instead of len × total.
             let attended = match &causal {
                 None => attention::attend(
                     &q,
@@ -595,6 +590,10 @@ impl Decoder {
                 )?
                 .reshape((batch, len, h.heads * h.head_dim))?,
                 Some(causal) => {
+                    // Grouped-query attention without materializing repeated keys
+                    // and values: the query heads sharing a KV head are stacked
+                    // along the rows. The scale goes on the queries, a pass over
+                    // len × head_dim elements instead of len × total.
                     let total = k.dim(2)?;
                     let q = (q * scale)?.reshape((batch, h.kv_heads, groups * len, h.head_dim))?;
                     let scores = q
