@@ -3,13 +3,11 @@
 //! question with the same citations; with SQLite, and with PostgreSQL
 //! (`FOLIO_TEST_POSTGRES_URL`, which scripts/test.sh provides).
 
-use serde_json::{json, Value};
-use sqlx::Connection;
-
 use crate::harness::{
-    client_with_key, consistency, consistency_with_store, eval_doc, folio, small_document_set,
-    wait_all_ready, Server,
+    client_with_key, consistency, consistency_with_store, create_database, eval_doc, folio,
+    small_document_set, wait_all_ready, Server,
 };
+use serde_json::{json, Value};
 
 const QUESTION: &str = "Which party may terminate the agreement, and with how much notice?";
 
@@ -45,15 +43,24 @@ fn run_folio(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output 
     folio(data_dir).args(args).output().expect("folio runs")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn backup_while_ingesting_then_restore_answers_the_same() {
-    let original = tempfile::tempdir().unwrap();
-    let server = Server::start(original.path(), &[]);
+/// Ingests the small document set, uploads one more document and backs up while
+/// it is still being ingested (`backup` runs `folio admin backup DIR`). Returns
+/// the files, the directory holding the backup (kept alive), the backup's path and
+/// its manifest, checked: every referenced blob copied.
+async fn ingest_then_back_up(
+    server: &Server,
+    backup: impl Fn(&str) -> std::process::Output,
+) -> (
+    Vec<(String, Vec<u8>)>,
+    tempfile::TempDir,
+    std::path::PathBuf,
+    Value,
+) {
     let mut files = small_document_set();
     let named: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     let (status, body) = server.upload(&named, "default").await;
     assert_eq!(status, 202, "{body}");
-    wait_all_ready(&server, files.len()).await;
+    wait_all_ready(server, files.len()).await;
 
     // One more document is still being ingested when the backup runs.
     let late = (
@@ -65,8 +72,7 @@ async fn backup_while_ingesting_then_restore_answers_the_same() {
     files.push(late);
     let backups = tempfile::tempdir().unwrap();
     let backup_dir = backups.path().join("backup");
-    let backup_arg = backup_dir.to_str().unwrap();
-    let output = run_folio(original.path(), &["admin", "backup", backup_arg]);
+    let output = backup(backup_dir.to_str().unwrap());
     assert!(
         output.status.success(),
         "backup: {}",
@@ -77,6 +83,19 @@ async fn backup_while_ingesting_then_restore_answers_the_same() {
             .unwrap();
     assert_eq!(manifest["missing_blobs"], json!([]), "{manifest}");
     assert_eq!(manifest["blobs"], files.len(), "{manifest}");
+    (files, backups, backup_dir, manifest)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_while_ingesting_then_restore_answers_the_same() {
+    let original = tempfile::tempdir().unwrap();
+    let server = Server::start(original.path(), &[]);
+    let (files, _backups, backup_dir, manifest) = ingest_then_back_up(&server, |dir| {
+        run_folio(original.path(), &["admin", "backup", dir])
+    })
+    .await;
+    assert_eq!(manifest["database"], "sqlite", "{manifest}");
+    let backup_arg = backup_dir.to_str().unwrap();
     let refused = run_folio(original.path(), &["admin", "backup", backup_arg]);
     assert!(
         !refused.status.success(),
@@ -142,26 +161,6 @@ async fn backup_while_ingesting_then_restore_answers_the_same() {
     again.assert_indexes_agree("reindexed");
 }
 
-/// A new, empty database on the test server; its URL.
-async fn create_database(admin_url: &str, label: &str) -> String {
-    let name = format!(
-        "folio_{label}_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-    );
-    sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(admin_url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
-    format!("{base}/{name}")
-}
-
 fn run_folio_with(
     data_dir: &std::path::Path,
     store_url: &str,
@@ -201,39 +200,12 @@ async fn postgres_backup_while_ingesting_then_restore_answers_the_same() {
     let mut server = Server::start_bare(original.path(), &[("FOLIO_STORE_URL", &source_db)]);
     server.http = client_with_key(&key);
     server.key = key.clone();
-    let mut files = small_document_set();
-    let named: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-    let (status, body) = server.upload(&named, "default").await;
-    assert_eq!(status, 202, "{body}");
-    wait_all_ready(&server, files.len()).await;
-
-    // One more document is still being ingested when the backup runs.
-    let late = (
-        "ulta.pdf".to_string(),
-        eval_doc("fb-ULTABEAUTY_2023Q4_EARNINGS.pdf"),
-    );
-    let (status, body) = server.upload(&[(&late.0, late.1.clone())], "default").await;
-    assert_eq!(status, 202, "{body}");
-    files.push(late);
-    let backups = tempfile::tempdir().unwrap();
-    let backup_dir = backups.path().join("backup");
+    let (files, _backups, backup_dir, manifest) = ingest_then_back_up(&server, |dir| {
+        run_folio_with(original.path(), &source_db, &["admin", "backup", dir])
+    })
+    .await;
     let backup_arg = backup_dir.to_str().unwrap();
-    let output = run_folio_with(
-        original.path(),
-        &source_db,
-        &["admin", "backup", backup_arg],
-    );
-    assert!(
-        output.status.success(),
-        "backup: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(backup_dir.join("folio-backup.json")).unwrap())
-            .unwrap();
     assert_eq!(manifest["database"], "postgres", "{manifest}");
-    assert_eq!(manifest["missing_blobs"], json!([]), "{manifest}");
-    assert_eq!(manifest["blobs"], files.len(), "{manifest}");
     assert!(backup_dir.join("folio.pgdump").is_file());
 
     wait_all_ready(&server, files.len()).await;

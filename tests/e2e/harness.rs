@@ -431,3 +431,25 @@ pub async fn wait_all_ready(server: &Server, expected: usize) -> Vec<serde_json:
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// A new, empty database on the test server; its URL.
+pub async fn create_database(admin_url: &str, label: &str) -> String {
+    let name = format!(
+        "folio_{label}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(admin_url)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
+    format!("{base}/{name}")
+}

@@ -11,9 +11,10 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sqlx::Connection;
 
-use crate::harness::{client_with_key, folio, get_json, small_document_set, Server};
+use crate::harness::{
+    client_with_key, create_database, folio, get_json, small_document_set, Server,
+};
 
 struct SplitEnv {
     vars: Vec<(String, String)>,
@@ -37,35 +38,17 @@ async fn split_env() -> Option<SplitEnv> {
         eprintln!("split-mode test skipped: needs FOLIO_TEST_POSTGRES_URL and QDRANT_URL");
         return None;
     };
-    let suffix = format!(
-        "{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-    );
-    sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE DATABASE folio_split_{suffix}"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
+    let store_url = create_database(&admin_url, "split").await;
+    let collection = store_url
+        .rsplit_once('/')
+        .map(|(_, name)| name.to_string())
+        .unwrap();
     Some(SplitEnv {
         vars: vec![
-            (
-                "FOLIO_STORE_URL".into(),
-                format!("{base}/folio_split_{suffix}"),
-            ),
+            ("FOLIO_STORE_URL".into(), store_url),
             ("FOLIO__VECTORS__BACKEND".into(), "qdrant".into()),
             ("FOLIO__VECTORS__QDRANT_URL".into(), qdrant),
-            (
-                "FOLIO__VECTORS__COLLECTION".into(),
-                format!("folio_split_{suffix}"),
-            ),
+            ("FOLIO__VECTORS__COLLECTION".into(), collection),
             // A killed worker's job is claimed again once its lease lapses.
             ("FOLIO__INGEST__LEASE_SECONDS".into(), "3".into()),
         ],
