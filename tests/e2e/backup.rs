@@ -86,6 +86,41 @@ async fn ingest_then_back_up(
     (files, backups, backup_dir, manifest)
 }
 
+/// Restores into a new deployment with `restore` (`folio admin restore` and its
+/// arguments), checks that a second restore over it is refused without
+/// `--force` and accepted with it, and returns the restored data directory.
+fn restore_then_force(
+    restore: impl Fn(&std::path::Path, &[&str]) -> std::process::Output,
+    backup_arg: &str,
+) -> tempfile::TempDir {
+    let restored = tempfile::tempdir().unwrap();
+    let output = restore(restored.path(), &["admin", "restore", backup_arg]);
+    assert!(
+        output.status.success(),
+        "restore: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // A second restore over a deployment needs --force.
+    let refused = restore(restored.path(), &["admin", "restore", backup_arg]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--force"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // With --force it replaces the deployment (database, blobs, rebuilt indexes).
+    let forced = restore(
+        restored.path(),
+        &["admin", "restore", backup_arg, "--force"],
+    );
+    assert!(
+        forced.status.success(),
+        "restore --force: {}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    restored
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn backup_while_ingesting_then_restore_answers_the_same() {
     let original = tempfile::tempdir().unwrap();
@@ -106,31 +141,7 @@ async fn backup_while_ingesting_then_restore_answers_the_same() {
     let before = answer_and_hits(&server).await;
     server.kill();
 
-    let restored = tempfile::tempdir().unwrap();
-    let output = run_folio(restored.path(), &["admin", "restore", backup_arg]);
-    assert!(
-        output.status.success(),
-        "restore: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // A second restore over a deployment needs --force.
-    let refused = run_folio(restored.path(), &["admin", "restore", backup_arg]);
-    assert!(!refused.status.success());
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("--force"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
-    // With --force it replaces the deployment (database, blobs, rebuilt indexes).
-    let forced = run_folio(
-        restored.path(),
-        &["admin", "restore", backup_arg, "--force"],
-    );
-    assert!(
-        forced.status.success(),
-        "restore --force: {}",
-        String::from_utf8_lossy(&forced.stderr)
-    );
+    let restored = restore_then_force(run_folio, backup_arg);
 
     let server = Server::start(restored.path(), &[]);
     // The document that was mid-ingestion in the snapshot is ingested again.
@@ -222,38 +233,10 @@ async fn postgres_backup_while_ingesting_then_restore_answers_the_same() {
         String::from_utf8_lossy(&refused.stderr)
     );
 
-    let restored = tempfile::tempdir().unwrap();
-    let output = run_folio_with(
-        restored.path(),
-        &target_db,
-        &["admin", "restore", backup_arg],
-    );
-    assert!(
-        output.status.success(),
-        "restore: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // The database now holds a deployment: a second restore needs --force.
-    let refused = run_folio_with(
-        restored.path(),
-        &target_db,
-        &["admin", "restore", backup_arg],
-    );
-    assert!(!refused.status.success());
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("--force"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
-    let forced = run_folio_with(
-        restored.path(),
-        &target_db,
-        &["admin", "restore", backup_arg, "--force"],
-    );
-    assert!(
-        forced.status.success(),
-        "restore --force: {}",
-        String::from_utf8_lossy(&forced.stderr)
+    // The second restore is refused because the database holds documents.
+    let restored = restore_then_force(
+        |dir, args| run_folio_with(dir, &target_db, args),
+        backup_arg,
     );
 
     // The keys came back with the database.

@@ -97,7 +97,7 @@ pub async fn backup(config: &FolioConfig, to: &Path, pg_bin_dir: Option<&Path>) 
     // The snapshot the backup describes: its counts and the blobs it references
     // (uploads that arrive later are not in it, and their blobs would be orphans
     // after a restore). PostgreSQL's stays open until its blobs are copied.
-    let (database, counts, keys, postgres_snapshot) = match store.dialect() {
+    let (dialect, counts, keys, postgres_snapshot) = match store.dialect() {
         Dialect::Sqlite => {
             let database = to.join(DATABASE);
             store
@@ -112,14 +112,14 @@ pub async fn backup(config: &FolioConfig, to: &Path, pg_bin_dir: Option<&Path>) 
             let keys = snapshot.all_blob_keys().await?;
             drop(snapshot);
             (
-                "sqlite",
+                Dialect::Sqlite,
                 (counts.ready_documents, counts.chunks),
                 keys,
                 None,
             )
         }
         Dialect::Postgres => {
-            let snapshot = store
+            let mut snapshot = store
                 .export_snapshot()
                 .await
                 .context("exporting a PostgreSQL snapshot")?;
@@ -137,8 +137,8 @@ pub async fn backup(config: &FolioConfig, to: &Path, pg_bin_dir: Option<&Path>) 
             .arg(config.store_url());
             run_postgres_tool(dump, "pg_dump")?;
             let counts = (snapshot.ready_documents, snapshot.chunks);
-            let keys = snapshot.blob_keys.clone();
-            ("postgres", counts, keys, Some(snapshot))
+            let keys = std::mem::take(&mut snapshot.blob_keys);
+            (Dialect::Postgres, counts, keys, Some(snapshot))
         }
     };
     let source = BlobStore::new(config.blob_dir());
@@ -158,7 +158,7 @@ pub async fn backup(config: &FolioConfig, to: &Path, pg_bin_dir: Option<&Path>) 
     let manifest = Manifest {
         format: FORMAT,
         folio_version: env!("CARGO_PKG_VERSION").to_string(),
-        database: database.to_string(),
+        database: dialect.name().to_string(),
         created_at_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis())
@@ -209,16 +209,13 @@ pub async fn restore(
         manifest.format
     );
     let url = config.store_url();
-    let configured = if url.starts_with("sqlite://") {
-        "sqlite"
-    } else {
-        "postgres"
-    };
+    let configured = Dialect::of_url(&url)?;
     anyhow::ensure!(
-        manifest.database == configured,
-        "this backup holds a {} database and the configured store is {configured}: restore it \
+        manifest.database == configured.name(),
+        "this backup holds a {} database and the configured store is {}: restore it \
          into a deployment with the same kind of store",
-        manifest.database
+        manifest.database,
+        configured.name()
     );
     let derived = [config.bm25_dir(), config.edge_dir(), config.blob_dir()];
     let mut occupied: Vec<String> = derived
@@ -227,14 +224,14 @@ pub async fn restore(
         .map(|path| path.display().to_string())
         .collect();
     let sqlite_file = match configured {
-        "sqlite" => {
+        Dialect::Sqlite => {
             let database = sqlite_path(&config)?;
             if database.exists() {
                 occupied.push(database.display().to_string());
             }
             Some(database)
         }
-        _ => {
+        Dialect::Postgres => {
             // Connecting creates the schema in an empty database; pg_restore's
             // --clean replaces it.
             let store = MetadataStore::connect(&url, 1)

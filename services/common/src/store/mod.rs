@@ -50,6 +50,28 @@ pub enum Dialect {
     Postgres,
 }
 
+impl Dialect {
+    /// The database a store URL names (`sqlite://…`, `postgres://…` or
+    /// `postgresql://…`).
+    pub fn of_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite://") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_string()))
+        }
+    }
+
+    /// `sqlite` or `postgres`, as backups record it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
 /// Current time in Unix milliseconds.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -194,7 +216,8 @@ impl MetadataStore {
     /// `postgres://…`) and applies pending migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let (dialect, url) = if let Some(path) = url.strip_prefix("sqlite://") {
+        let dialect = Dialect::of_url(url)?;
+        let url = if let Some(path) = url.strip_prefix("sqlite://") {
             if let Some(parent) = std::path::Path::new(path.split('?').next().unwrap_or(path))
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
@@ -208,11 +231,9 @@ impl MetadataStore {
             } else {
                 format!("{url}?mode=rwc")
             };
-            (Dialect::Sqlite, url)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Dialect::Postgres, url.to_string())
+            url
         } else {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
+            url.to_string()
         };
         let mut options = AnyPoolOptions::new().max_connections(max_connections.max(1));
         if dialect == Dialect::Sqlite {

@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use folio_common::store::{
-    ApiKeyRecord, ChunkRecord, DocumentStatus, FailureReason, IngestResult, JobKind, MetadataStore,
-    NewVersion, StoreError, SubmitOutcome,
+    ApiKeyRecord, ChunkRecord, Dialect, DocumentStatus, FailureReason, IngestResult, JobKind,
+    MetadataStore, NewVersion, StoreError, SubmitOutcome,
 };
 use sqlx::Connection;
 
@@ -531,4 +531,20 @@ async fn concurrent_uploads_and_progress_never_see_a_locked_database() {
             "{kind}"
         );
     }
+}
+
+#[test]
+fn store_urls_name_their_database() {
+    for (url, dialect) in [
+        ("sqlite:///var/lib/folio/folio.db", Dialect::Sqlite),
+        ("postgres://folio@db/folio", Dialect::Postgres),
+        ("postgresql://folio@db/folio", Dialect::Postgres),
+    ] {
+        assert_eq!(Dialect::of_url(url).ok(), Some(dialect), "{url}");
+    }
+    assert_eq!(Dialect::Postgres.name(), "postgres");
+    assert!(matches!(
+        Dialect::of_url("mysql://db/folio"),
+        Err(StoreError::UnsupportedUrl(_))
+    ));
 }
