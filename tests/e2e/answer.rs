@@ -116,7 +116,28 @@ async fn ask_over_http_sse_and_the_cli_with_exact_citations() {
     assert!(stages.contains(&"facts"), "{stages:?}");
     assert!(trace["key_context"]["selection"]["segments"].is_array());
     assert!(trace["facts"]["verified"].is_array());
-    assert!(!trace["units"].as_array().unwrap().is_empty());
+    let units = trace["units"].as_array().unwrap();
+    assert!(!units.is_empty());
+    // The fact-listing stage saw the sentences most similar to the question,
+    // best first, and facts rest only on those.
+    let offered = trace["fact_candidates"].as_array().unwrap();
+    assert_eq!(offered.len(), units.len().min(8), "{offered:?}");
+    let ranked: Vec<f64> = offered
+        .iter()
+        .map(|c| c["similarity"].as_f64().unwrap())
+        .collect();
+    assert!(ranked.windows(2).all(|w| w[0] >= w[1]), "{ranked:?}");
+    let offered_ids: Vec<u64> = offered
+        .iter()
+        .map(|c| c["unit"].as_u64().unwrap())
+        .collect();
+    for fact in trace["facts"]["verified"].as_array().unwrap() {
+        let id = fact["unit"]["id"].as_u64().unwrap();
+        assert!(
+            offered_ids.contains(&id),
+            "{id} was not shown: {offered_ids:?}"
+        );
+    }
 
     // Server-sent events: stages and tokens first, then citations, the answer, done.
     let body = server

@@ -74,6 +74,11 @@ pub struct AnswerConfig {
     /// around it when that clause has at most this many characters (0 = cite
     /// sentences as they are). Lawyers review clauses, not sentence fragments.
     pub citation_clause_chars: usize,
+    /// Sentences shown to the fact-listing stage (ALR² stage 1): the key context's
+    /// units most similar to the question by the embedder, best first (0 = every
+    /// unit, in document order). Small models copy the first IDs they see rather
+    /// than select; a short, relevance-ordered list also makes the stage fast.
+    pub fact_candidates: usize,
 }
 
 impl Default for AnswerConfig {
@@ -87,6 +92,7 @@ impl Default for AnswerConfig {
             temperature: 0.0,
             seed: 42,
             citation_clause_chars: 1500,
+            fact_candidates: 8,
         }
     }
 }

@@ -10,13 +10,14 @@ use std::time::Instant;
 
 use folio_common::blob::BlobStore;
 use folio_common::config::AnswerConfig;
+use folio_common::model::indexed_text;
 use folio_common::store::MetadataStore;
 use folio_index::SearchFilter;
 use folio_llm::{ChatMessage, FinishReason, GenerateRequest, Generation, LanguageModel};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::alr2::{self, FactCheck, FactDemo, Unit};
+use crate::alr2::{self, FactCandidate, FactCheck, FactDemo, Unit};
 use crate::context::{ContextBuilder, KeyContext, SelectionScope};
 use crate::demos::{self, Demo};
 use crate::document::DocumentView;
@@ -177,6 +178,11 @@ pub struct AnswerTrace {
     pub units: Vec<Unit>,
     /// Demonstrations used.
     pub demos: Vec<Demo>,
+    /// The units offered to the fact-listing stage, in the order shown (best
+    /// first), with their similarity to the question;
+    /// the model read them numbered from `S1`, and the `claimed_id` of a fact is
+    /// that number. Empty when every unit is offered under its own number.
+    pub fact_candidates: Vec<FactCandidate>,
     /// Facts verified and rejected (ALR²).
     pub facts: Option<FactCheck>,
     /// Every model call with its prompt and reply.
@@ -539,17 +545,24 @@ impl Answerer {
         let fact_demos: Vec<FactDemo> = demos
             .iter()
             .filter_map(|d| {
-                let unit = units
+                let index = units
                     .iter()
-                    .find(|u| u.document_id == d.document_id && u.char_start == d.char_start)?;
-                Some(FactDemo {
-                    question: d.question.clone(),
-                    unit: unit.id,
-                    quote: d.answer.clone(),
-                })
+                    .position(|u| u.document_id == d.document_id && u.char_start == d.char_start)?;
+                FactDemo::around(&d.question, &d.answer, units, index)
             })
             .collect();
-        let messages = alr2::facts_prompt(units, question, &fact_demos);
+        let offered = self.units_for_facts(question, units, trace).await?;
+        // The model reads the offered units numbered 1.. in the order shown; the
+        // numbers map back to the key context's units once the claims are checked.
+        let numbered: Vec<Unit> = offered
+            .iter()
+            .enumerate()
+            .map(|(i, unit)| Unit {
+                id: i + 1,
+                ..unit.clone()
+            })
+            .collect();
+        let messages = alr2::facts_prompt(&numbered, question, &fact_demos);
         let reply = self
             .call(
                 "facts",
@@ -588,7 +601,43 @@ impl Answerer {
             ));
             parsed.claims.truncate(alr2::MAX_CLAIMS);
         }
-        Ok(alr2::verify(&parsed.claims, units))
+        // A claim can only rest on a unit the model was shown.
+        let mut check = alr2::verify(&parsed.claims, &numbered);
+        for fact in &mut check.verified {
+            if let Some(unit) = fact.unit.id.checked_sub(1).and_then(|i| offered.get(i)) {
+                fact.unit = unit.clone();
+            }
+        }
+        check.verified.sort_by_key(|f| f.unit.id);
+        Ok(check)
+    }
+
+    /// The units the fact-listing stage reads: the `fact_candidates` most similar to
+    /// the question, best first; or, with `fact_candidates = 0`, every unit in
+    /// document order.
+    async fn units_for_facts(
+        &self,
+        question: &str,
+        units: &[Unit],
+        trace: &mut AnswerTrace,
+    ) -> Result<Vec<Unit>, QueryError> {
+        let keep = self.config.fact_candidates;
+        if keep == 0 {
+            return Ok(units.to_vec());
+        }
+        let texts = units
+            .iter()
+            .map(|u| indexed_text(&u.heading_path, None, &u.text))
+            .collect();
+        let similarities = self.retriever.similarities(question, texts).await?;
+        let offered = alr2::shortlist(units, &similarities, keep);
+        let by_id: HashMap<usize, &Unit> = units.iter().map(|u| (u.id, u)).collect();
+        let shown = offered
+            .iter()
+            .filter_map(|c| by_id.get(&c.unit).map(|u| (*u).clone()))
+            .collect();
+        trace.fact_candidates = offered;
+        Ok(shown)
     }
 
     /// Citations for `[S<n>]` markers among `units`; with no valid marker, every

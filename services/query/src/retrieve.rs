@@ -145,6 +145,27 @@ impl Retriever {
         &self.config
     }
 
+    /// Cosine similarity of `query` to each of `texts`, by the index's embedder: the
+    /// same model, so a passage scores as its chunk would in dense retrieval.
+    pub async fn similarities(
+        &self,
+        query: &str,
+        texts: Vec<String>,
+    ) -> Result<Vec<f32>, QueryError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let embedder = Arc::clone(&self.embedder);
+        let mut inputs = Vec::with_capacity(texts.len() + 1);
+        inputs.push(query.to_string());
+        inputs.extend(texts);
+        let vectors = tokio::task::spawn_blocking(move || embedder.embed(&inputs)).await??;
+        let Some((query_vector, passages)) = vectors.split_first() else {
+            return Err(QueryError::Task("the embedder returned no vectors".into()));
+        };
+        Ok(passages.iter().map(|v| cosine(query_vector, v)).collect())
+    }
+
     /// Ranks the chunks of `request.filter` for `request.query`.
     ///
     /// Only chunks of a document's current version are returned: index entries of a
@@ -317,6 +338,22 @@ fn elapsed_ms(at: Instant) -> f64 {
     at.elapsed().as_secs_f64() * 1000.0
 }
 
+/// Cosine of two vectors; 0 when either is all zeros.
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (mut dot, mut norm_a, mut norm_b) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        norm_a += x * x;
+        norm_b += y * y;
+    }
+    let norm = (norm_a * norm_b).sqrt();
+    if norm > 0.0 {
+        dot / norm
+    } else {
+        0.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +363,14 @@ mod tests {
             chunk_id: uuid::Uuid::from_u128(n),
             score,
         }
+    }
+
+    #[test]
+    fn cosine_ignores_length_and_zero_vectors_score_zero() {
+        assert!((cosine(&[1.0, 0.0], &[3.0, 0.0]) - 1.0).abs() < 1e-6);
+        assert!(cosine(&[1.0, 0.0], &[0.0, 2.0]).abs() < 1e-6);
+        assert!((cosine(&[1.0, 1.0], &[-1.0, -1.0]) + 1.0).abs() < 1e-6);
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
     }
 
     #[test]
