@@ -17,7 +17,7 @@ use folio_llm::{ChatMessage, FinishReason, GenerateRequest, Generation, Language
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::alr2::{self, FactCandidate, FactCheck, FactDemo, Unit};
+use crate::alr2::{self, AnswerDemo, FactCandidate, FactCheck, Unit};
 use crate::context::{ContextBuilder, KeyContext, SelectionScope};
 use crate::demos::{self, Demo};
 use crate::document::DocumentView;
@@ -376,7 +376,7 @@ impl Answerer {
             send(AskEvent::Stage("facts"));
             let at = Instant::now();
             let units = std::mem::take(&mut trace.units);
-            let check = self.list_facts(question, &units, &demos, &mut trace).await;
+            let check = self.list_facts(question, &units, &mut trace).await;
             trace.units = units;
             let check = check?;
             timings.facts_s = at.elapsed().as_secs_f64();
@@ -389,7 +389,11 @@ impl Answerer {
                 send(AskEvent::Text(alr2::INSUFFICIENT.to_string()));
                 (alr2::INSUFFICIENT.to_string(), true, Vec::new())
             } else {
-                let messages = alr2::answer_prompt(&check.verified, question);
+                let messages = alr2::answer_prompt(
+                    &check.verified,
+                    question,
+                    &answer_demos(&demos, &trace.units),
+                );
                 let reply = self
                     .call(
                         "answer",
@@ -539,18 +543,8 @@ impl Answerer {
         &self,
         question: &str,
         units: &[Unit],
-        demos: &[Demo],
         trace: &mut AnswerTrace,
     ) -> Result<FactCheck, QueryError> {
-        let fact_demos: Vec<FactDemo> = demos
-            .iter()
-            .filter_map(|d| {
-                let index = units
-                    .iter()
-                    .position(|u| u.document_id == d.document_id && u.char_start == d.char_start)?;
-                FactDemo::around(&d.question, &d.answer, units, index)
-            })
-            .collect();
         let offered = self.units_for_facts(question, units, trace).await?;
         // The model reads the offered units numbered 1.. in the order shown; the
         // numbers map back to the key context's units once the claims are checked.
@@ -562,7 +556,7 @@ impl Answerer {
                 ..unit.clone()
             })
             .collect();
-        let messages = alr2::facts_prompt(&numbered, question, &fact_demos);
+        let messages = alr2::facts_prompt(&numbered, question);
         let reply = self
             .call(
                 "facts",
@@ -741,6 +735,23 @@ impl Answerer {
             .collect();
         (answer, false, citations)
     }
+}
+
+/// The demos as worked answers: each with the sentence its answer comes from.
+fn answer_demos(demos: &[Demo], units: &[Unit]) -> Vec<AnswerDemo> {
+    demos
+        .iter()
+        .filter_map(|d| {
+            let unit = units
+                .iter()
+                .find(|u| u.document_id == d.document_id && u.char_start == d.char_start)?;
+            Some(AnswerDemo {
+                question: d.question.clone(),
+                fact: unit.text.clone(),
+                answer: d.answer.clone(),
+            })
+        })
+        .collect()
 }
 
 fn citation(
