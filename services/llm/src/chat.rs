@@ -1,5 +1,6 @@
 //! Chat prompts for local models: the GGUF's own Jinja chat template (rendered with
-//! minijinja), or ChatML when the file carries none.
+//! minijinja); when the file carries none, the turn layout its vocabulary was
+//! trained with (Gemma's `<start_of_turn>` turns), else ChatML.
 //!
 //! Message contents are neutralized first (special-token texts broken), so text
 //! taken from a document can never open or close a turn of the conversation.
@@ -7,14 +8,25 @@
 use minijinja::{context, Environment, Error as TemplateError, ErrorKind};
 
 use crate::tokenizer::GgufTokenizer;
-use crate::{ChatMessage, LlmError};
+use crate::{ChatMessage, ChatRole, LlmError};
 
 /// Renders chats into the prompt text a model was trained on.
 #[derive(Debug, Clone)]
 pub(crate) struct ChatFormatter {
     template: Option<String>,
+    fallback: Fallback,
     bos: String,
     eos: String,
+}
+
+/// The layout used when the GGUF carries no chat template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fallback {
+    /// `<start_of_turn>user … <end_of_turn>`, the system text folded into the
+    /// first user turn (Gemma has no system role).
+    GemmaTurns,
+    /// `<|im_start|>role … <|im_end|>`.
+    ChatMl,
 }
 
 impl ChatFormatter {
@@ -23,19 +35,29 @@ impl ChatFormatter {
             id.and_then(|id| tokenizer.decode(&[id], true).ok())
                 .unwrap_or_default()
         };
+        // ChatML's markers are plain text to a vocabulary without them, and a
+        // model reads them as noise; Gemma's own turn tokens say which layout
+        // such a file was trained with.
+        let has = |token: &str| tokenizer.token_id(token).is_some();
+        let fallback = if has("<start_of_turn>") && has("<end_of_turn>") {
+            Fallback::GemmaTurns
+        } else {
+            Fallback::ChatMl
+        };
         Self {
             template: tokenizer.chat_template().map(str::to_string),
+            fallback,
             bos: text_of(tokenizer.bos()),
             eos: text_of(tokenizer.eos()),
         }
     }
 
-    /// `gguf-template` or `chatml-fallback`.
+    /// `gguf-template`, `gemma-turns-fallback` or `chatml-fallback`.
     pub(crate) fn name(&self) -> &'static str {
-        if self.template.is_some() {
-            "gguf-template"
-        } else {
-            "chatml-fallback"
+        match (&self.template, self.fallback) {
+            (Some(_), _) => "gguf-template",
+            (None, Fallback::GemmaTurns) => "gemma-turns-fallback",
+            (None, Fallback::ChatMl) => "chatml-fallback",
         }
     }
 
@@ -43,7 +65,10 @@ impl ChatFormatter {
     /// Contents must already be neutralized.
     pub(crate) fn render(&self, messages: &[ChatMessage]) -> Result<String, LlmError> {
         let Some(template) = &self.template else {
-            return Ok(chatml(messages));
+            return Ok(match self.fallback {
+                Fallback::GemmaTurns => gemma_turns(messages),
+                Fallback::ChatMl => chatml(messages),
+            });
         };
         let mut env = Environment::new();
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -70,6 +95,38 @@ impl ChatFormatter {
     }
 }
 
+/// Gemma's turns: `user` and `model` only, so system text opens the next user
+/// turn, as Gemma's own template does.
+fn gemma_turns(messages: &[ChatMessage]) -> String {
+    let mut out = String::new();
+    let mut pending_system = String::new();
+    for message in messages {
+        match message.role {
+            ChatRole::System => {
+                pending_system.push_str(&message.content);
+                pending_system.push_str("\n\n");
+            }
+            ChatRole::User | ChatRole::Assistant => {
+                let role = if message.role == ChatRole::User {
+                    "user"
+                } else {
+                    "model"
+                };
+                out.push_str("<start_of_turn>");
+                out.push_str(role);
+                out.push('\n');
+                if message.role == ChatRole::User {
+                    out.push_str(&std::mem::take(&mut pending_system));
+                }
+                out.push_str(message.content.trim());
+                out.push_str("<end_of_turn>\n");
+            }
+        }
+    }
+    out.push_str("<start_of_turn>model\n");
+    out
+}
+
 /// ChatML, the layout of most small instruct models without a template.
 fn chatml(messages: &[ChatMessage]) -> String {
     let mut out = String::new();
@@ -87,6 +144,20 @@ fn chatml(messages: &[ChatMessage]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gemma_turns_fold_the_system_text_into_the_user_turn() {
+        let text = gemma_turns(&[
+            ChatMessage::system("Be brief."),
+            ChatMessage::user("Hi"),
+            ChatMessage::assistant("Hello."),
+            ChatMessage::user("Again"),
+        ]);
+        assert_eq!(
+            text,
+            "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n<start_of_turn>user\nAgain<end_of_turn>\n<start_of_turn>model\n"
+        );
+    }
 
     #[test]
     fn chatml_ends_with_the_assistant_turn() {

@@ -80,7 +80,8 @@ pub struct ModelDescription {
     pub context_length: usize,
     /// Whether [`LanguageModel::score`] is supported.
     pub supports_scoring: bool,
-    /// How chat prompts are rendered (`gguf-template`, `chatml-fallback`, `server`).
+    /// How chat prompts are rendered (`gguf-template`, `gemma-turns-fallback`,
+    /// `chatml-fallback`, `server`).
     pub chat_format: String,
 }
 

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use folio_llm::{CandleModel, CandleOptions, LanguageModel, ScoreInput};
+use folio_llm::{
+    CandleModel, CandleOptions, ChatMessage, GenerateRequest, LanguageModel, ScoreInput,
+};
 
 fn gemma() -> Option<CandleModel> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -65,4 +67,39 @@ fn gemma3_tokenizes_scores_and_knows_facts() {
             assert!((a - b).abs() < 1e-3, "{a} vs {b}");
         }
     }
+}
+
+#[test]
+fn gemma3_without_a_chat_template_gets_its_own_turn_layout() {
+    let Some(model) = gemma() else { return };
+    // This GGUF carries no `tokenizer.chat_template`; ChatML's markers would be
+    // plain text to its vocabulary.
+    assert_eq!(model.describe().chat_format, "gemma-turns-fallback");
+    let ids = model
+        .chat_prompt_tokens(&[ChatMessage::system("S"), ChatMessage::user("Hi")])
+        .unwrap();
+    let turn = model.tokenizer().token_id("<start_of_turn>").unwrap();
+    assert_eq!(ids.iter().filter(|&&t| t == turn).count(), 2);
+    let text = model.tokenizer().decode(&ids, true).unwrap();
+    assert!(
+        text.ends_with("<start_of_turn>user\nS\n\nHi<end_of_turn>\n<start_of_turn>model\n"),
+        "{text:?}"
+    );
+    let reply = model
+        .generate(
+            &GenerateRequest {
+                messages: vec![ChatMessage::user("What is the capital of France?")],
+                max_tokens: 12,
+                temperature: 0.0,
+                seed: None,
+                stop: vec![],
+            },
+            &mut |_: &str| true,
+        )
+        .unwrap();
+    // Under ChatML this model replied with `<|im_end|>` markers only. This file
+    // is a base model, not an instruction-tuned one: it continues the turn with
+    // text rather than answering, so only the layout is checked here.
+    assert!(!reply.text.contains("<|im_"), "{:?}", reply.text);
+    assert!(!reply.text.trim().is_empty());
 }
