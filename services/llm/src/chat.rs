@@ -101,27 +101,21 @@ fn gemma_turns(messages: &[ChatMessage]) -> String {
     let mut out = String::new();
     let mut pending_system = String::new();
     for message in messages {
-        match message.role {
+        let opening = match message.role {
             ChatRole::System => {
                 pending_system.push_str(&message.content);
                 pending_system.push_str("\n\n");
+                continue;
             }
-            ChatRole::User | ChatRole::Assistant => {
-                let role = if message.role == ChatRole::User {
-                    "user"
-                } else {
-                    "model"
-                };
-                out.push_str("<start_of_turn>");
-                out.push_str(role);
-                out.push('\n');
-                if message.role == ChatRole::User {
-                    out.push_str(&std::mem::take(&mut pending_system));
-                }
-                out.push_str(message.content.trim());
-                out.push_str("<end_of_turn>\n");
-            }
-        }
+            ChatRole::User => format!(
+                "<start_of_turn>user\n{}",
+                std::mem::take(&mut pending_system)
+            ),
+            ChatRole::Assistant => "<start_of_turn>model\n".to_string(),
+        };
+        out.push_str(&opening);
+        out.push_str(message.content.trim());
+        out.push_str("<end_of_turn>\n");
     }
     out.push_str("<start_of_turn>model\n");
     out

@@ -5,8 +5,8 @@
 //!    answering ([`facts_prompt`], parsed by [`parse_claims`]).
 //! 2. [`verify`] checks each claim against the source: the ID must exist and the
 //!    quote must match its unit (normalized containment, high token overlap, or
-//!    a long verbatim run inside a quote that drifted); otherwise the quote is re-mapped to the best-matching unit, or rejected as
-//!    hallucinated.
+//!    a long verbatim run inside a quote that drifted); otherwise the quote is
+//!    re-mapped to the best-matching unit, or rejected as hallucinated.
 //! 3. The model answers from the verified facts only, citing them
 //!    ([`answer_prompt`]). Citations come from verified facts, so they are grounded
 //!    by construction.
