@@ -21,12 +21,25 @@ use tantivy::{
 };
 use uuid::Uuid;
 
+use crate::top_k::top_by_score;
 use crate::types::require_tenant;
 use crate::{Hit, IndexError, IndexedChunk, SearchFilter};
 
 /// Heading matches weigh a bit more than body matches: a heading such as
 /// "Termination for Convenience" is a strong signal of what the section is about.
 const HEADING_BOOST: f32 = 1.5;
+/// How a search collects its top hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Collect {
+    /// Block-max WAND with one threshold carried across segments (`top_k.rs`).
+    SharedThreshold,
+    /// Block-max WAND per segment (tantivy's `TopDocs`).
+    PerSegment,
+    /// Every document within the filter scored: a required filter clause stops
+    /// the disjunction from pruning.
+    Exhaustive,
+}
+
 /// Most distinct terms a question is scored with unless configured
 /// ([`Bm25Index::with_max_query_terms`]).
 const DEFAULT_MAX_QUERY_TERMS: usize = 16;
@@ -301,7 +314,19 @@ impl Bm25Index {
         filter: &SearchFilter,
         limit: usize,
     ) -> Result<Vec<Hit>, IndexError> {
-        self.run_search(query_text, filter, limit, true)
+        self.run_search(query_text, filter, limit, Collect::SharedThreshold)
+    }
+
+    /// The same hits as [`Bm25Index::search`], collected by tantivy's stock
+    /// `TopDocs`, where every segment prunes from no threshold on its own. Kept as
+    /// `folio bench retrieve`'s in-run reference for the cross-segment threshold.
+    pub fn search_per_segment(
+        &self,
+        query_text: &str,
+        filter: &SearchFilter,
+        limit: usize,
+    ) -> Result<Vec<Hit>, IndexError> {
+        self.run_search(query_text, filter, limit, Collect::PerSegment)
     }
 
     /// The same hits as [`Bm25Index::search`], computed without pruning or
@@ -313,7 +338,7 @@ impl Bm25Index {
         filter: &SearchFilter,
         limit: usize,
     ) -> Result<Vec<Hit>, IndexError> {
-        self.run_search(query_text, filter, limit, false)
+        self.run_search(query_text, filter, limit, Collect::Exhaustive)
     }
 
     fn run_search(
@@ -321,7 +346,7 @@ impl Bm25Index {
         query_text: &str,
         filter: &SearchFilter,
         limit: usize,
-        pruned: bool,
+        collect: Collect,
     ) -> Result<Vec<Hit>, IndexError> {
         filter.validate()?;
         if limit == 0 {
@@ -331,10 +356,43 @@ impl Bm25Index {
         let searcher = self.reader.searcher();
         let top = match self.plain_terms(query_text) {
             Some(terms) if terms.is_empty() => return Ok(Vec::new()),
-            Some(terms) => self.search_terms(&searcher, &terms, filter, limit, pruned)?,
+            Some(terms) => self.search_terms(&searcher, &terms, filter, limit, collect)?,
             None => self.search_parsed(&searcher, query_text, filter, limit)?,
         };
         self.hits(&searcher, top)
+    }
+
+    /// Number of segments a search walks through (each commit adds one; merges
+    /// remove them).
+    pub fn segment_count(&self) -> Result<usize, IndexError> {
+        self.catch_up()?;
+        Ok(self.reader.searcher().segment_readers().len())
+    }
+
+    /// Merges every committed segment into one, waits for the merge, and makes
+    /// the result visible; `false` when there was at most one segment.
+    ///
+    /// Searches keep running on the old segments meanwhile, and writes are not
+    /// held up: the writer lock is released once the merge is scheduled. It
+    /// rewrites the whole index, so nothing calls it on its own:
+    /// `folio bench retrieve --merge-segments` uses it to measure what one
+    /// segment buys (on the generated 1 M-chunk index, 3 segments → 1 did not
+    /// speed BM25 up, since the pruning threshold already carries across
+    /// segments).
+    pub fn merge_segments(&self) -> Result<bool, IndexError> {
+        let merge = {
+            let mut writer = self.writer()?;
+            let segments = writer.index().searchable_segment_ids()?;
+            if segments.len() < 2 {
+                return Ok(false);
+            }
+            writer.merge(&segments)
+        };
+        merge.wait()?;
+        self.reader.reload()?;
+        // The merged-away files go now rather than at the next commit.
+        self.writer()?.garbage_collect_files().wait()?;
+        Ok(true)
     }
 
     /// Number of committed chunks within `filter`.
@@ -490,17 +548,23 @@ impl Bm25Index {
         terms: &[String],
         filter: &SearchFilter,
         limit: usize,
-        pruned: bool,
+        collect: Collect,
     ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
         let text_query = self.disjunction(&self.most_selective(searcher, terms)?);
-        let share = if pruned {
+        let top_k = |query: &dyn Query, k: usize| match collect {
+            Collect::SharedThreshold => top_by_score(searcher, query, k),
+            Collect::PerSegment | Collect::Exhaustive => {
+                Ok(searcher.search(query, &TopDocs::with_limit(k).order_by_score())?)
+            }
+        };
+        let share = if collect != Collect::Exhaustive {
             self.filter_share(searcher, filter)?
         } else {
             0.0
         };
         if share >= 0.25 {
             let fetch = ((limit as f64 / share) * 1.5).ceil() as usize + 8;
-            let top = searcher.search(&text_query, &TopDocs::with_limit(fetch).order_by_score())?;
+            let top = top_k(&text_query, fetch)?;
             let complete = top.len() < fetch;
             let mut kept = self.within_filter(searcher, filter, top)?;
             if kept.len() >= limit || complete {
@@ -515,7 +579,7 @@ impl Bm25Index {
                 Box::new(ConstScoreQuery::new(self.filter_query(filter), 0.0)),
             ),
         ]);
-        Ok(searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?)
+        top_k(&query, limit)
     }
 
     /// Top hits of a query with syntax, through tantivy's lenient parser.

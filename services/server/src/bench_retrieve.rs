@@ -42,6 +42,17 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
         Some(spec) => Some(bench_synthetic::ensure(&runtime, spec, &args.synthetic_source).await?),
         None => None,
     };
+    let bm25 = std::sync::Arc::clone(&runtime.pipeline.indexes().bm25);
+    let segments_before = bm25.segment_count()?;
+    let merge_s = if args.merge_segments {
+        let started = std::time::Instant::now();
+        let index = std::sync::Arc::clone(&bm25);
+        tokio::task::spawn_blocking(move || index.merge_segments()).await??;
+        Some(started.elapsed().as_secs_f64())
+    } else {
+        None
+    };
+    let segments = bm25.segment_count()?;
     let filter = SearchFilter::tenant(runtime.tenant.id.clone());
     let chunks = runtime.retriever_chunk_count(&filter).await?;
 
@@ -66,19 +77,8 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
                 timings.push(runtime.retriever.search(&search(query)).await?.timings);
             }
         }
-        let stage = |f: &dyn Fn(&SearchTimings) -> f64| {
-            let mut values: Vec<f64> = timings.iter().map(f).collect();
-            values.sort_by(f64::total_cmp);
-            let pick = |q: f64| {
-                values[((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1]
-            };
-            json!({
-                "p50_ms": pick(0.50),
-                "p95_ms": pick(0.95),
-                "p99_ms": pick(0.99),
-                "mean_ms": values.iter().sum::<f64>() / values.len() as f64,
-            })
-        };
+        let stage =
+            |f: &dyn Fn(&SearchTimings) -> f64| percentiles(timings.iter().map(f).collect());
         report.insert(
             mode.as_str().to_string(),
             json!({
@@ -91,14 +91,42 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
             }),
         );
     }
+    // BM25 alone, through the index's two collectors, alternating per query so
+    // both see the same cache state: the cross-segment threshold against
+    // tantivy's per-segment `TopDocs` (the in-run reference).
+    let depth = runtime.retriever.config().per_retriever.max(args.limit) + 8;
+    let (mut shared, mut per_segment) = (Vec::new(), Vec::new());
+    for pass in 0..args.repeats.max(1) + 1 {
+        for query in &queries {
+            let started = std::time::Instant::now();
+            bm25.search(query, &filter, depth)?;
+            let shared_ms = started.elapsed().as_secs_f64() * 1e3;
+            let started = std::time::Instant::now();
+            bm25.search_per_segment(query, &filter, depth)?;
+            let per_segment_ms = started.elapsed().as_secs_f64() * 1e3;
+            // The first pass warms the caches.
+            if pass > 0 {
+                shared.push(shared_ms);
+                per_segment.push(per_segment_ms);
+            }
+        }
+    }
+    let collectors = json!({
+        "shared_threshold": percentiles(shared),
+        "per_segment": percentiles(per_segment),
+    });
     let p95 = |mode: &str| report[mode]["total"]["p95_ms"].as_f64().unwrap_or(0.0);
     let output = json!({
         "data_dir": runtime.config.data_dir.display().to_string(),
         "chunks": chunks,
+        "full_text_segments": segments,
+        "full_text_segments_before_merge": segments_before,
+        "merge_s": merge_s,
         "synthetic": synthetic,
         "queries": queries.len(),
         "limit": args.limit,
         "modes": report,
+        "bm25_collectors": collectors,
         "hybrid_p95_vs_bm25_plus_dense_p95": p95("hybrid") / (p95("bm25") + p95("dense")).max(f64::EPSILON),
     });
     if args.json {
@@ -117,9 +145,13 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
             built.optimize_s
         );
     }
+    if let Some(seconds) = merge_s {
+        println!("full-text segments merged: {segments_before} → {segments} in {seconds:.1} s");
+    }
     println!(
-        "{} chunks, {} queries × {} passes, top-{}",
+        "{} chunks ({} full-text segments), {} queries × {} passes, top-{}",
         chunks,
+        segments,
         queries.len(),
         args.repeats.max(1),
         args.limit
@@ -143,6 +175,16 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
             f(&m["fetch"]["p50_ms"]),
         );
     }
+    let collector =
+        |name: &str, q: &str| output["bm25_collectors"][name][q].as_f64().unwrap_or(0.0);
+    println!(
+        "bm25 alone, top-{depth}: shared threshold p50 {:.1} / p95 {:.1} ms, tantivy TopDocs per segment p50 {:.1} / p95 {:.1} ms (p95 ratio {:.2})",
+        collector("shared_threshold", "p50_ms"),
+        collector("shared_threshold", "p95_ms"),
+        collector("per_segment", "p50_ms"),
+        collector("per_segment", "p95_ms"),
+        collector("per_segment", "p95_ms") / collector("shared_threshold", "p95_ms").max(f64::EPSILON),
+    );
     println!(
         "hybrid p95 / (bm25 p95 + dense p95) = {:.2}",
         output["hybrid_p95_vs_bm25_plus_dense_p95"]
@@ -150,6 +192,22 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
             .unwrap_or(0.0)
     );
     Ok(())
+}
+
+/// p50, p95, p99 and mean of a sample of milliseconds.
+fn percentiles(mut values: Vec<f64>) -> Value {
+    if values.is_empty() {
+        return json!({});
+    }
+    values.sort_by(f64::total_cmp);
+    let pick =
+        |q: f64| values[((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+    json!({
+        "p50_ms": pick(0.50),
+        "p95_ms": pick(0.95),
+        "p99_ms": pick(0.99),
+        "mean_ms": values.iter().sum::<f64>() / values.len() as f64,
+    })
 }
 
 /// The configuration for a generated index: its own data directory with the embedded

@@ -449,6 +449,10 @@ pub struct BenchRetrieveArgs {
     )]
     pub synthetic_source: PathBuf,
     /// One JSON object instead of a table.
+    /// Before measuring, merge the full-text index's segments into one, to
+    /// measure what fewer segments buy.
+    #[arg(long, env = "FOLIO_BENCH_MERGE_SEGMENTS")]
+    pub merge_segments: bool,
     #[arg(long)]
     pub json: bool,
 }

@@ -54,6 +54,60 @@ fn stemmed_search_finds_the_right_chunk_and_commit_controls_visibility() {
 }
 
 #[test]
+fn merging_leaves_one_segment_and_the_same_hits() {
+    let (_dir, index) = open();
+    let words = ["indemnify", "terminate", "assign", "audit", "warranty"];
+    for batch in 0..3u32 {
+        let chunks: Vec<_> = (0..10u32)
+            .map(|i| {
+                let body = format!(
+                    "{} {} clause number {i}",
+                    words[(i as usize + batch as usize) % words.len()],
+                    words[i as usize % words.len()]
+                );
+                chunk("t", "c", &format!("d{batch}"), 1, batch * 10 + i, "", &body)
+            })
+            .collect();
+        index.add(&chunks).unwrap();
+        index.commit().unwrap();
+    }
+    index.delete_document("d1").unwrap();
+    index.commit().unwrap();
+    let filter = SearchFilter::tenant("t");
+    // A limit above the number of matches, so ties cannot make the sets differ.
+    let before = index.search("indemnify audit", &filter, 50).unwrap();
+    assert!(!before.is_empty());
+    assert!(index.segment_count().unwrap() >= 2);
+    let ids = |hits: &[folio_index::Hit]| {
+        let mut ids: Vec<_> = hits.iter().map(|h| h.chunk_id).collect();
+        ids.sort();
+        ids
+    };
+    let per_segment = index
+        .search_per_segment("indemnify audit", &filter, 50)
+        .unwrap();
+    assert_eq!(
+        ids(&per_segment),
+        ids(&before),
+        "tantivy's collector agrees"
+    );
+
+    assert!(index.merge_segments().unwrap());
+    assert_eq!(index.segment_count().unwrap(), 1);
+    let after = index.search("indemnify audit", &filter, 50).unwrap();
+    assert_eq!(ids(&after), ids(&before));
+    assert_eq!(
+        index.count(&filter).unwrap(),
+        20,
+        "the deleted document stays deleted"
+    );
+    assert!(
+        !index.merge_segments().unwrap(),
+        "one segment: nothing to merge"
+    );
+}
+
+#[test]
 fn heading_matches_rank_above_body_matches() {
     let (_dir, index) = open();
     let in_heading = chunk(
@@ -395,7 +449,8 @@ proptest! {
     #[test]
     fn pruned_search_equals_exhaustive_search(
         rows in prop::collection::vec(corpus_chunk(), 50..400),
-        batches in 1usize..4,
+        batches in 1usize..5,
+        delete_one in any::<bool>(),
         queries in prop::collection::vec((skewed_words(7), 0u8..4, 1usize..25), 1..8),
     ) {
         let (_dir, index) = open();
@@ -410,6 +465,12 @@ proptest! {
             .collect();
         for part in chunks.chunks(chunks.len().div_ceil(batches)) {
             index.add(part).unwrap();
+            index.commit().unwrap();
+        }
+        // Deleted documents must stay out of the pruned search's top-k, whose
+        // threshold is carried across segments.
+        if delete_one {
+            index.delete_document("d5").unwrap();
             index.commit().unwrap();
         }
         for (words, filter_kind, limit) in queries {
