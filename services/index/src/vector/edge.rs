@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeVectorParams,
-    FieldCondition, FieldIndexOperations, Filter, JsonPath, KeywordIndexParams, Match, NamedQuery,
-    Payload, PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType, PointId,
-    PointInsertOperations, PointOperations, PointStructPersisted, QueryEnum, QueryRequest,
-    ScoringQuery, UpdateOperation, VectorStructPersisted, WithPayloadInterface, WithVector,
-    DEFAULT_VECTOR_NAME,
+    FieldCondition, FieldIndexOperations, Filter, HasIdCondition, JsonPath, KeywordIndexParams,
+    Match, NamedQuery, Payload, PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType,
+    PointId, PointInsertOperations, PointOperations, PointStructPersisted, QueryEnum, QueryRequest,
+    ScoringQuery, ScrollRequest, UpdateOperation, VectorStructPersisted, WithPayloadInterface,
+    WithVector, DEFAULT_VECTOR_NAME,
 };
 use tokio::sync::RwLock;
 
@@ -19,6 +19,16 @@ use crate::{Hit, IndexError, SearchFilter, VectorPoint};
 const NAME: &str = "qdrant-edge";
 /// Written by `EdgeShard::new`; its presence means the directory holds a shard.
 const EDGE_CONFIG_FILE: &str = "edge_config.json";
+/// Present while the optimizers run. qdrant-edge writes an optimised segment into the
+/// segments directory before it deletes the segments it replaces, and unlike the Qdrant
+/// server it does not deduplicate points when it loads a shard; a crash in between leaves
+/// every moved point twice. Finding this marker at open means that may have happened.
+const OPTIMIZING_MARKER: &str = "folio-optimizing";
+/// Where qdrant-edge builds segments before moving them in; what a crash leaves there is
+/// never loaded, only taking space.
+const TEMP_SEGMENTS_DIR: &str = "temp_segments";
+/// Points checked per step of the duplicate repair.
+const REPAIR_PAGE: usize = 1000;
 
 /// Vectors in an on-disk qdrant-edge shard inside this process (the embedded default).
 ///
@@ -117,8 +127,24 @@ impl EdgeVectorStore {
         let dir = dir.to_path_buf();
         let shard = if dir.join(EDGE_CONFIG_FILE).is_file() {
             let path = dir.clone();
-            let engine =
-                tokio::task::spawn_blocking(move || EdgeShard::load(&path, None)).await??;
+            let engine = tokio::task::spawn_blocking(move || {
+                let engine = EdgeShard::load(&path, None)?;
+                let marker = path.join(OPTIMIZING_MARKER);
+                if marker.exists() {
+                    let repaired = remove_duplicate_points(&engine)?;
+                    if repaired > 0 {
+                        tracing::warn!(
+                            shard = %path.display(),
+                            points = repaired,
+                            "an interrupted optimisation left points in two segments; rewrote them once"
+                        );
+                    }
+                    remove_contents(&path.join(TEMP_SEGMENTS_DIR))?;
+                    std::fs::remove_file(&marker)?;
+                }
+                Ok::<_, IndexError>(engine)
+            })
+            .await??;
             let dimension = engine
                 .config()
                 .vectors
@@ -150,13 +176,16 @@ impl EdgeVectorStore {
     /// not per request. Returns whether anything was optimised.
     async fn run_optimizers(&self) -> Result<bool, IndexError> {
         let shard = self.open_shard().await?;
+        let marker = self.dir.join(OPTIMIZING_MARKER);
         let optimized = tokio::task::spawn_blocking(move || {
             let _writing = shard
                 .write_lock
                 .lock()
                 .map_err(|_| IndexError::Poisoned("edge writer"))?;
+            write_durably(&marker)?;
             let optimized = shard.engine.optimize()?;
             shard.engine.flush();
+            std::fs::remove_file(&marker)?;
             Ok::<_, IndexError>(optimized)
         })
         .await??;
@@ -367,6 +396,105 @@ impl VectorStore for EdgeVectorStore {
             Ok(count as u64)
         })
     }
+}
+
+/// Creates an empty file and makes its directory entry durable, so a crash after this
+/// returns still finds the file.
+fn write_durably(path: &Path) -> Result<(), IndexError> {
+    std::fs::File::create(path)?.sync_all()?;
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Empties `dir`, keeping the directory itself; a missing `dir` is already empty.
+fn remove_contents(dir: &Path) -> Result<(), IndexError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Finds points stored in more than one segment and leaves each in exactly one; returns
+/// how many points were rewritten.
+///
+/// Scrolling deduplicates ids while an exact count adds up every segment's copies, so a
+/// page whose count exceeds its id count holds duplicates. Those points are read back
+/// (vector and payload), deleted from every segment and written again.
+fn remove_duplicate_points(engine: &EdgeShard) -> Result<usize, IndexError> {
+    let mut offset = None;
+    let mut repaired = 0;
+    loop {
+        let (records, next) = engine.scroll(ScrollRequest {
+            offset,
+            limit: Some(REPAIR_PAGE),
+            filter: None,
+            with_payload: Some(WithPayloadInterface::Bool(false)),
+            with_vector: WithVector::Bool(false),
+            order_by: None,
+        })?;
+        let ids: Vec<PointId> = records.into_iter().map(|record| record.id).collect();
+        if !ids.is_empty() {
+            let copies = engine.count(CountRequest {
+                filter: Some(Filter::new_must(Condition::HasId(
+                    ids.iter().copied().collect::<HasIdCondition>(),
+                ))),
+                exact: true,
+            })?;
+            if copies > ids.len() {
+                repaired += rewrite_points(engine, &ids)?;
+            }
+        }
+        match next {
+            Some(next) => offset = Some(next),
+            None => break,
+        }
+    }
+    if repaired > 0 {
+        engine.flush();
+    }
+    Ok(repaired)
+}
+
+/// Deletes `ids` from every segment and writes each point back once.
+fn rewrite_points(engine: &EdgeShard, ids: &[PointId]) -> Result<usize, IndexError> {
+    let records = engine.retrieve(
+        ids,
+        Some(WithPayloadInterface::Bool(true)),
+        Some(WithVector::Bool(true)),
+    )?;
+    let points = records
+        .into_iter()
+        .map(|record| {
+            let vector = record.vector.ok_or_else(|| {
+                IndexError::Corrupt(format!("point {:?} has no vector", record.id))
+            })?;
+            Ok(PointStructPersisted {
+                id: record.id,
+                vector: VectorStructPersisted::from(vector),
+                payload: record.payload,
+            })
+        })
+        .collect::<Result<Vec<_>, IndexError>>()?;
+    let count = points.len();
+    engine.update(UpdateOperation::PointOperation(
+        PointOperations::DeletePoints { ids: ids.to_vec() },
+    ))?;
+    engine.update(UpdateOperation::PointOperation(
+        PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
+    ))?;
+    Ok(count)
 }
 
 /// Qdrant indexes integers as i64.

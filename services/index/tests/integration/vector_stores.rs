@@ -307,3 +307,101 @@ fn stores_are_usable_as_shared_trait_objects_from_many_tasks() {
         assert_eq!(store.count(&SearchFilter::tenant("t")).await.unwrap(), 200);
     });
 }
+
+/// Copies a directory tree (segment directories hold only plain files and folders).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Leaves `shard` as a crash inside qdrant-edge's optimizer does: the optimised segment
+/// is in the segments directory while the segment it replaces is still there.
+fn duplicate_every_segment(shard: &std::path::Path) {
+    let segments = shard.join("segments");
+    let originals: Vec<_> = std::fs::read_dir(&segments)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_dir())
+        .collect();
+    assert!(!originals.is_empty());
+    for original in originals {
+        copy_tree(&original, &segments.join(Uuid::new_v4().to_string()));
+    }
+}
+
+#[test]
+fn a_crash_inside_the_optimizer_leaves_no_duplicate_points_after_reopen() {
+    let rt = runtime();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors");
+        let stored = points("t", "c", "d", 1, 2_500, 9);
+        {
+            let store = EdgeVectorStore::open(&path).await.unwrap();
+            store.ensure_ready(DIM).await.unwrap();
+            store.upsert(&stored).await.unwrap();
+        }
+
+        // Without the marker that an optimisation was under way, the copies stand
+        // (this is the state the repair exists for, and shows the copy reproduces it).
+        let unmarked = dir.path().join("unmarked");
+        copy_tree(&path, &unmarked);
+        duplicate_every_segment(&unmarked);
+        let store = EdgeVectorStore::open(&unmarked).await.unwrap();
+        assert_eq!(
+            store.count(&SearchFilter::tenant("t")).await.unwrap(),
+            5_000
+        );
+        drop(store);
+
+        duplicate_every_segment(&path);
+        std::fs::write(path.join("folio-optimizing"), b"").unwrap();
+        let leftover = path.join("temp_segments").join("half-built");
+        std::fs::create_dir_all(&leftover).unwrap();
+        let store = EdgeVectorStore::open(&path).await.unwrap();
+        assert_eq!(
+            store.count(&SearchFilter::tenant("t")).await.unwrap(),
+            2_500,
+            "each point is kept exactly once"
+        );
+        assert!(!path.join("folio-optimizing").exists());
+        assert!(!leftover.exists(), "a half-built segment is removed");
+        let hits = store
+            .search(&stored[42].vector, &SearchFilter::tenant("t"), 3)
+            .await
+            .unwrap();
+        assert_eq!(hits[0].chunk_id, stored[42].id);
+        assert!(
+            (hits[0].score - 1.0).abs() < 1e-4,
+            "the vector came back intact"
+        );
+        assert_ne!(
+            hits[1].chunk_id, stored[42].id,
+            "no point is returned twice"
+        );
+        assert_eq!(
+            store
+                .count(&SearchFilter::tenant("t").with_documents(["d"]))
+                .await
+                .unwrap(),
+            2_500,
+            "payloads came back intact"
+        );
+
+        // A finished optimisation removes its marker.
+        store.optimize().await.unwrap();
+        assert!(!path.join("folio-optimizing").exists());
+        assert_eq!(
+            store.count(&SearchFilter::tenant("t")).await.unwrap(),
+            2_500
+        );
+    });
+}
