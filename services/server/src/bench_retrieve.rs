@@ -91,26 +91,47 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
             }),
         );
     }
-    // BM25 alone, through the index's two collectors, alternating per query so
-    // both see the same cache state: the cross-segment threshold against
-    // tantivy's per-segment `TopDocs` (the in-run reference).
+    // BM25 alone, through the index's two collectors, one after the other on
+    // each query so both see the same cache state: the cross-segment threshold
+    // against tantivy's per-segment `TopDocs` (the in-run reference). Which
+    // goes first alternates by query, so neither always runs on the caches the
+    // other just warmed. tantivy blocks, so the loop runs on the blocking pool.
     let depth = runtime.retriever.config().per_retriever.max(args.limit) + 8;
-    let (mut shared, mut per_segment) = (Vec::new(), Vec::new());
-    for pass in 0..args.repeats.max(1) + 1 {
-        for query in &queries {
-            let started = std::time::Instant::now();
-            bm25.search(query, &filter, depth)?;
-            let shared_ms = started.elapsed().as_secs_f64() * 1e3;
-            let started = std::time::Instant::now();
-            bm25.search_per_segment(query, &filter, depth)?;
-            let per_segment_ms = started.elapsed().as_secs_f64() * 1e3;
-            // The first pass warms the caches.
-            if pass > 0 {
-                shared.push(shared_ms);
-                per_segment.push(per_segment_ms);
+    let (shared, per_segment) = {
+        let (bm25, queries, filter, repeats) =
+            (bm25.clone(), queries.clone(), filter.clone(), args.repeats);
+        tokio::task::spawn_blocking(move || {
+            let (mut shared, mut per_segment) = (Vec::new(), Vec::new());
+            for pass in 0..repeats.max(1) + 1 {
+                for (i, query) in queries.iter().enumerate() {
+                    let time_shared = || {
+                        let started = std::time::Instant::now();
+                        bm25.search(query, &filter, depth)
+                            .map(|_| started.elapsed().as_secs_f64() * 1e3)
+                    };
+                    let time_per_segment = || {
+                        let started = std::time::Instant::now();
+                        bm25.search_per_segment(query, &filter, depth)
+                            .map(|_| started.elapsed().as_secs_f64() * 1e3)
+                    };
+                    let (shared_ms, per_segment_ms) = if i % 2 == 0 {
+                        let shared_ms = time_shared()?;
+                        (shared_ms, time_per_segment()?)
+                    } else {
+                        let per_segment_ms = time_per_segment()?;
+                        (time_shared()?, per_segment_ms)
+                    };
+                    // The first pass warms the caches.
+                    if pass > 0 {
+                        shared.push(shared_ms);
+                        per_segment.push(per_segment_ms);
+                    }
+                }
             }
-        }
-    }
+            Ok::<_, folio_index::IndexError>((shared, per_segment))
+        })
+        .await??
+    };
     let collectors = json!({
         "shared_threshold": percentiles(shared),
         "per_segment": percentiles(per_segment),
