@@ -289,13 +289,14 @@ pub struct ModelsConfig {
 pub struct IngestConfig {
     /// Target chunk size in embedder tokens.
     pub chunk_tokens: usize,
-    /// Hard cap on chunk size in embedder tokens (below the embedder's window).
+    /// Hard cap on chunk size in embedder tokens. A chunk longer than the embedder's
+    /// window is embedded as several windows whose vectors are averaged.
     pub max_chunk_tokens: usize,
     /// Sibling sections smaller than this may merge into one chunk.
     pub min_chunk_tokens: usize,
     /// Passages per embedder call.
     pub embed_batch: usize,
-    /// Embedder truncation length in tokens.
+    /// Tokens the embedder sees at once (its window, special tokens included).
     pub embed_max_length: usize,
     /// Threads the embedder may use (0 = all cores).
     pub embed_threads: usize,

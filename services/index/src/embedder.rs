@@ -1,5 +1,6 @@
 //! Dense embeddings with fastembed on a local ONNX model, fully offline.
 
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -22,7 +23,8 @@ pub struct EmbedderOptions {
     pub batch_size: usize,
     /// Intra-op threads for ONNX Runtime; `None` lets ONNX Runtime choose (all cores).
     pub threads: Option<usize>,
-    /// Tokens per text before truncation; capped by the model's own `model_max_length`.
+    /// Tokens the model sees at once (special tokens included); capped by the model's own
+    /// `model_max_length`. Longer texts are embedded as several windows of this length.
     pub max_length: usize,
 }
 
@@ -49,6 +51,8 @@ pub struct Embedder {
     counting_tokenizer: tokenizers::Tokenizer,
     batch_size: usize,
     max_length: usize,
+    /// Text tokens per window: `max_length` less the special tokens the model adds.
+    window_tokens: usize,
     dimension: usize,
     model_id: String,
 }
@@ -136,12 +140,18 @@ impl Embedder {
             .with_truncation(None)
             .map_err(|error| IndexError::Tokenizer(error.to_string()))?;
         counting_tokenizer.with_padding(None);
+        let special_tokens = counting_tokenizer
+            .encode("", true)
+            .map_err(|error| IndexError::Tokenizer(error.to_string()))?
+            .len();
+        let window_tokens = max_length.saturating_sub(special_tokens).max(1);
 
         Ok(Self {
             model: Mutex::new(model),
             counting_tokenizer,
             batch_size: options.batch_size,
             max_length,
+            window_tokens,
             dimension,
             model_id,
         })
@@ -149,24 +159,82 @@ impl Embedder {
 
     /// Embeds `texts`, one L2-normalised vector per text, in input order.
     ///
-    /// Texts longer than [`Embedder::max_length`] tokens are truncated by the model.
+    /// A text longer than the model's window is not truncated: it is embedded as evenly
+    /// spaced, overlapping windows that together cover every token, and its vector is the
+    /// normalised mean of theirs, so a chunk's tail counts as much as its head.
     pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, IndexError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut model = self
-            .model
-            .lock()
-            .map_err(|_: PoisonError<_>| IndexError::Poisoned("embedder"))?;
-        let vectors = model.embed(texts, Some(self.batch_size))?;
-        if vectors.len() != texts.len() {
+        let mut pieces: Vec<String> = Vec::with_capacity(texts.len());
+        let mut owners: Vec<usize> = Vec::with_capacity(texts.len());
+        for (owner, text) in texts.iter().enumerate() {
+            for window in self.windows(text) {
+                pieces.push(window);
+                owners.push(owner);
+            }
+        }
+        let vectors = {
+            let mut model = self
+                .model
+                .lock()
+                .map_err(|_: PoisonError<_>| IndexError::Poisoned("embedder"))?;
+            model.embed(&pieces, Some(self.batch_size))?
+        };
+        if vectors.len() != pieces.len() {
             return Err(IndexError::Corrupt(format!(
                 "embedder returned {} vectors for {} texts",
                 vectors.len(),
-                texts.len()
+                pieces.len()
             )));
         }
-        Ok(vectors)
+        if pieces.len() == texts.len() {
+            return Ok(vectors);
+        }
+        let mut sums = vec![vec![0.0f32; self.dimension]; texts.len()];
+        for (vector, &owner) in vectors.iter().zip(&owners) {
+            for (sum, x) in sums[owner].iter_mut().zip(vector) {
+                *sum += x;
+            }
+        }
+        for sum in &mut sums {
+            let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                sum.iter_mut().for_each(|x| *x /= norm);
+            }
+        }
+        Ok(sums)
+    }
+
+    /// The texts `text` is embedded as: itself when it fits the model's window, else its
+    /// windows (each starting at a word boundary) as slices of the original text.
+    fn windows(&self, text: &str) -> Vec<String> {
+        let whole = || vec![text.to_string()];
+        let Ok(encoding) = self.counting_tokenizer.encode(text, false) else {
+            return whole();
+        };
+        let offsets = encoding.get_offsets();
+        let words = encoding.get_word_ids();
+        let ranges = window_ranges(offsets.len(), self.window_tokens);
+        if ranges.len() <= 1 {
+            return whole();
+        }
+        let mut windows = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            let mut start = range.start;
+            // A window that began on a word piece would re-tokenise as a different word.
+            while start > 0 && words[start].is_some() && words[start] == words[start - 1] {
+                start -= 1;
+            }
+            let (Some(first), Some(last)) = (offsets.get(start), offsets.get(range.end - 1)) else {
+                return whole();
+            };
+            match text.get(first.0..last.1) {
+                Some(slice) => windows.push(slice.to_string()),
+                None => return whole(),
+            }
+        }
+        windows
     }
 
     /// Length of the vectors [`Embedder::embed`] returns.
@@ -174,7 +242,7 @@ impl Embedder {
         self.dimension
     }
 
-    /// Tokens per text the model sees; longer texts are truncated.
+    /// Tokens the model sees at once; longer texts are embedded in several windows.
     pub fn max_length(&self) -> usize {
         self.max_length
     }
@@ -298,6 +366,27 @@ fn effective_max_length(requested: usize, tokenizer_config: &[u8]) -> usize {
     model_limit.map_or(requested, |limit| requested.min(limit))
 }
 
+/// Token ranges of the windows a text of `tokens` tokens is embedded as: the whole text
+/// when it fits in `window`, otherwise the fewest windows of `window` tokens that cover
+/// it, spread evenly so that neighbours overlap by the same amount.
+fn window_ranges(tokens: usize, window: usize) -> Vec<Range<usize>> {
+    let window = window.max(1);
+    if tokens <= window {
+        return vec![0..tokens];
+    }
+    let count = tokens.div_ceil(window);
+    let slack = tokens - window;
+    (0..count)
+        .map(|i| {
+            let start = (i * slack + (count - 1) / 2) / (count - 1);
+            start..start + window
+        })
+        .collect()
+}
+
+/// Bumped when the way texts become vectors changes, so cached vectors are not reused.
+const EMBEDDING_SCHEME: &str = "windows-mean-v1";
+
 fn model_id(
     model_dir: &Path,
     onnx: &[u8],
@@ -310,6 +399,7 @@ fn model_id(
     hasher.update(tokenizer);
     hasher.update(max_length.to_le_bytes());
     hasher.update(format!("{pooling:?}").as_bytes());
+    hasher.update(EMBEDDING_SCHEME.as_bytes());
     let digest = hex::encode(hasher.finalize());
     let name = model_dir
         .file_name()
@@ -348,6 +438,35 @@ mod tests {
             1024
         );
         assert_eq!(effective_max_length(300, b"not json"), 300);
+    }
+
+    #[test]
+    fn short_texts_are_one_window() {
+        assert_eq!(window_ranges(0, 254), vec![0..0]);
+        assert_eq!(window_ranges(254, 254), vec![0..254]);
+    }
+
+    #[test]
+    fn long_texts_get_the_fewest_even_windows_that_cover_them() {
+        assert_eq!(window_ranges(300, 254), vec![0..254, 46..300]);
+        assert_eq!(window_ranges(600, 254), vec![0..254, 173..427, 346..600]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn windows_cover_every_token_within_the_limit(tokens in 0usize..5_000, window in 1usize..600) {
+            let ranges = window_ranges(tokens, window);
+            proptest::prop_assert_eq!(ranges.len(), tokens.div_ceil(window).max(1));
+            proptest::prop_assert_eq!(ranges[0].start, 0);
+            proptest::prop_assert_eq!(ranges.last().map(|r| r.end), Some(tokens));
+            for pair in ranges.windows(2) {
+                proptest::prop_assert!(pair[1].start <= pair[0].end, "no gap: {:?}", pair);
+                proptest::prop_assert!(pair[1].start > pair[0].start);
+            }
+            for range in &ranges {
+                proptest::prop_assert!(range.len() <= window);
+            }
+        }
     }
 
     #[test]

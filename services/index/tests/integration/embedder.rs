@@ -53,6 +53,33 @@ fn batching_does_not_change_vectors() {
 }
 
 #[test]
+fn a_long_texts_tail_shapes_its_vector() {
+    let embedder = embedder();
+    let head = "The Licensee shall pay the royalties stated in Schedule B within thirty days of each quarter end. "
+        .repeat(16);
+    let tail = "Either party may terminate this Agreement for convenience upon ninety days written notice to the other party.";
+    let long = format!("{head}{tail}");
+    assert!(
+        embedder.count_tokens(&head) > embedder.max_length(),
+        "the tail lies past the model's window"
+    );
+    let texts = vec![
+        long,
+        head.clone(),
+        "termination for convenience with notice".to_string(),
+    ];
+    let v = embedder.embed(&texts).unwrap();
+    let norm = v[0].iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+    let with_tail = cosine(&v[2], &v[0]);
+    let head_only = cosine(&v[2], &v[1]);
+    assert!(
+        with_tail > head_only + 0.02,
+        "a truncating embedder would give the same vector to both: {with_tail} vs {head_only}"
+    );
+}
+
+#[test]
 fn token_counts_use_the_model_vocabulary_without_special_tokens() {
     let embedder = embedder();
     assert_eq!(embedder.count_tokens(""), 0);

@@ -25,9 +25,9 @@ use folio_common::model::{
 pub struct ChunkOptions {
     /// Size a chunk should stay at or under (long sections are split to it).
     pub target_tokens: usize,
-    /// Hard cap, below the embedder's window (512 for MiniLM) so the heading
-    /// path and a repeated table header still fit; only a single word longer
-    /// than this may exceed it.
+    /// Hard cap; only a single word longer than this may exceed it. A chunk
+    /// longer than the embedder's window (`ingest.embed_max_length`, 512 tokens
+    /// by default) is embedded as overlapping windows whose vectors are averaged.
     pub max_tokens: usize,
     /// Adjacent sibling sections smaller than this may share a chunk.
     pub min_tokens: usize,
