@@ -372,7 +372,7 @@ fn effective_max_length(requested: usize, tokenizer_config: &[u8]) -> usize {
 fn window_ranges(tokens: usize, window: usize) -> Vec<Range<usize>> {
     let window = window.max(1);
     if tokens <= window {
-        return vec![0..tokens];
+        return std::iter::once(0..tokens).collect();
     }
     let count = tokens.div_ceil(window);
     let slack = tokens - window;
@@ -442,8 +442,9 @@ mod tests {
 
     #[test]
     fn short_texts_are_one_window() {
-        assert_eq!(window_ranges(0, 254), vec![0..0]);
-        assert_eq!(window_ranges(254, 254), vec![0..254]);
+        let whole = |tokens: usize| std::iter::once(0..tokens).collect::<Vec<_>>();
+        assert_eq!(window_ranges(0, 254), whole(0));
+        assert_eq!(window_ranges(254, 254), whole(254));
     }
 
     #[test]
