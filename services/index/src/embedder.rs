@@ -210,6 +210,11 @@ impl Embedder {
     /// windows (each starting at a word boundary) as slices of the original text.
     fn windows(&self, text: &str) -> Vec<String> {
         let whole = || vec![text.to_string()];
+        // Every token covers at least one byte, so a text this short fits without
+        // tokenising it (queries, most chunks at the default window).
+        if text.len() <= self.window_tokens {
+            return whole();
+        }
         let Ok(encoding) = self.counting_tokenizer.encode(text, false) else {
             return whole();
         };
