@@ -101,34 +101,27 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
         let (bm25, queries, filter, repeats) =
             (bm25.clone(), queries.clone(), filter.clone(), args.repeats);
         tokio::task::spawn_blocking(move || {
-            let (mut shared, mut per_segment) = (Vec::new(), Vec::new());
+            let (mut shared_times, mut per_segment_times) = (Vec::new(), Vec::new());
             for pass in 0..repeats.max(1) + 1 {
                 for (i, query) in queries.iter().enumerate() {
-                    let time_shared = || {
-                        let started = std::time::Instant::now();
-                        bm25.search(query, &filter, depth)
-                            .map(|_| started.elapsed().as_secs_f64() * 1e3)
-                    };
-                    let time_per_segment = || {
-                        let started = std::time::Instant::now();
-                        bm25.search_per_segment(query, &filter, depth)
-                            .map(|_| started.elapsed().as_secs_f64() * 1e3)
-                    };
+                    let shared = || timed_ms(|| bm25.search(query, &filter, depth));
+                    let per_segment =
+                        || timed_ms(|| bm25.search_per_segment(query, &filter, depth));
                     let (shared_ms, per_segment_ms) = if i % 2 == 0 {
-                        let shared_ms = time_shared()?;
-                        (shared_ms, time_per_segment()?)
+                        let shared_ms = shared()?;
+                        (shared_ms, per_segment()?)
                     } else {
-                        let per_segment_ms = time_per_segment()?;
-                        (time_shared()?, per_segment_ms)
+                        let per_segment_ms = per_segment()?;
+                        (shared()?, per_segment_ms)
                     };
                     // The first pass warms the caches.
                     if pass > 0 {
-                        shared.push(shared_ms);
-                        per_segment.push(per_segment_ms);
+                        shared_times.push(shared_ms);
+                        per_segment_times.push(per_segment_ms);
                     }
                 }
             }
-            Ok::<_, folio_index::IndexError>((shared, per_segment))
+            Ok::<_, folio_index::IndexError>((shared_times, per_segment_times))
         })
         .await??
     };
@@ -240,4 +233,12 @@ fn synthetic_config(mut config: FolioConfig, dir: &std::path::Path) -> FolioConf
     config.vectors.backend = folio_common::config::VectorBackend::Edge;
     config.server.role = "all".into();
     config
+}
+
+/// Runs `search` once and returns how long it took, in milliseconds.
+fn timed_ms<T, E>(
+    search: impl FnOnce() -> std::result::Result<T, E>,
+) -> std::result::Result<f64, E> {
+    let started = std::time::Instant::now();
+    search().map(|_| started.elapsed().as_secs_f64() * 1e3)
 }
