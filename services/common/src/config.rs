@@ -300,6 +300,10 @@ pub struct IngestConfig {
     pub embed_max_length: usize,
     /// Threads the embedder may use (0 = all cores).
     pub embed_threads: usize,
+    /// Tokens per passage window (0 = none). A chunk longer than this is also embedded
+    /// as overlapping windows of this many tokens, stored with its whole-text vector, and
+    /// dense search scores it by its best view. 128 is all-MiniLM-L6-v2's training length.
+    pub embed_passage_window: usize,
     /// Concurrent ingestion jobs in one process.
     pub workers: usize,
     /// How long a claimed job stays leased before another worker may take it.
@@ -404,6 +408,7 @@ impl Default for IngestConfig {
             embed_batch: 32,
             embed_max_length: 512,
             embed_threads: 0,
+            embed_passage_window: 128,
             workers: 1,
             lease_seconds: 120,
             max_attempts: 5,

@@ -209,20 +209,25 @@ impl Embedder {
     /// The texts `text` is embedded as: itself when it fits the model's window, else its
     /// windows (each starting at a word boundary) as slices of the original text.
     fn windows(&self, text: &str) -> Vec<String> {
-        let whole = || vec![text.to_string()];
+        self.split(text, self.window_tokens)
+            .unwrap_or_else(|| vec![text.to_string()])
+    }
+
+    /// `text` as the fewest evenly spaced windows of at most `window` tokens that cover it,
+    /// each starting on a word and sliced from the original text; `None` when it fits in
+    /// one window (or cannot be split).
+    fn split(&self, text: &str, window: usize) -> Option<Vec<String>> {
         // Every token covers at least one byte, so a text this short fits without
         // tokenising it (queries, most chunks at the default window).
-        if text.len() <= self.window_tokens {
-            return whole();
+        if text.len() <= window {
+            return None;
         }
-        let Ok(encoding) = self.counting_tokenizer.encode(text, false) else {
-            return whole();
-        };
+        let encoding = self.counting_tokenizer.encode(text, false).ok()?;
         let offsets = encoding.get_offsets();
         let words = encoding.get_word_ids();
-        let ranges = window_ranges(offsets.len(), self.window_tokens);
+        let ranges = window_ranges(offsets.len(), window);
         if ranges.len() <= 1 {
-            return whole();
+            return None;
         }
         let mut windows = Vec::with_capacity(ranges.len());
         for range in ranges {
@@ -231,15 +236,44 @@ impl Embedder {
             while start > 0 && words[start].is_some() && words[start] == words[start - 1] {
                 start -= 1;
             }
-            let (Some(first), Some(last)) = (offsets.get(start), offsets.get(range.end - 1)) else {
-                return whole();
-            };
-            match text.get(first.0..last.1) {
-                Some(slice) => windows.push(slice.to_string()),
-                None => return whole(),
+            let (first, last) = (offsets.get(start)?, offsets.get(range.end - 1)?);
+            windows.push(text.get(first.0..last.1)?.to_string());
+        }
+        Some(windows)
+    }
+
+    /// Embeds each text's passage windows: for a text longer than `window` tokens (capped
+    /// by the model's window), one vector per window of the fewest evenly spaced, overlapping
+    /// windows that cover it; nothing for a text that fits one window. With the whole
+    /// text's vector they let a chunk be found by its best-matching part (MaxP): a long
+    /// chunk's single vector blurs a clause that only part of it is about.
+    pub fn embed_passage_windows(
+        &self,
+        texts: &[String],
+        window: usize,
+    ) -> Result<Vec<Vec<Vec<f32>>>, IndexError> {
+        let window = window.clamp(1, self.window_tokens);
+        let mut pieces: Vec<String> = Vec::new();
+        let mut owners: Vec<usize> = Vec::new();
+        for (owner, text) in texts.iter().enumerate() {
+            for piece in self.split(text, window).unwrap_or_default() {
+                pieces.push(piece);
+                owners.push(owner);
             }
         }
-        windows
+        let vectors = self.embed(&pieces)?;
+        let mut out = vec![Vec::new(); texts.len()];
+        for (vector, owner) in vectors.into_iter().zip(owners) {
+            out[owner].push(vector);
+        }
+        Ok(out)
+    }
+
+    /// A cache key for [`Embedder::embed_passage_windows`] vectors: the model id and the
+    /// window, so whole-text vectors stay cached when only the window changes.
+    pub fn passage_windows_id(&self, window: usize) -> String {
+        let window = window.clamp(1, self.window_tokens);
+        format!("{}/{PASSAGE_WINDOW_SCHEME}-{window}", self.model_id)
     }
 
     /// Length of the vectors [`Embedder::embed`] returns.
@@ -391,6 +425,8 @@ fn window_ranges(tokens: usize, window: usize) -> Vec<Range<usize>> {
 
 /// Bumped when the way texts become vectors changes, so cached vectors are not reused.
 const EMBEDDING_SCHEME: &str = "windows-mean-v1";
+/// Bumped when the way passage windows are laid out or embedded changes.
+const PASSAGE_WINDOW_SCHEME: &str = "passage-windows-v1";
 
 fn model_id(
     model_dir: &Path,

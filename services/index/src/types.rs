@@ -114,8 +114,13 @@ pub struct PointPayload {
 pub struct VectorPoint {
     /// Chunk id (the point id in the vector store).
     pub id: Uuid,
-    /// The embedding.
+    /// The embedding of the chunk's whole text.
     pub vector: Vec<f32>,
+    /// Embeddings of the chunk's passage windows ([`crate::Embedder::embed_passage_windows`]),
+    /// empty for a chunk that fits one window. The store keeps them with `vector` as one
+    /// multivector and scores the point by its best view (MaxSim against one query vector).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<Vec<f32>>,
     /// Filterable metadata.
     pub payload: PointPayload,
 }

@@ -256,14 +256,14 @@ impl Pipeline {
         // Embedding.
         let started = Instant::now();
         let texts: Vec<String> = drafts.iter().map(ChunkDraft::indexed_text).collect();
-        let (vectors, cached) = self.embed(Some(job), &texts).await?;
+        let (embeddings, cached) = self.embed(Some(job), &texts).await?;
         timings.embed = started.elapsed();
 
         // Indexing.
         let started = Instant::now();
         self.progress(job, JobStage::Indexing, 0.95, drafts.len(), drafts.len())
             .await;
-        let records = self.index(job, &drafts, vectors).await?;
+        let records = self.index(job, &drafts, embeddings).await?;
         let structure = StoredStructure::build(&doc, &tree);
         let result = IngestResult {
             text_chars: doc.text.chars().count() as i64,
@@ -290,22 +290,98 @@ impl Pipeline {
         })
     }
 
-    /// Embeds `texts` (chunks' indexed texts), reusing cached vectors and caching
-    /// new ones batch by batch, so an interrupted job resumes where it stopped.
-    /// With a job, progress is recorded and the `after_embed_batch` failure point
-    /// is armed after each batch. Returns the vectors in order and how many came
-    /// from the cache.
+    /// Embeds `texts` (chunks' indexed texts): each one's whole-text vector and, when
+    /// `ingest.embed_passage_window` is set, its passage windows' vectors. Cached vectors
+    /// are reused and new ones cached batch by batch, so an interrupted job resumes where
+    /// it stopped. With a job, progress is recorded and the `after_embed_batch` failure
+    /// point is armed after each batch. Returns the embeddings in order and how many
+    /// whole-text vectors came from the cache.
     async fn embed(
         &self,
         job: Option<&JobRecord>,
         texts: &[String],
-    ) -> Result<(Vec<Vec<f32>>, usize), IngestError> {
+    ) -> Result<(Vec<ChunkEmbedding>, usize), IngestError> {
         let embedder = self.indexes.embedder.clone();
-        let model_id = embedder.model_id();
+        let window = self.config.embed_passage_window;
+        // Progress runs from 0.1 to 0.95 over embedding; windows take the second half.
+        let whole_span = if window == 0 { 0.85 } else { 0.425 };
+        let whole = {
+            let embedder = embedder.clone();
+            move |batch: Vec<String>| embedder.embed(&batch)
+        };
+        let (vectors, cached) = self
+            .embed_cached(job, texts, &embedder.model_id(), (0.1, whole_span), whole)
+            .await?;
+        if window == 0 {
+            let embeddings = vectors
+                .into_iter()
+                .map(|vector| ChunkEmbedding {
+                    vector,
+                    windows: Vec::new(),
+                })
+                .collect();
+            return Ok((embeddings, cached));
+        }
+        let dimension = embedder.dimension();
+        let windows = {
+            let embedder = embedder.clone();
+            // One cache entry per text: its windows' vectors end to end (empty when it
+            // fits one window).
+            move |batch: Vec<String>| {
+                embedder
+                    .embed_passage_windows(&batch, window)
+                    .map(|per_text| per_text.into_iter().map(|w| w.concat()).collect())
+            }
+        };
+        let (flat_windows, _) = self
+            .embed_cached(
+                job,
+                texts,
+                &embedder.passage_windows_id(window),
+                (0.1 + whole_span, 0.85 - whole_span),
+                windows,
+            )
+            .await?;
+        let embeddings = vectors
+            .into_iter()
+            .zip(flat_windows)
+            .map(|(vector, flat)| {
+                if !flat.len().is_multiple_of(dimension) {
+                    return Err(IngestError::Internal(format!(
+                        "cached passage windows hold {} values, not a multiple of {dimension}",
+                        flat.len()
+                    )));
+                }
+                Ok(ChunkEmbedding {
+                    vector,
+                    windows: flat.chunks_exact(dimension).map(<[f32]>::to_vec).collect(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((embeddings, cached))
+    }
+
+    /// One value list per text from `compute`, read from the embedding cache under
+    /// `cache_key` where present and computed batch by batch (and cached) where not.
+    /// Progress moves across `progress` = (start, span) of the job's share.
+    async fn embed_cached<F>(
+        &self,
+        job: Option<&JobRecord>,
+        texts: &[String],
+        cache_key: &str,
+        progress: (f64, f64),
+        compute: F,
+    ) -> Result<(Vec<Vec<f32>>, usize), IngestError>
+    where
+        F: Fn(Vec<String>) -> Result<Vec<Vec<f32>>, folio_index::IndexError>
+            + Clone
+            + Send
+            + 'static,
+    {
         let hashes: Vec<String> = texts.iter().map(|t| text_hash(t)).collect();
         let mut known: std::collections::HashMap<String, Vec<f32>> = self
             .store
-            .cached_embeddings(&model_id, &hashes)
+            .cached_embeddings(cache_key, &hashes)
             .await?
             .into_iter()
             .collect();
@@ -321,7 +397,7 @@ impl Pipeline {
         let mut done = total - missing.len();
         let report = |done: usize| async move {
             if let Some(job) = job {
-                let share = 0.1 + 0.85 * done as f64 / total.max(1) as f64;
+                let share = progress.0 + progress.1 * done as f64 / total.max(1) as f64;
                 self.progress(job, JobStage::Embedding, share, done, total)
                     .await;
             }
@@ -329,14 +405,21 @@ impl Pipeline {
         report(done).await;
         for batch in missing.chunks(self.config.embed_batch.max(1)) {
             let batch_texts: Vec<String> = batch.iter().map(|&i| texts[i].clone()).collect();
-            let embedder = embedder.clone();
-            let vectors = blocking(move || embedder.embed(&batch_texts)).await??;
+            let compute = compute.clone();
+            let values = blocking(move || compute(batch_texts)).await??;
+            if values.len() != batch.len() {
+                return Err(IngestError::Internal(format!(
+                    "the embedder returned {} results for {} texts",
+                    values.len(),
+                    batch.len()
+                )));
+            }
             let entries: Vec<(String, Vec<f32>)> = batch
                 .iter()
-                .zip(vectors)
+                .zip(values)
                 .map(|(&i, v)| (hashes[i].clone(), v))
                 .collect();
-            self.store.cache_embeddings(&model_id, &entries).await?;
+            self.store.cache_embeddings(cache_key, &entries).await?;
             known.extend(entries);
             done += batch.len();
             report(done).await;
@@ -344,7 +427,7 @@ impl Pipeline {
                 self.fail("after_embed_batch")?;
             }
         }
-        let vectors = hashes
+        let values = hashes
             .iter()
             .map(|h| {
                 known
@@ -353,7 +436,7 @@ impl Pipeline {
                     .ok_or_else(|| IngestError::Internal("embedding missing after embed".into()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((vectors, cached))
+        Ok((values, cached))
     }
 
     /// Writes the version's BM25 entries and vectors (replacing any left by
@@ -362,7 +445,7 @@ impl Pipeline {
         &self,
         job: &JobRecord,
         drafts: &[ChunkDraft],
-        vectors: Vec<Vec<f32>>,
+        embeddings: Vec<ChunkEmbedding>,
     ) -> Result<Vec<ChunkRecord>, IngestError> {
         let version = self
             .store
@@ -405,8 +488,8 @@ impl Pipeline {
 
         let points: Vec<VectorPoint> = records
             .iter()
-            .zip(vectors)
-            .map(|(record, vector)| vector_point(record, vector))
+            .zip(embeddings)
+            .map(|(record, embedding)| vector_point(record, embedding))
             .collect::<Result<_, _>>()?;
         self.indexes
             .vectors
@@ -432,13 +515,13 @@ impl Pipeline {
             return Ok(0);
         }
         let texts: Vec<String> = records.iter().map(ChunkRecord::indexed_text).collect();
-        let (vectors, _cached) = self.embed(None, &texts).await?;
+        let (embeddings, _cached) = self.embed(None, &texts).await?;
         let entries: Vec<IndexedChunk> =
             records.iter().map(index_entry).collect::<Result<_, _>>()?;
         let points: Vec<VectorPoint> = records
             .iter()
-            .zip(vectors)
-            .map(|(record, vector)| vector_point(record, vector))
+            .zip(embeddings)
+            .map(|(record, embedding)| vector_point(record, embedding))
             .collect::<Result<_, _>>()?;
         let bm25 = self.indexes.bm25.clone();
         let document = document_id.to_string();
@@ -521,11 +604,21 @@ fn index_entry(record: &ChunkRecord) -> Result<IndexedChunk, IngestError> {
     })
 }
 
+/// A chunk's vectors: its whole text's and its passage windows'.
+struct ChunkEmbedding {
+    vector: Vec<f32>,
+    windows: Vec<Vec<f32>>,
+}
+
 /// A chunk row and its embedding as a vector point.
-fn vector_point(record: &ChunkRecord, vector: Vec<f32>) -> Result<VectorPoint, IngestError> {
+fn vector_point(
+    record: &ChunkRecord,
+    embedding: ChunkEmbedding,
+) -> Result<VectorPoint, IngestError> {
     Ok(VectorPoint {
         id: parse_chunk_id(&record.id)?,
-        vector,
+        vector: embedding.vector,
+        windows: embedding.windows,
         payload: PointPayload {
             tenant: record.tenant_id.clone(),
             collection: record.collection_id.clone(),

@@ -31,6 +31,7 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
             args.synthetic_chunks_per_doc,
             args.synthetic_pool,
             20_261_129,
+            config.ingest.embed_passage_window,
         )
     });
     let config = match &synthetic_spec {

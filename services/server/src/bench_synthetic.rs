@@ -4,7 +4,9 @@
 //! embeds a pool of real sentences from a document set once and builds every chunk
 //! from pool sentences: its text is their concatenation (numbers redrawn, so the
 //! vocabulary keeps growing as real filings do) and its vector the normalised mean of
-//! their embeddings plus a little noise. Each document draws from its own window of
+//! their embeddings plus a little noise. A chunk longer than the configured passage
+//! window also gets window vectors, as ingestion writes them: its sentences split into
+//! that many consecutive runs, each run's vector built the same way. Each document draws from its own window of
 //! the pool, so a document's chunks share vocabulary as real ones do. The rows,
 //! full-text entries and vector points go through the same store and index APIs as
 //! ingestion, so searches over the result exercise exactly the production paths.
@@ -24,7 +26,10 @@ use crate::runtime::Runtime;
 const MANIFEST: &str = "synthetic.json";
 /// Bumped whenever the generated text or vectors change, so that an index built
 /// by another version is never measured as if it were this one's.
-const GENERATOR_VERSION: u32 = 2;
+const GENERATOR_VERSION: u32 = 3;
+/// Characters per embedder token in English prose (all-MiniLM-L6-v2's WordPiece), used
+/// to lay out a generated chunk's passage windows without tokenising it.
+const CHARS_PER_TOKEN: usize = 4;
 /// Documents' heading paths cycle through these so that headings are indexed too.
 const HEADINGS: [&str; 6] = [
     "Article 1 › Definitions",
@@ -46,6 +51,9 @@ pub struct SyntheticSpec {
     pub pool_sentences: usize,
     /// Seed of every random choice.
     pub seed: u64,
+    /// The passage window in tokens (`ingest.embed_passage_window`; 0: whole-chunk
+    /// vectors only).
+    pub passage_window: usize,
     /// [`GENERATOR_VERSION`] of the code that built it.
     pub generator: u32,
 }
@@ -72,12 +80,14 @@ impl SyntheticSpec {
         chunks_per_document: usize,
         pool_sentences: usize,
         seed: u64,
+        passage_window: usize,
     ) -> Self {
         SyntheticSpec {
             chunks,
             chunks_per_document,
             pool_sentences,
             seed,
+            passage_window,
             generator: GENERATOR_VERSION,
         }
     }
@@ -194,21 +204,23 @@ async fn build(
         for ordinal in 0..count {
             let target_chars = 600 + rng.below(900);
             let mut text = String::new();
-            let mut vector = vec![0f32; vectors[0].len()];
+            // Each picked sentence and the character offset of its middle.
+            let mut picks: Vec<(usize, usize)> = Vec::new();
             while text.len() < target_chars {
                 let pick = window_start + rng.below(window.min(sentences.len()));
                 if !text.is_empty() {
                     text.push(' ');
                 }
+                let start = text.len();
                 redraw_numbers(&sentences[pick], &mut rng, &mut text);
-                for (sum, value) in vector.iter_mut().zip(&vectors[pick]) {
-                    *sum += value;
-                }
+                picks.push((pick, (start + text.len()) / 2));
             }
-            for value in vector.iter_mut() {
-                *value += (rng.unit() - 0.5) * 0.02;
-            }
-            normalise(&mut vector);
+            let all: Vec<usize> = picks.iter().map(|&(pick, _)| pick).collect();
+            let vector = noisy_mean(&vectors, &all, &mut rng);
+            let passage_windows = passage_runs(&picks, text.len(), spec.passage_window)
+                .iter()
+                .map(|run| noisy_mean(&vectors, run, &mut rng))
+                .collect();
             let id = chunk_id(&document_id, version, ordinal as u32);
             let heading = HEADINGS[(ordinal * HEADINGS.len()) / count.max(1)];
             let chars = text.chars().count() as i64;
@@ -226,6 +238,7 @@ async fn build(
             points.push(VectorPoint {
                 id,
                 vector,
+                windows: passage_windows,
                 payload: PointPayload {
                     tenant: tenant.clone(),
                     collection: collection.id.clone(),
@@ -292,6 +305,39 @@ async fn build(
         optimize_s,
         mean_chunk_chars: total_chars as f64 / written.max(1) as f64,
     })
+}
+
+/// The normalised mean of the `picks`' pool vectors plus a little noise.
+fn noisy_mean(vectors: &[Vec<f32>], picks: &[usize], rng: &mut SplitMix64) -> Vec<f32> {
+    let mut mean = vec![0f32; vectors.first().map_or(0, Vec::len)];
+    for &pick in picks {
+        for (sum, value) in mean.iter_mut().zip(&vectors[pick]) {
+            *sum += value;
+        }
+    }
+    for value in mean.iter_mut() {
+        *value += (rng.unit() - 0.5) * 0.02;
+    }
+    normalise(&mut mean);
+    mean
+}
+
+/// A generated chunk's passage windows as runs of its sentences: none when its text
+/// (`chars` long, about `chars / CHARS_PER_TOKEN` tokens) fits one window of
+/// `window` tokens, else the fewest windows that cover it, each sentence in the
+/// window its middle falls in. `picks` are (sentence, middle offset) in text order.
+fn passage_runs(picks: &[(usize, usize)], chars: usize, window: usize) -> Vec<Vec<usize>> {
+    let tokens = chars.div_ceil(CHARS_PER_TOKEN);
+    if window == 0 || tokens <= window {
+        return Vec::new();
+    }
+    let count = tokens.div_ceil(window);
+    let mut runs = vec![Vec::new(); count];
+    for &(pick, middle) in picks {
+        runs[(middle * count / chars.max(1)).min(count - 1)].push(pick);
+    }
+    runs.retain(|run| !run.is_empty());
+    runs
 }
 
 /// Sentences of 40–400 characters from the `.txt` files under `dir` (or its
@@ -393,6 +439,21 @@ mod tests {
                 "Pursuant to 15 U.S.C. Sec. 78 the Company shall file its reports."
             ]
         );
+    }
+
+    #[test]
+    fn passage_runs_split_long_chunks_in_text_order() {
+        // 1,200 characters ≈ 300 tokens: three windows of 128 tokens.
+        let picks: Vec<(usize, usize)> = (0..6).map(|i| (10 + i, 100 + i * 200)).collect();
+        let runs = passage_runs(&picks, 1200, 128);
+        assert_eq!(runs, vec![vec![10, 11], vec![12, 13], vec![14, 15]]);
+        assert!(passage_runs(&picks, 1200, 0).is_empty(), "windows off");
+        assert!(
+            passage_runs(&picks[..2], 400, 128).is_empty(),
+            "fits one window"
+        );
+        // One long sentence leaves the windows it does not reach empty: they are dropped.
+        assert_eq!(passage_runs(&[(7, 600)], 1200, 128), vec![vec![7]]);
     }
 
     #[test]

@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeVectorParams,
     FieldCondition, FieldIndexOperations, Filter, HasIdCondition, JsonPath, KeywordIndexParams,
-    Match, NamedQuery, Payload, PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType,
-    PointId, PointInsertOperations, PointOperations, PointStructPersisted, QueryEnum, QueryRequest,
-    ScoringQuery, ScrollRequest, UpdateOperation, VectorStructPersisted, WithPayloadInterface,
-    WithVector, DEFAULT_VECTOR_NAME,
+    Match, MultiVectorComparator, MultiVectorConfig, NamedQuery, Payload, PayloadFieldSchema,
+    PayloadSchemaParams, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
+    PointStructPersisted, QueryEnum, QueryRequest, ScoringQuery, ScrollRequest, UpdateOperation,
+    VectorStructPersisted, WithPayloadInterface, WithVector, DEFAULT_VECTOR_NAME,
 };
 use tokio::sync::RwLock;
 
@@ -106,6 +106,10 @@ impl PayloadKeys {
 struct OpenShard {
     engine: Arc<EdgeShard>,
     dimension: usize,
+    /// Whether points hold a multivector (whole text and passage windows). A shard
+    /// created before passage windows holds one vector per point; it keeps working,
+    /// storing whole-text vectors only, until it is rebuilt.
+    multivector: bool,
     /// qdrant-edge's `flush` panics if another thread holds its WAL lock, so an update and
     /// the flush that follows it must never overlap with another update.
     write_lock: Arc<Mutex<()>>,
@@ -145,20 +149,29 @@ impl EdgeVectorStore {
                 Ok::<_, IndexError>(engine)
             })
             .await??;
-            let dimension = engine
+            let (dimension, multivector) = engine
                 .config()
                 .vectors
                 .get(DEFAULT_VECTOR_NAME)
-                .map(|params| params.size)
+                .map(|params| (params.size, params.multivector_config.is_some()))
                 .ok_or_else(|| {
                     IndexError::Corrupt(format!(
                         "shard {} has no default dense vector",
                         dir.display()
                     ))
                 })?;
+            if !multivector {
+                tracing::warn!(
+                    shard = %dir.display(),
+                    "this vector shard predates passage windows: chunks are searched by their \
+                     whole-text vector only until the shard is rebuilt (move it aside and \
+                     restore or re-ingest)"
+                );
+            }
             Some(OpenShard {
                 engine: Arc::new(engine),
                 dimension,
+                multivector,
                 write_lock: Arc::new(Mutex::new(())),
             })
         } else {
@@ -238,7 +251,11 @@ impl EdgeVectorStore {
                     let config = EdgeConfig::builder()
                         .vector(
                             DEFAULT_VECTOR_NAME,
-                            EdgeVectorParams::builder(dimension, Distance::Cosine).build(),
+                            EdgeVectorParams::builder(dimension, Distance::Cosine)
+                                .multivector_config(MultiVectorConfig {
+                                    comparator: MultiVectorComparator::MaxSim,
+                                })
+                                .build(),
                         )
                         .build();
                     Ok::<_, IndexError>(EdgeShard::new(&dir, config)?)
@@ -247,6 +264,7 @@ impl EdgeVectorStore {
                 let shard = OpenShard {
                     engine: Arc::new(engine),
                     dimension,
+                    multivector: true,
                     write_lock: Arc::new(Mutex::new(())),
                 };
                 *slot = Some(shard.clone());
@@ -299,7 +317,7 @@ impl VectorStore for EdgeVectorStore {
             validate_points(points, shard.dimension)?;
             let persisted = points
                 .iter()
-                .map(to_persisted)
+                .map(|point| to_persisted(point, shard.multivector))
                 .collect::<Result<Vec<_>, _>>()?;
             self.write(vec![UpdateOperation::PointOperation(
                 PointOperations::UpsertPoints(PointInsertOperations::PointsList(persisted)),
@@ -504,7 +522,12 @@ pub(crate) fn payload_version(version: u64) -> Result<i64, IndexError> {
     })
 }
 
-fn to_persisted(point: &VectorPoint) -> Result<PointStructPersisted, IndexError> {
+/// `point` as qdrant-edge stores it: its whole-text vector followed by its windows' as
+/// one multivector, or the whole-text vector alone in a single-vector shard.
+fn to_persisted(
+    point: &VectorPoint,
+    multivector: bool,
+) -> Result<PointStructPersisted, IndexError> {
     let payload = &point.payload;
     let mut map = serde_json::Map::new();
     map.insert(payload_key::TENANT.into(), payload.tenant.clone().into());
@@ -523,7 +546,16 @@ fn to_persisted(point: &VectorPoint) -> Result<PointStructPersisted, IndexError>
     map.insert(payload_key::ORDINAL.into(), payload.ordinal.into());
     Ok(PointStructPersisted {
         id: PointId::Uuid(point.id),
-        vector: VectorStructPersisted::Single(point.vector.clone()),
+        vector: if multivector {
+            VectorStructPersisted::MultiDense(
+                std::iter::once(&point.vector)
+                    .chain(&point.windows)
+                    .cloned()
+                    .collect(),
+            )
+        } else {
+            VectorStructPersisted::Single(point.vector.clone())
+        },
         payload: Some(Payload(map)),
     })
 }
@@ -543,6 +575,7 @@ mod tests {
         let point = VectorPoint {
             id,
             vector: vec![1.0, 0.0],
+            windows: Vec::new(),
             payload: crate::PointPayload {
                 tenant: "t".into(),
                 collection: "c".into(),
@@ -551,7 +584,7 @@ mod tests {
                 ordinal: 7,
             },
         };
-        let persisted = to_persisted(&point).unwrap();
+        let persisted = to_persisted(&point, true).unwrap();
         assert_eq!(persisted.id, PointId::Uuid(id));
         let payload = persisted.payload.unwrap();
         assert_eq!(payload.0["version"], serde_json::json!(3));

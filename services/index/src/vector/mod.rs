@@ -27,6 +27,10 @@ pub(crate) mod payload_key {
 
 /// A store of chunk embeddings with tenant/collection/document filters, cosine similarity.
 ///
+/// A point holds its chunk's whole-text vector and its passage windows' vectors as one
+/// multivector; a search scores it by its best view (Qdrant's MaxSim with one query
+/// vector), so a chunk is found by the part of it a question is about.
+///
 /// Every search and count takes a [`SearchFilter`], whose tenant is mandatory. Writes are
 /// durable when the returned future resolves. Point ids are chunk ids: upserting an id
 /// that exists replaces the point.
@@ -75,6 +79,9 @@ pub(crate) fn validate_points(points: &[VectorPoint], dimension: usize) -> Resul
     for point in points {
         require_tenant(&point.payload.tenant)?;
         check_dimension(&point.vector, dimension)?;
+        for window in &point.windows {
+            check_dimension(window, dimension)?;
+        }
     }
     Ok(())
 }

@@ -7,8 +7,9 @@ use qdrant_client::qdrant::r#match::MatchValue;
 use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FieldType, Filter, KeywordIndexParamsBuilder, PointStruct,
-    QueryPointsBuilder, RepeatedStrings, UpsertPointsBuilder, Value, VectorParamsBuilder,
+    DeletePointsBuilder, Distance, FieldType, Filter, KeywordIndexParamsBuilder,
+    MultiVectorComparator, MultiVectorConfigBuilder, PointStruct, QueryPointsBuilder,
+    RepeatedStrings, UpsertPointsBuilder, Value, Vector, VectorParamsBuilder,
 };
 use qdrant_client::{Payload, Qdrant};
 
@@ -48,6 +49,9 @@ pub struct QdrantServerStore {
     collection: String,
     options: QdrantCollectionOptions,
     dimension: OnceLock<usize>,
+    /// Whether the collection stores multivectors (whole text and passage windows); one
+    /// created before passage windows stores whole-text vectors only.
+    multivector: OnceLock<bool>,
 }
 
 impl std::fmt::Debug for QdrantServerStore {
@@ -88,6 +92,7 @@ impl QdrantServerStore {
             collection: collection.to_string(),
             options,
             dimension: OnceLock::new(),
+            multivector: OnceLock::new(),
         })
     }
 
@@ -98,19 +103,22 @@ impl QdrantServerStore {
             .ok_or(IndexError::NotReady { store: NAME })
     }
 
-    async fn existing_dimension(&self) -> Result<Option<usize>, IndexError> {
+    /// The existing collection's vector size and whether it holds multivectors.
+    async fn existing_layout(&self) -> Result<Option<(usize, bool)>, IndexError> {
         if !self.client.collection_exists(&self.collection).await? {
             return Ok(None);
         }
         let info = self.client.collection_info(&self.collection).await?;
-        let size = info
+        let (size, multivector) = info
             .result
             .and_then(|info| info.config)
             .and_then(|config| config.params)
             .and_then(|params| params.vectors_config)
             .and_then(|vectors| vectors.config)
             .and_then(|config| match config {
-                VectorsConfigKind::Params(params) => Some(params.size),
+                VectorsConfigKind::Params(params) => {
+                    Some((params.size, params.multivector_config.is_some()))
+                }
                 VectorsConfigKind::ParamsMap(_) => None,
             })
             .ok_or_else(|| {
@@ -119,9 +127,10 @@ impl QdrantServerStore {
                     self.collection
                 ))
             })?;
-        usize::try_from(size)
-            .map(Some)
-            .map_err(|_| IndexError::Corrupt(format!("vector size {size} does not fit in usize")))
+        let size = usize::try_from(size).map_err(|_| {
+            IndexError::Corrupt(format!("vector size {size} does not fit in usize"))
+        })?;
+        Ok(Some((size, multivector)))
     }
 
     async fn create_or_check(&self, dimension: usize) -> Result<(), IndexError> {
@@ -130,8 +139,8 @@ impl QdrantServerStore {
                 "vector dimension must be positive".into(),
             ));
         }
-        match self.existing_dimension().await? {
-            Some(existing) if existing != dimension => {
+        match self.existing_layout().await? {
+            Some((existing, _)) if existing != dimension => {
                 return Err(IndexError::DimensionMismatch {
                     expected: existing,
                     actual: dimension,
@@ -143,10 +152,12 @@ impl QdrantServerStore {
                     .client
                     .create_collection(
                         CreateCollectionBuilder::new(&self.collection)
-                            .vectors_config(VectorParamsBuilder::new(
-                                dimension as u64,
-                                Distance::Cosine,
-                            ))
+                            .vectors_config(
+                                VectorParamsBuilder::new(dimension as u64, Distance::Cosine)
+                                    .multivector_config(MultiVectorConfigBuilder::new(
+                                        MultiVectorComparator::MaxSim,
+                                    )),
+                            )
                             .shard_number(self.options.shards)
                             .replication_factor(self.options.replication_factor),
                     )
@@ -154,9 +165,9 @@ impl QdrantServerStore {
                 // Another replica may have created it at the same moment: only fail if it
                 // still does not exist with the right dimension.
                 if let Err(error) = created {
-                    match self.existing_dimension().await? {
-                        Some(existing) if existing == dimension => {}
-                        Some(existing) => {
+                    match self.existing_layout().await? {
+                        Some((existing, _)) if existing == dimension => {}
+                        Some((existing, _)) => {
                             return Err(IndexError::DimensionMismatch {
                                 expected: existing,
                                 actual: dimension,
@@ -192,8 +203,20 @@ impl QdrantServerStore {
                 )
                 .await?;
         }
+        let multivector = match self.existing_layout().await? {
+            Some((_, multivector)) => multivector,
+            None => true,
+        };
+        if !multivector {
+            tracing::warn!(
+                collection = %self.collection,
+                "this Qdrant collection predates passage windows: chunks are searched by \
+                 their whole-text vector only until the collection is rebuilt"
+            );
+        }
         // A second ensure_ready with the same dimension keeps the first value.
         let _ = self.dimension.set(dimension);
+        let _ = self.multivector.set(multivector);
         Ok(())
     }
 
@@ -231,7 +254,7 @@ impl VectorStore for QdrantServerStore {
             validate_points(points, self.dimension()?)?;
             let structs = points
                 .iter()
-                .map(to_point_struct)
+                .map(|point| to_point_struct(point, self.multivector.get() == Some(&true)))
                 .collect::<Result<Vec<_>, _>>()?;
             self.client
                 .upsert_points(UpsertPointsBuilder::new(&self.collection, structs).wait(true))
@@ -322,7 +345,9 @@ impl VectorStore for QdrantServerStore {
     }
 }
 
-fn to_point_struct(point: &VectorPoint) -> Result<PointStruct, IndexError> {
+/// `point` as the server stores it: its whole-text vector followed by its windows' as
+/// one multivector, or the whole-text vector alone in a single-vector collection.
+fn to_point_struct(point: &VectorPoint, multivector: bool) -> Result<PointStruct, IndexError> {
     let payload = &point.payload;
     let mut fields = Payload::new();
     fields.insert(payload_key::TENANT, payload.tenant.clone());
@@ -333,11 +358,17 @@ fn to_point_struct(point: &VectorPoint) -> Result<PointStruct, IndexError> {
         payload_key::ORDINAL,
         Value::from(i64::from(payload.ordinal)),
     );
-    Ok(PointStruct::new(
-        point.id.to_string(),
-        point.vector.clone(),
-        fields,
-    ))
+    let vector = if multivector {
+        Vector::new_multi(
+            std::iter::once(&point.vector)
+                .chain(&point.windows)
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+    } else {
+        Vector::from(point.vector.clone())
+    };
+    Ok(PointStruct::new(point.id.to_string(), vector, fields))
 }
 
 /// Exact keyword match. qdrant-client's `From<String>` would turn a value containing

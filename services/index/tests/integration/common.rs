@@ -100,6 +100,7 @@ pub fn point(
     VectorPoint {
         id,
         vector,
+        windows: Vec::new(),
         payload: PointPayload {
             tenant: tenant.into(),
             collection: collection.into(),

@@ -66,7 +66,7 @@ fn a_long_texts_tail_shapes_its_vector() {
     let texts = vec![
         long,
         head.clone(),
-        "termination for convenience with notice".to_string(),
+        "Either party may terminate the agreement for convenience on written notice.".to_string(),
     ];
     let v = embedder.embed(&texts).unwrap();
     let norm = v[0].iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -182,4 +182,66 @@ fn embedder_is_shareable_across_threads() {
             assert_eq!(handle.join().unwrap()[0].len(), 384);
         }
     });
+}
+
+#[test]
+fn passage_windows_cover_long_texts_only() {
+    // Folio's configured window (512), so the long text's whole vector is one pass.
+    let options = EmbedderOptions {
+        max_length: 512,
+        ..EmbedderOptions::default()
+    };
+    let embedder = &Embedder::load(&model_dir(), &ort_dylib(), options).unwrap();
+    const WINDOW: usize = 128;
+    let head = "The Licensee shall pay the royalties stated in Schedule B within thirty days of each quarter end. "
+        .repeat(14);
+    let tail = "Either party may terminate this Agreement for convenience upon ninety days written notice to the other party.";
+    let long = format!("{head}{tail}");
+    let tokens = embedder.count_tokens(&long);
+    assert!(
+        tokens > 2 * WINDOW && tokens < embedder.max_length(),
+        "{tokens} tokens"
+    );
+    let texts = vec![
+        "A short clause.".to_string(),
+        long.clone(),
+        "Either party may terminate the agreement for convenience on written notice.".to_string(),
+    ];
+    let windows = embedder.embed_passage_windows(&texts, WINDOW).unwrap();
+    assert_eq!(windows.len(), 3);
+    assert!(windows[0].is_empty(), "a text within one window has none");
+    assert!(windows[2].is_empty());
+    assert_eq!(
+        windows[1].len(),
+        tokens.div_ceil(WINDOW),
+        "the fewest windows that cover it"
+    );
+    for vector in &windows[1] {
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+    }
+    let whole = embedder.embed(&texts).unwrap();
+    let query = &whole[2];
+    let similarities: Vec<f32> = windows[1].iter().map(|w| cosine(query, w)).collect();
+    let best = (0..similarities.len())
+        .max_by(|&a, &b| similarities[a].total_cmp(&similarities[b]))
+        .unwrap();
+    assert_eq!(
+        best,
+        similarities.len() - 1,
+        "the last window holds the termination clause: {similarities:?}"
+    );
+    assert!(
+        similarities[best] > cosine(query, &whole[1]) + 0.03,
+        "the window holding the clause matches it better than the whole text: {similarities:?} vs {}",
+        cosine(query, &whole[1])
+    );
+    assert_ne!(
+        embedder.passage_windows_id(WINDOW),
+        embedder.passage_windows_id(64),
+        "the cache key names the window"
+    );
+    assert!(embedder
+        .passage_windows_id(WINDOW)
+        .starts_with(&embedder.model_id()));
 }

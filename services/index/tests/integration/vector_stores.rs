@@ -405,3 +405,70 @@ fn a_crash_inside_the_optimizer_leaves_no_duplicate_points_after_reopen() {
         );
     });
 }
+
+async fn best_view(store: Arc<dyn VectorStore>) {
+    let mut stored = points("t", "c", "d", 1, 50, 11);
+    let window = pseudo_vector(777, DIM);
+    stored[7].windows = vec![pseudo_vector(778, DIM), window.clone()];
+    store.upsert(&stored).await.unwrap();
+    let filter = SearchFilter::tenant("t");
+    assert_eq!(
+        store.count(&filter).await.unwrap(),
+        50,
+        "windows are part of their chunk's point, not points: {}",
+        store.name()
+    );
+    let hits = store.search(&window, &filter, 3).await.unwrap();
+    assert_eq!(hits[0].chunk_id, stored[7].id, "{}", store.name());
+    assert!(
+        (hits[0].score - 1.0).abs() < 1e-4,
+        "a point scores as its best-matching view: {}",
+        hits[0].score
+    );
+    assert!(
+        cosine(&window, &stored[7].vector) < 0.9,
+        "the whole-text vector alone would not have matched"
+    );
+    let hits = store.search(&stored[7].vector, &filter, 1).await.unwrap();
+    assert_eq!(hits[0].chunk_id, stored[7].id);
+    assert!(
+        (hits[0].score - 1.0).abs() < 1e-4,
+        "the whole-text view counts too"
+    );
+}
+
+#[test]
+fn a_point_is_found_by_its_best_matching_window() {
+    on_every_backend("a_point_is_found_by_its_best_matching_window", best_view);
+}
+
+#[test]
+fn windows_survive_optimisation_and_reopening() {
+    let rt = runtime();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors");
+        let mut stored = points("t", "c", "d", 1, 3_000, 12);
+        for (i, point) in stored.iter_mut().enumerate() {
+            point.windows = (0..i % 3)
+                .map(|w| pseudo_vector(1_000_000 + (i * 3 + w) as u64, DIM))
+                .collect();
+        }
+        {
+            let store = EdgeVectorStore::open(&path).await.unwrap();
+            store.ensure_ready(DIM).await.unwrap();
+            store.upsert(&stored).await.unwrap();
+            store.optimize().await.unwrap();
+        }
+        let store = EdgeVectorStore::open(&path).await.unwrap();
+        store.ensure_ready(DIM).await.unwrap();
+        let filter = SearchFilter::tenant("t");
+        assert_eq!(store.count(&filter).await.unwrap(), 3_000);
+        for i in [2, 500, 2_999] {
+            let query = stored[i].windows.last().unwrap();
+            let hits = store.search(query, &filter, 1).await.unwrap();
+            assert_eq!(hits[0].chunk_id, stored[i].id, "window of point {i}");
+            assert!((hits[0].score - 1.0).abs() < 1e-3, "{}", hits[0].score);
+        }
+    });
+}
