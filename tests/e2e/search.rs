@@ -126,6 +126,35 @@ async fn search_over_http_and_the_cli() {
         .as_str()
         .unwrap()
         .contains("PO-77341-ZX"));
+    // With `retrieval.query_embed_threads` > 0 questions are embedded by a session
+    // of their own; both sessions run the same model.
+    let dense_search = |query_threads: &str| -> Vec<(String, f64)> {
+        let output = crate::harness::folio(data.path())
+            .env("FOLIO__RETRIEVAL__QUERY_EMBED_THREADS", query_threads)
+            .args(["search", "paying invoices", "--mode", "dense", "--json"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let body: Value = serde_json::from_slice(&output.stdout).unwrap();
+        body["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let id = c["chunk"]["id"].as_str().unwrap().to_string();
+                (id, c["dense"]["score"].as_f64().unwrap())
+            })
+            .collect()
+    };
+    let (own, shared) = (dense_search("1"), dense_search("0"));
+    assert_eq!(own.len(), 2, "{own:?}");
+    for ((own_id, own_score), (shared_id, shared_score)) in own.iter().zip(&shared) {
+        assert_eq!(own_id, shared_id);
+        assert!(
+            (own_score - shared_score).abs() < 1e-4,
+            "{own:?} vs {shared:?}"
+        );
+    }
     let text = String::from_utf8(folio_ok(
         data.path(),
         &["search", "Delaware law", "--doc", &contract],

@@ -148,6 +148,13 @@ pub struct RetrievalConfig {
     /// after function words are dropped); 0 keeps every word. Fewer words search
     /// a large index faster and rank a little worse (see BENCHMARKS.md).
     pub bm25_max_terms: usize,
+    /// Threads of the embedder that embeds questions (and the answerer's candidate
+    /// sentences), an ONNX Runtime session of its own; 0 shares the ingestion embedder
+    /// (`ingest.embed_threads`). One thread lets a
+    /// hybrid search embed its question on one core while BM25 runs on another, which
+    /// pays on a large index where BM25 is slow, and costs on a small one, where the
+    /// question's embedding is most of a search (see BENCHMARKS.md).
+    pub query_embed_threads: usize,
 }
 
 /// How XL3M scores a segment: lower is more relevant.
@@ -437,6 +444,7 @@ impl Default for RetrievalConfig {
             dense_weight: 1.0,
             per_retriever: 50,
             bm25_max_terms: 16,
+            query_embed_threads: 0,
         }
     }
 }

@@ -64,6 +64,22 @@ impl Runtime {
                         config.embedder_dir().display()
                     )
                 })?;
+        let query_embedder = match config.retrieval.query_embed_threads {
+            0 => None,
+            threads => {
+                let (dir, ort) = (config.embedder_dir(), config.onnxruntime_path());
+                let options = EmbedderOptions {
+                    batch_size: config.ingest.embed_batch,
+                    max_length: config.ingest.embed_max_length,
+                    threads: Some(threads),
+                };
+                let loaded =
+                    tokio::task::spawn_blocking(move || Embedder::load(&dir, &ort, options))
+                        .await?
+                        .context("loading the query embedder")?;
+                Some(Arc::new(loaded))
+            }
+        };
         let role = ServeRole::parse(&config.server.role)?;
         if role != ServeRole::All && config.vectors.backend == VectorBackend::Edge {
             anyhow::bail!(
@@ -120,7 +136,7 @@ impl Runtime {
         };
         let retriever = Retriever::new(
             store.clone(),
-            Arc::clone(&indexes.embedder),
+            query_embedder.unwrap_or_else(|| Arc::clone(&indexes.embedder)),
             Arc::clone(&indexes.bm25),
             Arc::clone(&indexes.vectors),
             config.retrieval.clone(),
