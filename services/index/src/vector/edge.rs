@@ -164,8 +164,8 @@ impl EdgeVectorStore {
                 tracing::warn!(
                     shard = %dir.display(),
                     "this vector shard predates passage windows: chunks are searched by their \
-                     whole-text vector only until the shard is rebuilt (move it aside and \
-                     restore or re-ingest)"
+                     whole-text vector only until the shard is rebuilt (stop the server, move \
+                     this directory aside and run `folio admin reindex`)"
                 );
             }
             Some(OpenShard {

@@ -139,14 +139,14 @@ impl QdrantServerStore {
                 "vector dimension must be positive".into(),
             ));
         }
-        match self.existing_layout().await? {
+        let multivector = match self.existing_layout().await? {
             Some((existing, _)) if existing != dimension => {
                 return Err(IndexError::DimensionMismatch {
                     expected: existing,
                     actual: dimension,
                 })
             }
-            Some(_) => {}
+            Some((_, multivector)) => multivector,
             None => {
                 let created = self
                     .client
@@ -164,9 +164,10 @@ impl QdrantServerStore {
                     .await;
                 // Another replica may have created it at the same moment: only fail if it
                 // still does not exist with the right dimension.
-                if let Err(error) = created {
-                    match self.existing_layout().await? {
-                        Some((existing, _)) if existing == dimension => {}
+                match created {
+                    Ok(_) => true,
+                    Err(error) => match self.existing_layout().await? {
+                        Some((existing, multivector)) if existing == dimension => multivector,
                         Some((existing, _)) => {
                             return Err(IndexError::DimensionMismatch {
                                 expected: existing,
@@ -174,10 +175,10 @@ impl QdrantServerStore {
                             })
                         }
                         None => return Err(error.into()),
-                    }
+                    },
                 }
             }
-        }
+        };
 
         // Creating an index that exists with the same type is a no-op on the server.
         self.client
@@ -203,15 +204,12 @@ impl QdrantServerStore {
                 )
                 .await?;
         }
-        let multivector = match self.existing_layout().await? {
-            Some((_, multivector)) => multivector,
-            None => true,
-        };
         if !multivector {
             tracing::warn!(
                 collection = %self.collection,
                 "this Qdrant collection predates passage windows: chunks are searched by \
-                 their whole-text vector only until the collection is rebuilt"
+                 their whole-text vector only until the collection is rebuilt (point \
+                 vectors.collection at a new collection and run `folio admin reindex`)"
             );
         }
         // A second ensure_ready with the same dimension keeps the first value.
