@@ -20,7 +20,10 @@ fn ingest_then_inspect_from_the_command_line() {
     std::fs::write(input.path().join("nested/empty.txt"), "").unwrap();
     std::fs::write(input.path().join("tool.exe"), b"MZ\x90\x00").unwrap();
 
+    // With a 1 KB indexing threshold even these few vectors get an HNSW index, if
+    // `folio ingest` runs the optimiser before it exits.
     let output = folio(data.path())
+        .env("FOLIO__VECTORS__INDEXING_THRESHOLD_KB", "1")
         .args(["ingest", "--collection", "cli", "--json"])
         .arg(input.path())
         .output()
@@ -53,6 +56,9 @@ fn ingest_then_inspect_from_the_command_line() {
         Some("rejected"),
         "{report}"
     );
+    let vectors = &report["vectors"];
+    assert!(vectors["points"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(vectors["indexed_vectors"], vectors["points"], "{report}");
 
     // Ingesting the same directory again changes nothing.
     let output = folio(data.path())

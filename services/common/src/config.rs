@@ -345,6 +345,9 @@ pub struct VectorsConfig {
     pub shards: u32,
     /// Replication factor of the collection when Folio creates it.
     pub replication_factor: u32,
+    /// `edge` backend: KB of vectors a segment must exceed before its HNSW index is
+    /// built (unset: qdrant-edge's 10,000 KB). Smaller segments are searched by a scan.
+    pub indexing_threshold_kb: Option<usize>,
 }
 
 impl Default for FolioConfig {
@@ -432,6 +435,7 @@ impl Default for VectorsConfig {
             collection: "folio_chunks".into(),
             shards: 1,
             replication_factor: 1,
+            indexing_threshold_kb: None,
         }
     }
 }

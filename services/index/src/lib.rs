@@ -26,5 +26,6 @@ pub use error::IndexError;
 pub use fusion::{reciprocal_rank_fusion, FusedHit};
 pub use types::{Hit, IndexedChunk, PointPayload, SearchFilter, VectorPoint};
 pub use vector::{
-    EdgeVectorStore, QdrantCollectionOptions, QdrantServerStore, StoreFuture, VectorStore,
+    EdgeStoreOptions, EdgeVectorStore, QdrantCollectionOptions, QdrantServerStore, StoreFuture,
+    VectorStore, VectorStoreStats,
 };

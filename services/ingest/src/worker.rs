@@ -93,9 +93,10 @@ impl Worker {
     ///
     /// After a burst of successful jobs, once the queue is empty, the vector
     /// store's optimiser runs: without it a growing embedded store is searched
-    /// segment by segment without a vector index.
+    /// segment by segment without a vector index. It also runs once when the
+    /// queue is first found empty, for what an earlier process left unoptimised.
     pub async fn run_forever(self, mut shutdown: watch::Receiver<bool>) {
-        let mut vectors_changed = false;
+        let mut vectors_changed = true;
         loop {
             if *shutdown.borrow() {
                 return;

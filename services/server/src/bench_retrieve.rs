@@ -56,6 +56,7 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
     let segments = bm25.segment_count()?;
     let filter = SearchFilter::tenant(runtime.tenant.id.clone());
     let chunks = runtime.retriever_chunk_count(&filter).await?;
+    let vectors = runtime.pipeline.indexes().vectors.stats().await?;
 
     let mut report = serde_json::Map::new();
     for mode in [
@@ -136,6 +137,7 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
         "chunks": chunks,
         "full_text_segments": segments,
         "full_text_segments_before_merge": segments_before,
+        "vectors": vectors,
         "merge_s": merge_s,
         "synthetic": synthetic,
         "queries": queries.len(),
@@ -170,6 +172,17 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
         queries.len(),
         args.repeats.max(1),
         args.limit
+    );
+    println!(
+        "vector store: {} points in {} segments, {} vectors in a vector index{}",
+        vectors.points,
+        vectors.segments,
+        vectors.indexed_vectors,
+        if vectors.indexed_vectors < vectors.points {
+            " (the rest are scanned: ingestion has not optimised the store)"
+        } else {
+            ""
+        }
     );
     println!(
         "{:<7} {:>9} {:>9} {:>9} | p50 ms: {:>6} {:>6} {:>6} {:>6}",

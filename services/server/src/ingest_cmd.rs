@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use folio_common::store::{JobStage, SubmitOutcome};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -73,10 +73,11 @@ pub async fn submit_file(
 pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
     let report = ingest_files(&runtime, &args.paths, &args.collection, args.json).await?;
     let count = |status: &str| report.iter().filter(|v| v["status"] == status).count();
+    let vectors = runtime.pipeline.indexes().vectors.stats().await?;
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({"documents": report}))?
+            serde_json::to_string_pretty(&json!({"documents": report, "vectors": vectors}))?
         );
     } else {
         println!(
@@ -85,6 +86,10 @@ pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
             count("failed"),
             count("unchanged"),
             count("rejected")
+        );
+        println!(
+            "vector store: {} points, {} vectors in a vector index, {} segments",
+            vectors.points, vectors.indexed_vectors, vectors.segments
         );
     }
     Ok(())
@@ -228,5 +233,28 @@ pub async fn ingest_files(
         task.await??;
     }
     report.extend(finished.into_values());
+    // A server's workers optimise when their queue empties; this process is the only
+    // worker here, so it does the same before it exits, else the vectors just written
+    // would stay unindexed and every dense search would scan them. It also finishes
+    // what an interrupted earlier run left, so it runs even when nothing was queued.
+    let started = std::time::Instant::now();
+    if !quiet {
+        println!(
+            "optimising the vector store (builds the vector index once enough vectors are in)"
+        );
+    }
+    let optimized = runtime
+        .pipeline
+        .indexes()
+        .vectors
+        .optimize()
+        .await
+        .context("optimising the vector store")?;
+    if optimized && !quiet {
+        println!(
+            "vector store optimised in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     Ok(report)
 }

@@ -7,8 +7,8 @@ use folio_common::blob::BlobStore;
 use folio_common::config::{FolioConfig, VectorBackend};
 use folio_common::store::{Collection, MetadataStore, Tenant};
 use folio_index::{
-    Bm25Index, EdgeVectorStore, Embedder, EmbedderOptions, QdrantCollectionOptions,
-    QdrantServerStore, VectorStore,
+    Bm25Index, EdgeStoreOptions, EdgeVectorStore, Embedder, EmbedderOptions,
+    QdrantCollectionOptions, QdrantServerStore, VectorStore,
 };
 use folio_ingest::failpoints::FailPoints;
 use folio_ingest::parse::ParseLimits;
@@ -103,14 +103,19 @@ impl Runtime {
             .with_max_query_terms(config.retrieval.bm25_max_terms);
         let vectors: Arc<dyn VectorStore> = match config.vectors.backend {
             VectorBackend::Edge => Arc::new(
-                EdgeVectorStore::open(&config.edge_dir())
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "opening the vector shard at {}",
-                            config.edge_dir().display()
-                        )
-                    })?,
+                EdgeVectorStore::open_with(
+                    &config.edge_dir(),
+                    EdgeStoreOptions {
+                        indexing_threshold_kb: config.vectors.indexing_threshold_kb,
+                    },
+                )
+                .await
+                .with_context(|| {
+                    format!(
+                        "opening the vector shard at {}",
+                        config.edge_dir().display()
+                    )
+                })?,
             ),
             VectorBackend::Qdrant => Arc::new(
                 QdrantServerStore::connect(

@@ -4,16 +4,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use qdrant_edge::{
-    Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeVectorParams,
-    FieldCondition, FieldIndexOperations, Filter, HasIdCondition, JsonPath, KeywordIndexParams,
-    Match, MultiVectorComparator, MultiVectorConfig, NamedQuery, Payload, PayloadFieldSchema,
-    PayloadSchemaParams, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
-    PointStructPersisted, QueryEnum, QueryRequest, ScoringQuery, ScrollRequest, UpdateOperation,
-    VectorStructPersisted, WithPayloadInterface, WithVector, DEFAULT_VECTOR_NAME,
+    Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeOptimizersConfig, EdgeShard,
+    EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, HasIdCondition, JsonPath,
+    KeywordIndexParams, Match, MultiVectorComparator, MultiVectorConfig, NamedQuery, Payload,
+    PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType, PointId, PointInsertOperations,
+    PointOperations, PointStructPersisted, QueryEnum, QueryRequest, ScoringQuery, ScrollRequest,
+    UpdateOperation, VectorStructPersisted, WithPayloadInterface, WithVector, DEFAULT_VECTOR_NAME,
 };
 use tokio::sync::RwLock;
 
-use super::{check_dimension, payload_key, validate_points, StoreFuture, VectorStore};
+use super::{
+    check_dimension, payload_key, validate_points, StoreFuture, VectorStore, VectorStoreStats,
+};
 use crate::{Hit, IndexError, SearchFilter, VectorPoint};
 
 const NAME: &str = "qdrant-edge";
@@ -39,6 +41,17 @@ pub struct EdgeVectorStore {
     dir: PathBuf,
     shard: RwLock<Option<OpenShard>>,
     keys: PayloadKeys,
+    options: EdgeStoreOptions,
+}
+
+/// Settings of an [`EdgeVectorStore`] that may change between runs: they are applied to
+/// the shard each time it is opened or created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EdgeStoreOptions {
+    /// Size in KB of vectors a segment must exceed before the optimiser builds its HNSW
+    /// index; below it, searches scan the segment. `None` keeps qdrant-edge's default
+    /// (10,000 KB, about 6,500 384-dimension vectors).
+    pub indexing_threshold_kb: Option<usize>,
 }
 
 /// Payload keys parsed once into qdrant's path type.
@@ -128,6 +141,12 @@ impl EdgeVectorStore {
     /// come back as they were); otherwise the store stays empty until
     /// [`VectorStore::ensure_ready`] creates it.
     pub async fn open(dir: &Path) -> Result<Self, IndexError> {
+        Self::open_with(dir, EdgeStoreOptions::default()).await
+    }
+
+    /// [`EdgeVectorStore::open`] with `options` applied to the shard, now if it exists,
+    /// else when [`VectorStore::ensure_ready`] creates it.
+    pub async fn open_with(dir: &Path, options: EdgeStoreOptions) -> Result<Self, IndexError> {
         let dir = dir.to_path_buf();
         let shard = if dir.join(EDGE_CONFIG_FILE).is_file() {
             let path = dir.clone();
@@ -146,6 +165,7 @@ impl EdgeVectorStore {
                     remove_contents(&path.join(TEMP_SEGMENTS_DIR))?;
                     std::fs::remove_file(&marker)?;
                 }
+                apply_options(&engine, options)?;
                 Ok::<_, IndexError>(engine)
             })
             .await??;
@@ -181,6 +201,7 @@ impl EdgeVectorStore {
             dir,
             shard: RwLock::new(shard),
             keys: PayloadKeys::parse()?,
+            options,
         })
     }
 
@@ -245,7 +266,7 @@ impl EdgeVectorStore {
             }
             Some(shard) => shard.clone(),
             None => {
-                let dir = self.dir.clone();
+                let (dir, options) = (self.dir.clone(), self.options);
                 let engine = tokio::task::spawn_blocking(move || {
                     std::fs::create_dir_all(&dir)?;
                     let config = EdgeConfig::builder()
@@ -258,7 +279,9 @@ impl EdgeVectorStore {
                                 .build(),
                         )
                         .build();
-                    Ok::<_, IndexError>(EdgeShard::new(&dir, config)?)
+                    let engine = EdgeShard::new(&dir, config)?;
+                    apply_options(&engine, options)?;
+                    Ok::<_, IndexError>(engine)
                 })
                 .await??;
                 let shard = OpenShard {
@@ -302,6 +325,20 @@ impl VectorStore for EdgeVectorStore {
 
     fn optimize(&self) -> StoreFuture<'_, bool> {
         Box::pin(self.run_optimizers())
+    }
+
+    fn stats(&self) -> StoreFuture<'_, VectorStoreStats> {
+        Box::pin(async move {
+            let Some(shard) = self.shard.read().await.clone() else {
+                return Ok(VectorStoreStats::default());
+            };
+            let info = tokio::task::spawn_blocking(move || shard.engine.info()).await?;
+            Ok(VectorStoreStats {
+                points: info.points_count as u64,
+                indexed_vectors: info.indexed_vectors_count as u64,
+                segments: info.segments_count as u64,
+            })
+        })
     }
 
     fn ensure_ready(&self, dimension: usize) -> StoreFuture<'_, ()> {
@@ -450,6 +487,20 @@ fn remove_contents(dir: &Path) -> Result<(), IndexError> {
 /// Scrolling deduplicates ids while an exact count adds up every segment's copies, so a
 /// page whose count exceeds its id count holds duplicates. Those points are read back
 /// (vector and payload), deleted from every segment and written again.
+/// Writes the options that differ from the shard's saved configuration.
+fn apply_options(engine: &EdgeShard, options: EdgeStoreOptions) -> Result<(), IndexError> {
+    let current: EdgeOptimizersConfig = engine.config().optimizers.clone();
+    if options.indexing_threshold_kb.is_some()
+        && current.indexing_threshold != options.indexing_threshold_kb
+    {
+        engine.set_optimizers_config(EdgeOptimizersConfig {
+            indexing_threshold: options.indexing_threshold_kb,
+            ..current
+        })?;
+    }
+    Ok(())
+}
+
 fn remove_duplicate_points(engine: &EdgeShard) -> Result<usize, IndexError> {
     let mut offset = None;
     let mut repaired = 0;

@@ -6,7 +6,7 @@ mod server;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use edge::EdgeVectorStore;
+pub use edge::{EdgeStoreOptions, EdgeVectorStore};
 pub use server::{QdrantCollectionOptions, QdrantServerStore};
 
 use crate::types::require_tenant;
@@ -72,6 +72,22 @@ pub trait VectorStore: Send + Sync {
     /// goes idle, not per request. Returns whether anything changed. A Qdrant server
     /// optimises by itself, so there it does nothing.
     fn optimize(&self) -> StoreFuture<'_, bool>;
+
+    /// How many points the store holds and how many of their vectors a vector index
+    /// (HNSW) covers: vectors outside it are searched by a full scan, so a gap that
+    /// stays after [`VectorStore::optimize`] means slow dense searches.
+    fn stats(&self) -> StoreFuture<'_, VectorStoreStats>;
+}
+
+/// A vector store's size and index coverage, as [`VectorStore::stats`] reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct VectorStoreStats {
+    /// Points (chunks) stored, all tenants (approximate on a Qdrant server).
+    pub points: u64,
+    /// Vectors inside a vector index; the engine counts each multivector once.
+    pub indexed_vectors: u64,
+    /// Segments the points are spread over.
+    pub segments: u64,
 }
 
 /// Checks what both backends must refuse before any engine call.

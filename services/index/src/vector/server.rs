@@ -14,7 +14,9 @@ use qdrant_client::qdrant::{
 use qdrant_client::{Payload, Qdrant};
 
 use super::edge::payload_version;
-use super::{check_dimension, payload_key, validate_points, StoreFuture, VectorStore};
+use super::{
+    check_dimension, payload_key, validate_points, StoreFuture, VectorStore, VectorStoreStats,
+};
 use crate::{Hit, IndexError, SearchFilter, VectorPoint};
 
 const NAME: &str = "qdrant-server";
@@ -238,6 +240,25 @@ impl VectorStore for QdrantServerStore {
     fn optimize(&self) -> StoreFuture<'_, bool> {
         // The server runs its own optimisers in the background.
         Box::pin(async { Ok(false) })
+    }
+
+    fn stats(&self) -> StoreFuture<'_, VectorStoreStats> {
+        Box::pin(async move {
+            if !self.client.collection_exists(&self.collection).await? {
+                return Ok(VectorStoreStats::default());
+            }
+            let info = self
+                .client
+                .collection_info(&self.collection)
+                .await?
+                .result
+                .unwrap_or_default();
+            Ok(VectorStoreStats {
+                points: info.points_count.unwrap_or(0),
+                indexed_vectors: info.indexed_vectors_count.unwrap_or(0),
+                segments: info.segments_count,
+            })
+        })
     }
 
     fn ensure_ready(&self, dimension: usize) -> StoreFuture<'_, ()> {

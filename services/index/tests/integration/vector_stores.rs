@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use folio_index::{EdgeVectorStore, IndexError, SearchFilter, VectorPoint, VectorStore};
+use folio_index::{
+    EdgeStoreOptions, EdgeVectorStore, IndexError, SearchFilter, VectorPoint, VectorStore,
+    VectorStoreStats,
+};
 use uuid::Uuid;
 
 use crate::common::{cosine, edge_store, point, pseudo_vector, runtime, server_store};
@@ -454,14 +457,27 @@ fn windows_survive_optimisation_and_reopening() {
                 .map(|w| pseudo_vector(1_000_000 + (i * 3 + w) as u64, DIM))
                 .collect();
         }
+        // A threshold far below the default, so that these few small vectors get the
+        // HNSW index that a real store's get, and MaxSim is searched through it.
+        let indexed_early = EdgeStoreOptions {
+            indexing_threshold_kb: Some(1),
+        };
         {
-            let store = EdgeVectorStore::open(&path).await.unwrap();
+            let store = EdgeVectorStore::open_with(&path, indexed_early)
+                .await
+                .unwrap();
             store.ensure_ready(DIM).await.unwrap();
             store.upsert(&stored).await.unwrap();
-            store.optimize().await.unwrap();
+            assert_eq!(store.stats().await.unwrap().indexed_vectors, 0);
+            assert!(store.optimize().await.unwrap());
         }
+        // Reopened without options: the threshold stays as the shard saved it.
         let store = EdgeVectorStore::open(&path).await.unwrap();
         store.ensure_ready(DIM).await.unwrap();
+        let stats = store.stats().await.unwrap();
+        assert_eq!(stats.points, 3_000, "{stats:?}");
+        assert_eq!(stats.indexed_vectors, 3_000, "{stats:?}");
+        assert!(!store.optimize().await.unwrap(), "nothing left to optimise");
         let filter = SearchFilter::tenant("t");
         assert_eq!(store.count(&filter).await.unwrap(), 3_000);
         for i in [2, 500, 2_999] {
@@ -470,5 +486,43 @@ fn windows_survive_optimisation_and_reopening() {
             assert_eq!(hits[0].chunk_id, stored[i].id, "window of point {i}");
             assert!((hits[0].score - 1.0).abs() < 1e-3, "{}", hits[0].score);
         }
+    });
+}
+
+#[test]
+fn edge_store_scans_small_stores_until_the_indexing_threshold() {
+    let rt = runtime();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors");
+        let store = EdgeVectorStore::open(&path).await.unwrap();
+        assert_eq!(store.stats().await.unwrap(), VectorStoreStats::default());
+        store.ensure_ready(DIM).await.unwrap();
+        store
+            .upsert(&points("t", "c", "d", 1, 500, 13))
+            .await
+            .unwrap();
+        // 500 vectors of 16 floats are far below qdrant-edge's 10,000 KB default.
+        store.optimize().await.unwrap();
+        let stats = store.stats().await.unwrap();
+        assert_eq!((stats.points, stats.indexed_vectors), (500, 0), "{stats:?}");
+        drop(store);
+
+        // A lower threshold given at a later open applies to the existing shard.
+        let store = EdgeVectorStore::open_with(
+            &path,
+            EdgeStoreOptions {
+                indexing_threshold_kb: Some(1),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(store.optimize().await.unwrap());
+        let stats = store.stats().await.unwrap();
+        assert_eq!(
+            (stats.points, stats.indexed_vectors),
+            (500, 500),
+            "{stats:?}"
+        );
     });
 }

@@ -4,7 +4,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use folio_index::{EdgeVectorStore, Hit, SearchFilter, StoreFuture, VectorPoint, VectorStore};
+use folio_index::{
+    EdgeVectorStore, Hit, SearchFilter, StoreFuture, VectorPoint, VectorStore, VectorStoreStats,
+};
 use folio_ingest::worker::Worker;
 use tokio::sync::{watch, Notify};
 
@@ -50,6 +52,9 @@ impl VectorStore for CountingOptimiser {
     fn optimize(&self) -> StoreFuture<'_, bool> {
         self.runs.fetch_add(1, Ordering::SeqCst);
         self.inner.optimize()
+    }
+    fn stats(&self) -> StoreFuture<'_, VectorStoreStats> {
+        self.inner.stats()
     }
 }
 
@@ -103,6 +108,37 @@ async fn a_worker_optimises_the_vectors_once_its_queue_drains() {
         .await
         .unwrap();
     assert_eq!(points as i64, counts.chunks, "optimising keeps every point");
+    stop.send(true).unwrap();
+    running.await.unwrap();
+}
+
+/// A worker that starts on an empty queue optimises once, for what an earlier
+/// process left unoptimised (a `folio ingest` from before it optimised, a crash),
+/// then stays idle.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_starting_idle_optimises_once() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&runs);
+    let stack = Stack::with_vectors(move |edge| {
+        Arc::new(CountingOptimiser {
+            inner: edge,
+            runs: counter,
+        })
+    })
+    .await;
+    let (stop, stopped) = watch::channel(false);
+    let worker = Worker::new(stack.pipeline.clone(), "w", Arc::new(Notify::new()));
+    let running = tokio::spawn(worker.run_forever(stopped));
+    let started = Instant::now();
+    while runs.load(Ordering::SeqCst) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never optimised"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
     stop.send(true).unwrap();
     running.await.unwrap();
 }
