@@ -16,6 +16,7 @@ mod bm25;
 mod embedder;
 mod error;
 mod fusion;
+mod int8_matmul;
 mod top_k;
 mod types;
 mod vector;

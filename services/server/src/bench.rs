@@ -215,11 +215,7 @@ async fn structure(config: FolioConfig, args: BenchStructureArgs) -> Result<()> 
     let counter: Box<dyn TokenCounter> = match folio_index::Embedder::load(
         &embedder_dir,
         &ort,
-        folio_index::EmbedderOptions {
-            batch_size: config.ingest.embed_batch,
-            max_length: config.ingest.embed_max_length,
-            threads: (config.ingest.embed_threads > 0).then_some(config.ingest.embed_threads),
-        },
+        crate::runtime::embedder_options(&config.ingest),
     ) {
         Ok(embedder) => Box::new(embedder),
         Err(e) => {

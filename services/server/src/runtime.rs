@@ -50,28 +50,25 @@ impl Runtime {
         let blobs = BlobStore::new(config.blob_dir());
         let embedder_dir = config.embedder_dir();
         let ort = config.onnxruntime_path();
-        let options = EmbedderOptions {
-            batch_size: config.ingest.embed_batch,
-            max_length: config.ingest.embed_max_length,
-            threads: (config.ingest.embed_threads > 0).then_some(config.ingest.embed_threads),
-        };
-        let embedder =
-            tokio::task::spawn_blocking(move || Embedder::load(&embedder_dir, &ort, options))
-                .await?
-                .with_context(|| {
-                    format!(
-                        "loading the embedder from {} (run `folio models fetch` first?)",
-                        config.embedder_dir().display()
-                    )
-                })?;
+        let options = embedder_options(&config.ingest);
+        let ingest_options = options.clone();
+        let embedder = tokio::task::spawn_blocking(move || {
+            Embedder::load(&embedder_dir, &ort, ingest_options)
+        })
+        .await?
+        .with_context(|| {
+            format!(
+                "loading the embedder from {} (run `folio models fetch` first?)",
+                config.embedder_dir().display()
+            )
+        })?;
         let query_embedder = match config.retrieval.query_embed_threads {
             0 => None,
             threads => {
                 let (dir, ort) = (config.embedder_dir(), config.onnxruntime_path());
                 let options = EmbedderOptions {
-                    batch_size: config.ingest.embed_batch,
-                    max_length: config.ingest.embed_max_length,
                     threads: Some(threads),
+                    ..options
                 };
                 let loaded =
                     tokio::task::spawn_blocking(move || Embedder::load(&dir, &ort, options))
@@ -239,5 +236,16 @@ impl ServeRole {
     /// Whether this process serves the `/v1` API and the web UI.
     pub fn serves_api(self) -> bool {
         self != ServeRole::Ingest
+    }
+}
+
+/// The embedder settings of the `[ingest]` section (questions use the same model, so the
+/// same settings, apart from threads when they get a session of their own).
+pub(crate) fn embedder_options(ingest: &folio_common::config::IngestConfig) -> EmbedderOptions {
+    EmbedderOptions {
+        batch_size: ingest.embed_batch,
+        max_length: ingest.embed_max_length,
+        threads: (ingest.embed_threads > 0).then_some(ingest.embed_threads),
+        int8_matmul: ingest.embed_int8,
     }
 }

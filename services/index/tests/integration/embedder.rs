@@ -245,3 +245,33 @@ fn passage_windows_cover_long_texts_only() {
         .passage_windows_id(WINDOW)
         .starts_with(&embedder.model_id()));
 }
+
+#[test]
+fn int8_products_keep_the_vectors_and_change_the_id() {
+    let exact = embedder();
+    assert_eq!(exact.int8_products(), 0);
+    let options = EmbedderOptions {
+        int8_matmul: true,
+        ..EmbedderOptions::default()
+    };
+    let int8 = Embedder::load(&model_dir(), &ort_dylib(), options).unwrap();
+    // all-MiniLM-L6-v2: 6 layers × (query, key, value, output, two feed-forward).
+    assert_eq!(int8.int8_products(), 36);
+    assert_ne!(int8.model_id(), exact.model_id(), "other vectors, other id");
+
+    let texts: Vec<String> = [
+        "termination for convenience",
+        "Either party may end this agreement at any time without cause upon thirty days written notice.",
+        "Net revenue increased by 8 percent compared to the prior fiscal year.",
+        "The Company's total current liabilities were $4,215 million as of December 31, 2022.",
+    ]
+    .map(String::from)
+    .to_vec();
+    let (a, b) = (exact.embed(&texts).unwrap(), int8.embed(&texts).unwrap());
+    for (x, y) in a.iter().zip(&b) {
+        let similarity = cosine(x, y);
+        assert!(similarity > 0.97, "int8 vs f32 cosine {similarity}");
+        assert!(similarity < 0.99999, "the products really changed");
+    }
+    assert!(cosine(&b[0], &b[1]) > cosine(&b[0], &b[2]) + 0.05);
+}
