@@ -308,8 +308,8 @@ pub struct IngestConfig {
     /// Threads the embedder may use (0 = all cores).
     pub embed_threads: usize,
     /// Run the embedder's int8-stored weights as integer matrix products (activations
-    /// quantised per call) instead of rebuilding f32 weights: faster on CPUs with int8
-    /// dot products, vectors slightly different (a new embedding cache key; re-ingest or
+    /// quantised per call) instead of rebuilding f32 weights (default): faster on CPUs
+    /// with int8 dot products, vectors slightly different (a new embedding cache key;
     /// `folio admin reindex` after changing it). No effect on models with f32 weights.
     pub embed_int8: bool,
     /// Tokens per passage window (0 = none). A chunk longer than this is also embedded
@@ -423,7 +423,7 @@ impl Default for IngestConfig {
             embed_batch: 32,
             embed_max_length: 512,
             embed_threads: 0,
-            embed_int8: false,
+            embed_int8: true,
             embed_passage_window: 128,
             workers: 1,
             lease_seconds: 120,

@@ -539,8 +539,7 @@ mod tests {
         let last = parse_message(graph.bytes().unwrap())
             .unwrap()
             .into_iter()
-            .filter(|f| f.number == 1)
-            .last()
+            .rfind(|f| f.number == 1)
             .unwrap();
         let last = parse_node(last.bytes().unwrap()).unwrap();
         assert_eq!(last.outputs, ["y"], "the product's output name is kept");
