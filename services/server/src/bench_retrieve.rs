@@ -179,7 +179,7 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
         vectors.segments,
         vectors.indexed_vectors,
         if vectors.indexed_vectors < vectors.points {
-            " (the rest are scanned: ingestion has not optimised the store)"
+            " (the rest are scanned: segments below the indexing threshold, or a store not optimised)"
         } else {
             ""
         }

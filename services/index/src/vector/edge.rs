@@ -481,12 +481,6 @@ fn remove_contents(dir: &Path) -> Result<(), IndexError> {
     Ok(())
 }
 
-/// Finds points stored in more than one segment and leaves each in exactly one; returns
-/// how many points were rewritten.
-///
-/// Scrolling deduplicates ids while an exact count adds up every segment's copies, so a
-/// page whose count exceeds its id count holds duplicates. Those points are read back
-/// (vector and payload), deleted from every segment and written again.
 /// Writes the options that differ from the shard's saved configuration.
 fn apply_options(engine: &EdgeShard, options: EdgeStoreOptions) -> Result<(), IndexError> {
     let current: EdgeOptimizersConfig = engine.config().optimizers.clone();
@@ -501,6 +495,12 @@ fn apply_options(engine: &EdgeShard, options: EdgeStoreOptions) -> Result<(), In
     Ok(())
 }
 
+/// Finds points stored in more than one segment and leaves each in exactly one; returns
+/// how many points were rewritten.
+///
+/// Scrolling deduplicates ids while an exact count adds up every segment's copies, so a
+/// page whose count exceeds its id count holds duplicates. Those points are read back
+/// (vector and payload), deleted from every segment and written again.
 fn remove_duplicate_points(engine: &EdgeShard) -> Result<usize, IndexError> {
     let mut offset = None;
     let mut repaired = 0;
