@@ -176,3 +176,43 @@ fn models_fetch_offline_says_what_failed() {
     }
     assert!(stderr.contains("could not fetch"), "{stderr}");
 }
+
+/// Vectors written by one embedder configuration and searched with another are
+/// reported at every start until `folio admin reindex` rebuilds them.
+#[test]
+fn an_embedder_change_is_reported_until_the_vectors_are_rebuilt() {
+    let data = tempfile::tempdir().unwrap();
+    let input = tempfile::tempdir().unwrap();
+    std::fs::write(
+        input.path().join("notes.md"),
+        "# Notes\n\n## 1. Scope\n\nAll services are covered by this agreement.\n",
+    )
+    .unwrap();
+    let warning = "another embedder configuration";
+    let stderr_of = |cmd: &mut std::process::Command| {
+        let output = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
+
+    let first = stderr_of(
+        folio(data.path())
+            .env("FOLIO__INGEST__EMBED_INT8", "false")
+            .args(["ingest", "--collection", "cli"])
+            .arg(input.path()),
+    );
+    assert!(!first.contains(warning), "{first}");
+    let same = stderr_of(
+        folio(data.path())
+            .env("FOLIO__INGEST__EMBED_INT8", "false")
+            .args(["docs", "list"]),
+    );
+    assert!(!same.contains(warning), "{same}");
+
+    let changed = stderr_of(folio(data.path()).args(["docs", "list"]));
+    assert!(changed.contains(warning), "{changed}");
+    stderr_of(folio(data.path()).args(["admin", "reindex"]));
+    let rebuilt = stderr_of(folio(data.path()).args(["docs", "list"]));
+    assert!(!rebuilt.contains(warning), "{rebuilt}");
+}

@@ -14,6 +14,7 @@ pub mod bench_synthetic;
 pub mod bench_tokens;
 pub mod cli;
 pub mod docs;
+pub mod embedder_mark;
 pub mod eval;
 pub mod eval_answers;
 pub mod http;
