@@ -58,10 +58,8 @@ impl VectorStore for CountingOptimiser {
     }
 }
 
-/// A burst of jobs ends with one optimiser run (qdrant-edge builds no vector
-/// index otherwise), and an idle worker does not run it again.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_worker_optimises_the_vectors_once_its_queue_drains() {
+/// A stack whose vector store counts the optimiser runs it is asked for.
+async fn counting_stack() -> (Stack, Arc<AtomicUsize>) {
     let runs = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&runs);
     let stack = Stack::with_vectors(move |edge| {
@@ -71,6 +69,23 @@ async fn a_worker_optimises_the_vectors_once_its_queue_drains() {
         })
     })
     .await;
+    (stack, runs)
+}
+
+/// Waits for the first optimiser run, failing after `limit`.
+async fn first_run(runs: &AtomicUsize, limit: Duration) {
+    let started = Instant::now();
+    while runs.load(Ordering::SeqCst) == 0 {
+        assert!(started.elapsed() < limit, "never optimised");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A burst of jobs ends with one optimiser run (qdrant-edge builds no vector
+/// index otherwise), and an idle worker does not run it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_optimises_the_vectors_once_its_queue_drains() {
+    let (stack, runs) = counting_stack().await;
     let first = stack.submit("t", "c", "one.md", CONTRACT).await;
     stack
         .submit("t", "c", "two.md", &CONTRACT.replace("valves", "pumps"))
@@ -84,14 +99,7 @@ async fn a_worker_optimises_the_vectors_once_its_queue_drains() {
     let (stop, stopped) = watch::channel(false);
     let worker = Worker::new(stack.pipeline.clone(), "w", Arc::new(Notify::new()));
     let running = tokio::spawn(worker.run_forever(stopped));
-    let started = Instant::now();
-    while runs.load(Ordering::SeqCst) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "never optimised"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    first_run(&runs, Duration::from_secs(120)).await;
     let counts = stack.store.counts().await.unwrap();
     assert_eq!(
         counts.ready_documents, 2,
@@ -117,26 +125,11 @@ async fn a_worker_optimises_the_vectors_once_its_queue_drains() {
 /// then stays idle.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_starting_idle_optimises_once() {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&runs);
-    let stack = Stack::with_vectors(move |edge| {
-        Arc::new(CountingOptimiser {
-            inner: edge,
-            runs: counter,
-        })
-    })
-    .await;
+    let (stack, runs) = counting_stack().await;
     let (stop, stopped) = watch::channel(false);
     let worker = Worker::new(stack.pipeline.clone(), "w", Arc::new(Notify::new()));
     let running = tokio::spawn(worker.run_forever(stopped));
-    let started = Instant::now();
-    while runs.load(Ordering::SeqCst) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never optimised"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    first_run(&runs, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     stop.send(true).unwrap();
