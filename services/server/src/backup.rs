@@ -326,13 +326,12 @@ pub async fn reindex(runtime: &Runtime) -> Result<usize> {
             .with_context(|| format!("reindexing document {document}"))?;
     }
     runtime.pipeline.indexes().vectors.optimize().await?;
-    if runtime.config.vectors.backend == folio_common::config::VectorBackend::Edge {
-        // Every chunk's vector was just rewritten by the configured embedder.
-        crate::embedder_mark::record(
-            &runtime.config.edge_dir(),
-            &runtime.pipeline.indexes().embedder.model_id(),
-        )?;
-    }
+    // Every chunk's vector was just rewritten by the configured embedder.
+    let indexes = runtime.pipeline.indexes();
+    indexes
+        .vectors
+        .record_embedder(&indexes.embedder.model_id())
+        .await?;
     println!(
         "reindexed {} documents ({chunks} chunks) in {:.1} s",
         documents.len(),

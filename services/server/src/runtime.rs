@@ -131,10 +131,7 @@ impl Runtime {
             ),
         };
         vectors.ensure_ready(embedder.dimension()).await?;
-        if config.vectors.backend == VectorBackend::Edge {
-            crate::embedder_mark::check(&config.edge_dir(), vectors.as_ref(), &embedder.model_id())
-                .await?;
-        }
+        crate::embedder_mark::check(vectors.as_ref(), &embedder.model_id()).await?;
         let indexes = Indexes {
             embedder: Arc::new(embedder),
             bm25: Arc::new(bm25),

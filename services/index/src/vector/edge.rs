@@ -29,6 +29,8 @@ const OPTIMIZING_MARKER: &str = "folio-optimizing";
 /// Where qdrant-edge builds segments before moving them in; what a crash leaves there is
 /// never loaded, only taking space.
 const TEMP_SEGMENTS_DIR: &str = "temp_segments";
+/// Holds the id of the embedder whose vectors the shard stores.
+const EMBEDDER_ID_FILE: &str = "folio-embedder-id";
 /// Points checked per step of the duplicate repair.
 const REPAIR_PAGE: usize = 1000;
 
@@ -338,6 +340,24 @@ impl VectorStore for EdgeVectorStore {
                 indexed_vectors: info.indexed_vectors_count as u64,
                 segments: info.segments_count as u64,
             })
+        })
+    }
+
+    fn recorded_embedder(&self) -> StoreFuture<'_, Option<String>> {
+        Box::pin(async move {
+            match tokio::fs::read_to_string(self.dir.join(EMBEDDER_ID_FILE)).await {
+                Ok(id) => Ok(Some(id.trim().to_string())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn record_embedder<'a>(&'a self, embedder_id: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            tokio::fs::create_dir_all(&self.dir).await?;
+            tokio::fs::write(self.dir.join(EMBEDDER_ID_FILE), embedder_id).await?;
+            Ok(())
         })
     }
 

@@ -77,6 +77,16 @@ pub trait VectorStore: Send + Sync {
     /// (HNSW) covers: vectors outside it are searched by a full scan, so a gap that
     /// stays after [`VectorStore::optimize`] means slow dense searches.
     fn stats(&self) -> StoreFuture<'_, VectorStoreStats>;
+
+    /// The embedder id that [`VectorStore::record_embedder`] last recorded for the stored
+    /// vectors, or `None` if none was. Dense search is only meaningful when the question
+    /// and the chunks were embedded by one embedder configuration, and the store is what
+    /// outlives a configuration change.
+    fn recorded_embedder(&self) -> StoreFuture<'_, Option<String>>;
+
+    /// Records `embedder_id` as the embedder of every vector in the store: call it when
+    /// the store is created empty and after every vector was rewritten.
+    fn record_embedder<'a>(&'a self, embedder_id: &'a str) -> StoreFuture<'a, ()>;
 }
 
 /// A vector store's size and index coverage, as [`VectorStore::stats`] reports it.

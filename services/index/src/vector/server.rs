@@ -1,5 +1,6 @@
 //! Vector store on a Qdrant server or cluster, through qdrant-client (gRPC).
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use qdrant_client::qdrant::point_id::PointIdOptions;
@@ -9,7 +10,7 @@ use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
     DeletePointsBuilder, Distance, FieldType, Filter, KeywordIndexParamsBuilder,
     MultiVectorComparator, MultiVectorConfigBuilder, PointStruct, QueryPointsBuilder,
-    RepeatedStrings, UpsertPointsBuilder, Value, Vector, VectorParamsBuilder,
+    RepeatedStrings, UpdateCollection, UpsertPointsBuilder, Value, Vector, VectorParamsBuilder,
 };
 use qdrant_client::{Payload, Qdrant};
 
@@ -20,6 +21,8 @@ use super::{
 use crate::{Hit, IndexError, SearchFilter, VectorPoint};
 
 const NAME: &str = "qdrant-server";
+/// Collection metadata key holding the id of the embedder whose vectors it stores.
+const EMBEDDER_ID_KEY: &str = "folio_embedder_id";
 
 /// How [`QdrantServerStore::ensure_ready`](VectorStore::ensure_ready) creates a missing collection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +261,37 @@ impl VectorStore for QdrantServerStore {
                 indexed_vectors: info.indexed_vectors_count.unwrap_or(0),
                 segments: info.segments_count,
             })
+        })
+    }
+
+    fn recorded_embedder(&self) -> StoreFuture<'_, Option<String>> {
+        Box::pin(async move {
+            if !self.client.collection_exists(&self.collection).await? {
+                return Ok(None);
+            }
+            let info = self.client.collection_info(&self.collection).await?;
+            Ok(info
+                .result
+                .and_then(|info| info.config)
+                .and_then(|config| config.metadata.get(EMBEDDER_ID_KEY).cloned())
+                .and_then(|value| value.as_str().cloned()))
+        })
+    }
+
+    fn record_embedder<'a>(&'a self, embedder_id: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            // The server merges metadata keys, so other keys an operator set survive.
+            self.client
+                .update_collection(UpdateCollection {
+                    collection_name: self.collection.clone(),
+                    metadata: HashMap::from([(
+                        EMBEDDER_ID_KEY.to_string(),
+                        Value::from(embedder_id),
+                    )]),
+                    ..UpdateCollection::default()
+                })
+                .await?;
+            Ok(())
         })
     }
 

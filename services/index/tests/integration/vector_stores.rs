@@ -526,3 +526,124 @@ fn edge_store_scans_small_stores_until_the_indexing_threshold() {
         );
     });
 }
+
+async fn embedder_record(store: Arc<dyn VectorStore>) {
+    assert_eq!(
+        store.recorded_embedder().await.unwrap(),
+        None,
+        "a new store records no embedder: {}",
+        store.name()
+    );
+    store.record_embedder("minilm-int8-256").await.unwrap();
+    assert_eq!(
+        store.recorded_embedder().await.unwrap().as_deref(),
+        Some("minilm-int8-256"),
+        "{}",
+        store.name()
+    );
+    store.record_embedder("minilm-f32-256").await.unwrap();
+    assert_eq!(
+        store.recorded_embedder().await.unwrap().as_deref(),
+        Some("minilm-f32-256"),
+        "a rebuild replaces the record: {}",
+        store.name()
+    );
+    // Recording touches neither points nor the collection's layout.
+    let stored = points("t", "c", "d", 1, 20, 14);
+    store.upsert(&stored).await.unwrap();
+    assert_eq!(store.count(&SearchFilter::tenant("t")).await.unwrap(), 20);
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.points, 20, "{}: {stats:?}", store.name());
+    store.record_embedder("minilm-int8-256").await.unwrap();
+    assert_eq!(store.count(&SearchFilter::tenant("t")).await.unwrap(), 20);
+    let hits = store
+        .search(&stored[3].vector, &SearchFilter::tenant("t"), 1)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].chunk_id, stored[3].id, "{}", store.name());
+}
+
+#[test]
+fn the_embedder_record_is_kept_and_replaced_beside_the_vectors() {
+    on_every_backend(
+        "the_embedder_record_is_kept_and_replaced_beside_the_vectors",
+        embedder_record,
+    );
+    // On qdrant-edge the record is a file of the shard directory: it outlives the process.
+    let rt = runtime();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors");
+        {
+            let store = EdgeVectorStore::open(&path).await.unwrap();
+            store.ensure_ready(DIM).await.unwrap();
+            store.record_embedder("e1").await.unwrap();
+        }
+        let store = EdgeVectorStore::open(&path).await.unwrap();
+        assert_eq!(
+            store.recorded_embedder().await.unwrap().as_deref(),
+            Some("e1")
+        );
+    });
+}
+
+/// A collection created before passage windows (one plain vector per point) stays
+/// usable: windows are dropped on upsert and searches use the whole-text vector.
+#[test]
+fn a_server_collection_without_multivectors_is_searched_by_whole_text_vectors() {
+    let Ok(url) = std::env::var("QDRANT_URL") else {
+        eprintln!("skip: single-vector Qdrant collection (QDRANT_URL not set)");
+        return;
+    };
+    use folio_index::{QdrantCollectionOptions, QdrantServerStore};
+    use qdrant_client::qdrant::{CreateCollectionBuilder, Distance, VectorParamsBuilder};
+    let rt = runtime();
+    rt.block_on(async {
+        let collection = format!("folio_test_legacy_{}", Uuid::new_v4().simple());
+        let client = qdrant_client::Qdrant::from_url(&url)
+            .api_key(std::env::var("QDRANT_API_KEY").ok())
+            .skip_compatibility_check()
+            .build()
+            .unwrap();
+        client
+            .create_collection(
+                CreateCollectionBuilder::new(&collection)
+                    .vectors_config(VectorParamsBuilder::new(DIM as u64, Distance::Cosine)),
+            )
+            .await
+            .unwrap();
+        let store = QdrantServerStore::connect(
+            &url,
+            &collection,
+            QdrantCollectionOptions {
+                api_key: std::env::var("QDRANT_API_KEY").ok(),
+                ..QdrantCollectionOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        store.ensure_ready(DIM).await.unwrap();
+        let mut stored = points("t", "c", "d", 1, 30, 15);
+        let window = pseudo_vector(999, DIM);
+        stored[4].windows = vec![window.clone()];
+        store.upsert(&stored).await.unwrap();
+        let filter = SearchFilter::tenant("t");
+        assert_eq!(store.count(&filter).await.unwrap(), 30);
+        let hits = store.search(&stored[4].vector, &filter, 1).await.unwrap();
+        assert_eq!(hits[0].chunk_id, stored[4].id);
+        assert!((hits[0].score - 1.0).abs() < 1e-4, "{}", hits[0].score);
+        // The window was not stored, so it matches no better than by chance.
+        let hits = store.search(&window, &filter, 1).await.unwrap();
+        assert!(hits[0].score < 0.99, "{}", hits[0].score);
+        // A wrong dimension is still refused against the existing collection.
+        let other =
+            QdrantServerStore::connect(&url, &collection, QdrantCollectionOptions::default())
+                .await
+                .unwrap();
+        assert!(matches!(
+            other.ensure_ready(DIM + 1).await,
+            Err(IndexError::DimensionMismatch { .. })
+        ));
+        client.delete_collection(&collection).await.unwrap();
+    });
+}

@@ -56,6 +56,12 @@ impl VectorStore for CountingOptimiser {
     fn stats(&self) -> StoreFuture<'_, VectorStoreStats> {
         self.inner.stats()
     }
+    fn recorded_embedder(&self) -> StoreFuture<'_, Option<String>> {
+        self.inner.recorded_embedder()
+    }
+    fn record_embedder<'a>(&'a self, embedder_id: &'a str) -> StoreFuture<'a, ()> {
+        self.inner.record_embedder(embedder_id)
+    }
 }
 
 /// A stack whose vector store counts the optimiser runs it is asked for.
