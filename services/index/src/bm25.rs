@@ -125,6 +125,8 @@ pub struct Bm25Index {
     question_analyzer: TextAnalyzer,
     /// Most distinct terms a question is scored with; 0 for all.
     max_query_terms: usize,
+    /// Block-max WAND skips what cannot beat this many times the k-th best score.
+    prune_factor: f32,
     /// A follower's last reload (`None` for the writer, which reloads on commit).
     followed: Option<Mutex<std::time::Instant>>,
 }
@@ -192,6 +194,7 @@ impl Bm25Index {
             analyzer,
             question_analyzer,
             max_query_terms: DEFAULT_MAX_QUERY_TERMS,
+            prune_factor: 1.0,
             followed: writer
                 .is_none()
                 .then(|| Mutex::new(std::time::Instant::now())),
@@ -207,6 +210,21 @@ impl Bm25Index {
     /// score on a large index.
     pub fn with_max_query_terms(mut self, terms: usize) -> Self {
         self.max_query_terms = terms;
+        self
+    }
+
+    /// Prunes plain-word searches of the whole index (or of a filter that keeps most
+    /// of it) approximately: a document is skipped unless it can beat `factor` times
+    /// the k-th best score found so far (Broder et al.'s WAND threshold factor). 1.0
+    /// (the default) is exact; above it, searches are faster and every hit whose
+    /// score exceeds `factor` times the exact k-th score is still returned, with its
+    /// exact score, but the lower ranks may differ. Values below 1.0 are read as 1.0.
+    pub fn with_prune_factor(mut self, factor: f32) -> Self {
+        self.prune_factor = if factor.is_finite() {
+            factor.max(1.0)
+        } else {
+            1.0
+        };
         self
     }
 
@@ -552,7 +570,7 @@ impl Bm25Index {
     ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
         let text_query = self.disjunction(&self.most_selective(searcher, terms)?);
         let top_k = |query: &dyn Query, k: usize| match collect {
-            Collect::SharedThreshold => top_by_score(searcher, query, k),
+            Collect::SharedThreshold => top_by_score(searcher, query, k, self.prune_factor),
             Collect::PerSegment | Collect::Exhaustive => {
                 Ok(searcher.search(query, &TopDocs::with_limit(k).order_by_score())?)
             }
@@ -562,6 +580,11 @@ impl Bm25Index {
         } else {
             0.0
         };
+        if share >= 1.0 {
+            // Every document passes the filter (one tenant's whole index): the
+            // unfiltered top-k is the answer, with no over-fetch to slow the pruning.
+            return top_k(&text_query, limit);
+        }
         if share >= 0.25 {
             let fetch = ((limit as f64 / share) * 1.5).ceil() as usize + 8;
             let top = top_k(&text_query, fetch)?;
@@ -622,16 +645,23 @@ impl Bm25Index {
     /// An upper bound of the share of documents `filter` keeps, from term
     /// frequencies (no search).
     fn filter_share(&self, searcher: &Searcher, filter: &SearchFilter) -> Result<f64, IndexError> {
-        let total = searcher.num_docs() as f64;
-        if total == 0.0 {
+        // Document frequencies count deleted documents too, so the total does: a share
+        // of exactly 1.0 then means that every document passes the filter.
+        let total: u64 = searcher
+            .segment_readers()
+            .iter()
+            .map(|reader| u64::from(reader.max_doc()))
+            .sum();
+        if total == 0 {
             return Ok(1.0);
         }
         let frequency = |field: Field, values: &[String]| -> Result<f64, IndexError> {
+            let distinct: std::collections::BTreeSet<&String> = values.iter().collect();
             let mut sum = 0u64;
-            for value in values {
+            for value in distinct {
                 sum += searcher.doc_freq(&Term::from_field_text(field, value))?;
             }
-            Ok(sum as f64 / total)
+            Ok(sum as f64 / total as f64)
         };
         let mut share = frequency(self.fields.tenant, std::slice::from_ref(&filter.tenant))?;
         if !filter.collections.is_empty() {

@@ -52,14 +52,19 @@ impl Ord for Ranked {
 
 /// The `limit` best-scoring live documents matching `query`, best first.
 ///
-/// The result holds the same documents as `TopDocs::with_limit(limit)` except
-/// among documents whose score equals the last one kept, where a document met
-/// after the threshold reached that score is skipped (block-max WAND passes
-/// only scores strictly above the threshold).
+/// With `prune_factor` 1.0 the result holds the same documents as
+/// `TopDocs::with_limit(limit)` except among documents whose score equals the
+/// last one kept, where a document met after the threshold reached that score is
+/// skipped (block-max WAND passes only scores strictly above the threshold).
+/// Above 1.0 the scorer is asked only for documents that beat `prune_factor`
+/// times the k-th best score so far: every document scoring above that multiple
+/// of the exact k-th score is still found, the ranks below it may hold lesser
+/// documents, and every score returned is exact.
 pub(crate) fn top_by_score(
     searcher: &Searcher,
     query: &dyn Query,
     limit: usize,
+    prune_factor: Score,
 ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
     if limit == 0 {
         return Ok(Vec::new());
@@ -92,7 +97,8 @@ pub(crate) fn top_by_score(
             }
             if best.len() == limit {
                 if let Some(Reverse(worst)) = best.peek() {
-                    threshold = worst.score;
+                    // BM25 scores are never negative, so the factor only raises it.
+                    threshold = worst.score * prune_factor;
                 }
             }
             threshold

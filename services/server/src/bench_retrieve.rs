@@ -99,11 +99,20 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
     // goes first alternates by query, so neither always runs on the caches the
     // other just warmed. tantivy blocks, so the loop runs on the blocking pool.
     let depth = runtime.retriever.config().per_retriever.max(args.limit) + 8;
-    let (shared, per_segment) = {
+    let (shared, per_segment, agreement) = {
         let (bm25, queries, filter, repeats) =
             (bm25.clone(), queries.clone(), filter.clone(), args.repeats);
         tokio::task::spawn_blocking(move || {
             let (mut shared_times, mut per_segment_times) = (Vec::new(), Vec::new());
+            // With `retrieval.bm25_prune_factor` above 1 the shared-threshold search is
+            // approximate: how much of the exact top-k (TopDocs) it returns.
+            let mut agreement = (Vec::new(), Vec::new());
+            for query in &queries {
+                let approximate = bm25.search(query, &filter, depth)?;
+                let exact = bm25.search_per_segment(query, &filter, depth)?;
+                agreement.0.push(overlap(&approximate, &exact, 10));
+                agreement.1.push(overlap(&approximate, &exact, depth));
+            }
             for pass in 0..repeats.max(1) + 1 {
                 for (i, query) in queries.iter().enumerate() {
                     let shared = || timed_ms(|| bm25.search(query, &filter, depth));
@@ -123,13 +132,18 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
                     }
                 }
             }
-            Ok::<_, folio_index::IndexError>((shared_times, per_segment_times))
+            Ok::<_, folio_index::IndexError>((shared_times, per_segment_times, agreement))
         })
         .await??
     };
+    let (shared, per_segment, (agree_10, agree_depth)) = (shared, per_segment, agreement);
+    let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len().max(1) as f64;
     let collectors = json!({
         "shared_threshold": percentiles(shared),
         "per_segment": percentiles(per_segment),
+        "prune_factor": runtime.config.retrieval.bm25_prune_factor,
+        "exact_top10_recall": mean(&agree_10),
+        "exact_top_k_recall": mean(&agree_depth),
     });
     let p95 = |mode: &str| report[mode]["total"]["p95_ms"].as_f64().unwrap_or(0.0);
     let output = json!({
@@ -214,12 +228,34 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
         collector("per_segment", "p95_ms") / collector("shared_threshold", "p95_ms").max(f64::EPSILON),
     );
     println!(
+        "bm25 prune factor {}: the shared-threshold search returns {:.3} of the exact top-10 and {:.3} of the exact top-{depth}",
+        output["bm25_collectors"]["prune_factor"],
+        output["bm25_collectors"]["exact_top10_recall"]
+            .as_f64()
+            .unwrap_or(0.0),
+        output["bm25_collectors"]["exact_top_k_recall"]
+            .as_f64()
+            .unwrap_or(0.0),
+    );
+    println!(
         "hybrid p95 / (bm25 p95 + dense p95) = {:.2}",
         output["hybrid_p95_vs_bm25_plus_dense_p95"]
             .as_f64()
             .unwrap_or(0.0)
     );
     Ok(())
+}
+
+/// The share of `exact`'s first `k` hits that `found` returns among its first `k`
+/// (1.0 when `exact` has none).
+fn overlap(found: &[folio_index::Hit], exact: &[folio_index::Hit], k: usize) -> f64 {
+    let expected: Vec<_> = exact.iter().take(k).map(|hit| hit.chunk_id).collect();
+    if expected.is_empty() {
+        return 1.0;
+    }
+    let returned: std::collections::HashSet<_> =
+        found.iter().take(k).map(|hit| hit.chunk_id).collect();
+    expected.iter().filter(|id| returned.contains(id)).count() as f64 / expected.len() as f64
 }
 
 /// p50, p95, p99 and mean of a sample of milliseconds.

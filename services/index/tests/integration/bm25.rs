@@ -451,6 +451,7 @@ proptest! {
         rows in prop::collection::vec(corpus_chunk(), 50..400),
         batches in 1usize..5,
         delete_one in any::<bool>(),
+        one_tenant in any::<bool>(),
         queries in prop::collection::vec((skewed_words(7), 0u8..4, 1usize..25), 1..8),
     ) {
         let (_dir, index) = open();
@@ -458,8 +459,9 @@ proptest! {
             .iter()
             .enumerate()
             .map(|(i, (tenant, collection, document, heading, body))| {
-                // Tenant t0 holds 80 % of the chunks.
-                let tenant = if *tenant < 8 { "t0" } else { "t1" };
+                // Tenant t0 holds 80 % of the chunks, or all of them, so that its
+                // filter keeps the whole index.
+                let tenant = if *tenant < 8 || one_tenant { "t0" } else { "t1" };
                 chunk(tenant, &format!("c{collection}"), &format!("d{document}"), 1, i as u32, &heading.join(" "), &body.join(" "))
             })
             .collect();
@@ -495,6 +497,58 @@ proptest! {
                 ids
             };
             prop_assert_eq!(strict(&pruned), strict(&exhaustive), "{:?} {:?}", query, filter);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// Approximate pruning (a factor above 1) returns as many hits as the exact
+    /// search, each with its exact score, and never loses a hit that scores above
+    /// the factor times the exact k-th score.
+    #[test]
+    fn approximate_pruning_keeps_every_clear_winner(
+        rows in prop::collection::vec(corpus_chunk(), 50..400),
+        batches in 1usize..4,
+        factor in 1.0f32..3.0,
+        queries in prop::collection::vec((skewed_words(7), 1usize..25), 1..6),
+    ) {
+        let (_dir, index) = open();
+        let chunks: Vec<_> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (_, collection, document, heading, body))| {
+                chunk("t0", &format!("c{collection}"), &format!("d{document}"), 1, i as u32, &heading.join(" "), &body.join(" "))
+            })
+            .collect();
+        for part in chunks.chunks(chunks.len().div_ceil(batches)) {
+            index.add(part).unwrap();
+            index.commit().unwrap();
+        }
+        let index = index.with_prune_factor(factor);
+        let filter = SearchFilter::tenant("t0");
+        for (words, limit) in queries {
+            let query = words.join(" ");
+            let approximate = index.search(&query, &filter, limit).unwrap();
+            let exact = index.search_exhaustive(&query, &filter, limit).unwrap();
+            prop_assert_eq!(approximate.len(), exact.len(), "{:?}", query);
+            let every = index.search_exhaustive(&query, &filter, rows.len()).unwrap();
+            let score_of: std::collections::HashMap<_, _> =
+                every.iter().map(|h| (h.chunk_id, h.score)).collect();
+            for hit in &approximate {
+                let exact_score = score_of[&hit.chunk_id];
+                prop_assert!((hit.score - exact_score).abs() <= 1e-4 * exact_score.max(1.0), "{:?}: {} vs {}", query, hit.score, exact_score);
+            }
+            for pair in approximate.windows(2) {
+                prop_assert!(pair[0].score >= pair[1].score);
+            }
+            let kth = exact.last().map_or(0.0, |h| h.score);
+            for winner in exact.iter().filter(|h| h.score > factor * kth * (1.0 + 1e-4) + 1e-4) {
+                prop_assert!(
+                    approximate.iter().any(|h| h.chunk_id == winner.chunk_id),
+                    "{:?} factor {}: lost {:?} ({} > {} x {})", query, factor, winner.chunk_id, winner.score, factor, kth
+                );
+            }
         }
     }
 }
