@@ -1,6 +1,6 @@
 //! The CLI: `folio ingest`, `folio docs …`, `folio models check`.
 
-use crate::harness::{eval_docs, folio, SMALL_CONTRACTS};
+use crate::harness::{eval_docs, folio, get_json, Server, SMALL_CONTRACTS};
 
 #[test]
 fn ingest_then_inspect_from_the_command_line() {
@@ -212,7 +212,25 @@ fn an_embedder_change_is_reported_until_the_vectors_are_rebuilt() {
 
     let changed = stderr_of(folio(data.path()).args(["docs", "list"]));
     assert!(changed.contains(warning), "{changed}");
+    // A server started on the changed configuration says so where operators look.
+    let server = Server::start_bare(data.path(), &[]);
+    let ready = tokio::runtime::Runtime::new().unwrap().block_on(get_json(
+        &server.http,
+        &server.url("/readyz"),
+        200,
+    ));
+    let embedder = &ready["vectors"]["embedder"];
+    assert_eq!(embedder["state"], "differs", "{ready}");
+    assert_ne!(embedder["recorded"], ready["embedder"]["model"], "{ready}");
+    drop(server);
     stderr_of(folio(data.path()).args(["admin", "reindex"]));
     let rebuilt = stderr_of(folio(data.path()).args(["docs", "list"]));
     assert!(!rebuilt.contains(warning), "{rebuilt}");
+    let server = Server::start_bare(data.path(), &[]);
+    let ready = tokio::runtime::Runtime::new().unwrap().block_on(get_json(
+        &server.http,
+        &server.url("/readyz"),
+        200,
+    ));
+    assert_eq!(ready["vectors"]["embedder"]["state"], "matches", "{ready}");
 }

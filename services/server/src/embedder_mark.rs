@@ -10,8 +10,10 @@
 use anyhow::Result;
 use folio_index::VectorStore;
 
-/// What opening the store found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What opening the store found. `/readyz` reports it as `{"state": "matches"}`,
+/// `{"state": "differs", "recorded": ID}` or `{"state": "unknown"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", content = "recorded", rename_all = "snake_case")]
 pub enum EmbedderMark {
     /// The vectors come from the configured embedder (or the store was empty and now
     /// records it).

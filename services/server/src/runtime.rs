@@ -35,6 +35,8 @@ pub struct Runtime {
     pub tenant: Tenant,
     /// The local LLM's metadata, if its file is present.
     pub llm: Option<folio_llm::GgufModelInfo>,
+    /// Whether the stored vectors come from the configured embedder, as found at open.
+    pub vectors_embedder: crate::embedder_mark::EmbedderMark,
     /// The answerer, built (models loaded) on the first question.
     pub answerer: Arc<tokio::sync::OnceCell<folio_query::answer::Answerer>>,
 }
@@ -97,7 +99,8 @@ impl Runtime {
                     config.bm25_dir().display()
                 )
             })?
-            .with_max_query_terms(config.retrieval.bm25_max_terms);
+            .with_max_query_terms(config.retrieval.bm25_max_terms)
+            .with_prune_factor(config.retrieval.bm25_prune_factor);
         let vectors: Arc<dyn VectorStore> = match config.vectors.backend {
             VectorBackend::Edge => Arc::new(
                 EdgeVectorStore::open_with(
@@ -131,7 +134,8 @@ impl Runtime {
             ),
         };
         vectors.ensure_ready(embedder.dimension()).await?;
-        crate::embedder_mark::check(vectors.as_ref(), &embedder.model_id()).await?;
+        let vectors_embedder =
+            crate::embedder_mark::check(vectors.as_ref(), &embedder.model_id()).await?;
         let indexes = Indexes {
             embedder: Arc::new(embedder),
             bm25: Arc::new(bm25),
@@ -166,6 +170,7 @@ impl Runtime {
             retriever,
             tenant,
             llm,
+            vectors_embedder,
             answerer: Arc::default(),
         })
     }

@@ -133,23 +133,49 @@ pub async fn edge_store(dimension: usize) -> (tempfile::TempDir, Arc<dyn VectorS
     (dir, Arc::new(store))
 }
 
+/// A collection of its own on the Qdrant server at `QDRANT_URL`, deleted again by
+/// [`ServerCollection::drop_collection`] so that test runs leave the server as they
+/// found it.
+pub struct ServerCollection {
+    /// The store on the collection, created and ready.
+    pub store: Arc<dyn VectorStore>,
+    url: String,
+    name: String,
+}
+
+impl ServerCollection {
+    /// Deletes the collection.
+    pub async fn drop_collection(self) {
+        let client = qdrant_client::Qdrant::from_url(&self.url)
+            .api_key(std::env::var("QDRANT_API_KEY").ok())
+            .skip_compatibility_check()
+            .build()
+            .unwrap();
+        client.delete_collection(&self.name).await.unwrap();
+    }
+}
+
 /// A fresh, ready collection on the Qdrant server at `QDRANT_URL`, or `None` (with a
 /// skip line) when the variable is not set.
-pub async fn server_store(test: &str, dimension: usize) -> Option<Arc<dyn VectorStore>> {
+pub async fn server_store(test: &str, dimension: usize) -> Option<ServerCollection> {
     let Ok(url) = std::env::var("QDRANT_URL") else {
         eprintln!("skip: {test} against Qdrant server (QDRANT_URL not set)");
         return None;
     };
-    let collection = format!("folio_test_{}", Uuid::new_v4().simple());
+    let name = format!("folio_test_{}", Uuid::new_v4().simple());
     let options = QdrantCollectionOptions {
         api_key: std::env::var("QDRANT_API_KEY").ok(),
         ..QdrantCollectionOptions::default()
     };
-    let store = QdrantServerStore::connect(&url, &collection, options)
+    let store = QdrantServerStore::connect(&url, &name, options)
         .await
         .unwrap();
     store.ensure_ready(dimension).await.unwrap();
-    Some(Arc::new(store))
+    Some(ServerCollection {
+        store: Arc::new(store),
+        url,
+        name,
+    })
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {

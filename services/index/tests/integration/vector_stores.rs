@@ -47,7 +47,8 @@ where
         let (_dir, edge) = edge_store(DIM).await;
         body(edge).await;
         if let Some(server) = server_store(test, DIM).await {
-            body(server).await;
+            body(Arc::clone(&server.store)).await;
+            server.drop_collection().await;
         }
     });
 }

@@ -195,7 +195,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// Readiness: the store answers; which models and vector backend are in use.
+/// Readiness: the store answers; which models and vector backend are in use, and
+/// whether the stored vectors come from the configured embedder.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -230,7 +231,14 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "status": if ready { "ready" } else { "unavailable" },
         "store": {"ok": store_ok, "dialect": format!("{:?}", state.runtime.store.dialect()).to_lowercase()},
         "embedder": {"ok": true, "model": indexes.embedder.model_id()},
-        "vectors": {"ok": vectors_error.is_none(), "backend": indexes.vectors.name(), "error": vectors_error},
+        // Searches still work with vectors from another embedder, only worse: reported,
+        // not a reason to take the replica out of rotation.
+        "vectors": {
+            "ok": vectors_error.is_none(),
+            "backend": indexes.vectors.name(),
+            "error": vectors_error,
+            "embedder": state.runtime.vectors_embedder,
+        },
         "llm": state.runtime.llm,
         // The generator loads on the first question; until then answers wait for it.
         "llm_loaded": state.runtime.answerer.initialized(),
