@@ -569,8 +569,11 @@ impl Bm25Index {
         collect: Collect,
     ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
         let text_query = self.disjunction(&self.most_selective(searcher, terms)?);
-        let top_k = |query: &dyn Query, k: usize| match collect {
-            Collect::SharedThreshold => top_by_score(searcher, query, k, self.prune_factor),
+        // The prune factor pays only where block-max WAND prunes: the plain
+        // disjunction. A filtered intersection scores every match anyway, so there
+        // it would only drop hits.
+        let top_k = |query: &dyn Query, k: usize, prune_factor: f32| match collect {
+            Collect::SharedThreshold => top_by_score(searcher, query, k, prune_factor),
             Collect::PerSegment | Collect::Exhaustive => {
                 Ok(searcher.search(query, &TopDocs::with_limit(k).order_by_score())?)
             }
@@ -583,11 +586,11 @@ impl Bm25Index {
         if share >= 1.0 {
             // Every document passes the filter (one tenant's whole index): the
             // unfiltered top-k is the answer, with no over-fetch to slow the pruning.
-            return top_k(&text_query, limit);
+            return top_k(&text_query, limit, self.prune_factor);
         }
         if share >= 0.25 {
             let fetch = ((limit as f64 / share) * 1.5).ceil() as usize + 8;
-            let top = top_k(&text_query, fetch)?;
+            let top = top_k(&text_query, fetch, self.prune_factor)?;
             let complete = top.len() < fetch;
             let mut kept = self.within_filter(searcher, filter, top)?;
             if kept.len() >= limit || complete {
@@ -602,7 +605,7 @@ impl Bm25Index {
                 Box::new(ConstScoreQuery::new(self.filter_query(filter), 0.0)),
             ),
         ]);
-        top_k(&query, limit)
+        top_k(&query, limit, 1.0)
     }
 
     /// Top hits of a query with syntax, through tantivy's lenient parser.

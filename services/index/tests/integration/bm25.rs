@@ -549,6 +549,19 @@ proptest! {
                     "{:?} factor {}: lost {:?} ({} > {} x {})", query, factor, winner.chunk_id, winner.score, factor, kth
                 );
             }
+            // A selective filter runs as an intersection, which the factor leaves exact.
+            let mut few = filter.clone();
+            few.documents = vec!["d3".into()];
+            let filtered = index.search(&query, &few, limit).unwrap();
+            let exact = index.search_exhaustive(&query, &few, limit).unwrap();
+            let last = exact.last().map_or(0.0, |h| h.score);
+            let strict = |hits: &[folio_index::Hit]| {
+                let mut ids: Vec<_> = hits.iter().filter(|h| h.score > last + 1e-4).map(|h| h.chunk_id).collect();
+                ids.sort();
+                ids
+            };
+            prop_assert_eq!(filtered.len(), exact.len());
+            prop_assert_eq!(strict(&filtered), strict(&exact), "{:?} {:?}", query, few);
         }
     }
 }
