@@ -216,9 +216,10 @@ impl Bm25Index {
     /// Prunes plain-word searches of the whole index (or of a filter that keeps most
     /// of it) approximately: a document is skipped unless it can beat `factor` times
     /// the k-th best score found so far (Broder et al.'s WAND threshold factor). 1.0
-    /// (the default) is exact; above it, searches are faster and every hit whose
-    /// score exceeds `factor` times the exact k-th score is still returned, with its
-    /// exact score, but the lower ranks may differ. Values below 1.0 are read as 1.0.
+    /// (the default) is exact; above it, every hit whose score exceeds `factor` times
+    /// the exact k-th score is still returned, with its exact score, but the lower
+    /// ranks may differ. On the 1 M-chunk bench it bought little speed for much
+    /// exactness (BENCHMARKS.md). Values below 1.0 are read as 1.0.
     pub fn with_prune_factor(mut self, factor: f32) -> Self {
         self.prune_factor = if factor.is_finite() {
             factor.max(1.0)
