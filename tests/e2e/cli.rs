@@ -213,24 +213,21 @@ fn an_embedder_change_is_reported_until_the_vectors_are_rebuilt() {
     let changed = stderr_of(folio(data.path()).args(["docs", "list"]));
     assert!(changed.contains(warning), "{changed}");
     // A server started on the changed configuration says so where operators look.
-    let server = Server::start_bare(data.path(), &[]);
-    let ready = tokio::runtime::Runtime::new().unwrap().block_on(get_json(
-        &server.http,
-        &server.url("/readyz"),
-        200,
-    ));
+    let readiness = || {
+        let server = Server::start_bare(data.path(), &[]);
+        tokio::runtime::Runtime::new().unwrap().block_on(get_json(
+            &server.http,
+            &server.url("/readyz"),
+            200,
+        ))
+    };
+    let ready = readiness();
     let embedder = &ready["vectors"]["embedder"];
     assert_eq!(embedder["state"], "differs", "{ready}");
     assert_ne!(embedder["recorded"], ready["embedder"]["model"], "{ready}");
-    drop(server);
     stderr_of(folio(data.path()).args(["admin", "reindex"]));
     let rebuilt = stderr_of(folio(data.path()).args(["docs", "list"]));
     assert!(!rebuilt.contains(warning), "{rebuilt}");
-    let server = Server::start_bare(data.path(), &[]);
-    let ready = tokio::runtime::Runtime::new().unwrap().block_on(get_json(
-        &server.http,
-        &server.url("/readyz"),
-        200,
-    ));
+    let ready = readiness();
     assert_eq!(ready["vectors"]["embedder"]["state"], "matches", "{ready}");
 }

@@ -437,8 +437,51 @@ fn skewed_words(max: usize) -> impl Strategy<Value = Vec<&'static str>> {
     )
 }
 
-fn corpus_chunk() -> impl Strategy<Value = (u8, u8, u8, Vec<&'static str>, Vec<&'static str>)> {
+type CorpusRow = (u8, u8, u8, Vec<&'static str>, Vec<&'static str>);
+
+fn corpus_chunk() -> impl Strategy<Value = CorpusRow> {
     (0u8..10, 0u8..2, 0u8..12, skewed_words(4), skewed_words(30))
+}
+
+/// Indexes generated rows as chunks of `tenant_of(row's tenant draw)`, committed in
+/// `batches` parts so that the index has several segments.
+fn index_rows(
+    index: &Bm25Index,
+    rows: &[CorpusRow],
+    batches: usize,
+    tenant_of: impl Fn(u8) -> &'static str,
+) {
+    let chunks: Vec<_> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (tenant, collection, document, heading, body))| {
+            chunk(
+                tenant_of(*tenant),
+                &format!("c{collection}"),
+                &format!("d{document}"),
+                1,
+                i as u32,
+                &heading.join(" "),
+                &body.join(" "),
+            )
+        })
+        .collect();
+    for part in chunks.chunks(chunks.len().div_ceil(batches)) {
+        index.add(part).unwrap();
+        index.commit().unwrap();
+    }
+}
+
+/// The ids of `hits` scoring above `last` (the exact k-th score), sorted: pruned and
+/// exact searches may differ only among hits tied with the last one kept.
+fn ids_above(hits: &[folio_index::Hit], last: f32) -> Vec<uuid::Uuid> {
+    let mut ids: Vec<_> = hits
+        .iter()
+        .filter(|h| h.score > last + 1e-4)
+        .map(|h| h.chunk_id)
+        .collect();
+    ids.sort();
+    ids
 }
 
 proptest! {
@@ -455,20 +498,9 @@ proptest! {
         queries in prop::collection::vec((skewed_words(7), 0u8..4, 1usize..25), 1..8),
     ) {
         let (_dir, index) = open();
-        let chunks: Vec<_> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, (tenant, collection, document, heading, body))| {
-                // Tenant t0 holds 80 % of the chunks, or all of them, so that its
-                // filter keeps the whole index.
-                let tenant = if *tenant < 8 || one_tenant { "t0" } else { "t1" };
-                chunk(tenant, &format!("c{collection}"), &format!("d{document}"), 1, i as u32, &heading.join(" "), &body.join(" "))
-            })
-            .collect();
-        for part in chunks.chunks(chunks.len().div_ceil(batches)) {
-            index.add(part).unwrap();
-            index.commit().unwrap();
-        }
+        // Tenant t0 holds 80 % of the chunks, or all of them, so that its filter
+        // keeps the whole index.
+        index_rows(&index, &rows, batches, |draw| if draw < 8 || one_tenant { "t0" } else { "t1" });
         // Deleted documents must stay out of the pruned search's top-k, whose
         // threshold is carried across segments.
         if delete_one {
@@ -489,14 +521,8 @@ proptest! {
             for (a, b) in pruned.iter().zip(&exhaustive) {
                 prop_assert!((a.score - b.score).abs() <= 1e-4 * b.score.abs().max(1.0), "{:?}: {} vs {}", query, a.score, b.score);
             }
-            // Ids agree except among hits tied with the last one kept.
             let last = exhaustive.last().map_or(0.0, |h| h.score);
-            let strict = |hits: &[folio_index::Hit]| {
-                let mut ids: Vec<_> = hits.iter().filter(|h| h.score > last + 1e-4).map(|h| h.chunk_id).collect();
-                ids.sort();
-                ids
-            };
-            prop_assert_eq!(strict(&pruned), strict(&exhaustive), "{:?} {:?}", query, filter);
+            prop_assert_eq!(ids_above(&pruned, last), ids_above(&exhaustive, last), "{:?} {:?}", query, filter);
         }
     }
 }
@@ -514,17 +540,7 @@ proptest! {
         queries in prop::collection::vec((skewed_words(7), 1usize..25), 1..6),
     ) {
         let (_dir, index) = open();
-        let chunks: Vec<_> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, (_, collection, document, heading, body))| {
-                chunk("t0", &format!("c{collection}"), &format!("d{document}"), 1, i as u32, &heading.join(" "), &body.join(" "))
-            })
-            .collect();
-        for part in chunks.chunks(chunks.len().div_ceil(batches)) {
-            index.add(part).unwrap();
-            index.commit().unwrap();
-        }
+        index_rows(&index, &rows, batches, |_| "t0");
         let index = index.with_prune_factor(factor);
         let filter = SearchFilter::tenant("t0");
         for (words, limit) in queries {
@@ -555,13 +571,8 @@ proptest! {
             let filtered = index.search(&query, &few, limit).unwrap();
             let exact = index.search_exhaustive(&query, &few, limit).unwrap();
             let last = exact.last().map_or(0.0, |h| h.score);
-            let strict = |hits: &[folio_index::Hit]| {
-                let mut ids: Vec<_> = hits.iter().filter(|h| h.score > last + 1e-4).map(|h| h.chunk_id).collect();
-                ids.sort();
-                ids
-            };
             prop_assert_eq!(filtered.len(), exact.len());
-            prop_assert_eq!(strict(&filtered), strict(&exact), "{:?} {:?}", query, few);
+            prop_assert_eq!(ids_above(&filtered, last), ids_above(&exact, last), "{:?} {:?}", query, few);
         }
     }
 }

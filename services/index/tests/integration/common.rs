@@ -146,13 +146,21 @@ pub struct ServerCollection {
 impl ServerCollection {
     /// Deletes the collection.
     pub async fn drop_collection(self) {
-        let client = qdrant_client::Qdrant::from_url(&self.url)
-            .api_key(std::env::var("QDRANT_API_KEY").ok())
-            .skip_compatibility_check()
-            .build()
+        server_client(&self.url)
+            .delete_collection(&self.name)
+            .await
             .unwrap();
-        client.delete_collection(&self.name).await.unwrap();
     }
+}
+
+/// A qdrant-client for the server at `url`, with `QDRANT_API_KEY` if set (for what
+/// the store does not do: creating odd collections, deleting test ones).
+pub fn server_client(url: &str) -> qdrant_client::Qdrant {
+    qdrant_client::Qdrant::from_url(url)
+        .api_key(std::env::var("QDRANT_API_KEY").ok())
+        .skip_compatibility_check()
+        .build()
+        .unwrap()
 }
 
 /// A fresh, ready collection on the Qdrant server at `QDRANT_URL`, or `None` (with a

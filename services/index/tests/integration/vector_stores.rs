@@ -9,7 +9,9 @@ use folio_index::{
 };
 use uuid::Uuid;
 
-use crate::common::{cosine, edge_store, point, pseudo_vector, runtime, server_store};
+use crate::common::{
+    cosine, edge_store, point, pseudo_vector, runtime, server_client, server_store,
+};
 
 const DIM: usize = 16;
 
@@ -535,20 +537,16 @@ async fn embedder_record(store: Arc<dyn VectorStore>) {
         "a new store records no embedder: {}",
         store.name()
     );
-    store.record_embedder("minilm-int8-256").await.unwrap();
-    assert_eq!(
-        store.recorded_embedder().await.unwrap().as_deref(),
-        Some("minilm-int8-256"),
-        "{}",
-        store.name()
-    );
-    store.record_embedder("minilm-f32-256").await.unwrap();
-    assert_eq!(
-        store.recorded_embedder().await.unwrap().as_deref(),
-        Some("minilm-f32-256"),
-        "a rebuild replaces the record: {}",
-        store.name()
-    );
+    // The second record stands for a rebuild, which replaces the first.
+    for id in ["minilm-int8-256", "minilm-f32-256"] {
+        store.record_embedder(id).await.unwrap();
+        assert_eq!(
+            store.recorded_embedder().await.unwrap().as_deref(),
+            Some(id),
+            "{}",
+            store.name()
+        );
+    }
     // Recording touches neither points nor the collection's layout.
     let stored = points("t", "c", "d", 1, 20, 14);
     store.upsert(&stored).await.unwrap();
@@ -601,11 +599,7 @@ fn a_server_collection_without_multivectors_is_searched_by_whole_text_vectors() 
     let rt = runtime();
     rt.block_on(async {
         let collection = format!("folio_test_legacy_{}", Uuid::new_v4().simple());
-        let client = qdrant_client::Qdrant::from_url(&url)
-            .api_key(std::env::var("QDRANT_API_KEY").ok())
-            .skip_compatibility_check()
-            .build()
-            .unwrap();
+        let client = server_client(&url);
         client
             .create_collection(
                 CreateCollectionBuilder::new(&collection)
