@@ -148,11 +148,6 @@ pub struct RetrievalConfig {
     /// after function words are dropped); 0 keeps every word. Fewer words search
     /// a large index faster and rank a little worse (see BENCHMARKS.md).
     pub bm25_max_terms: usize,
-    /// BM25 over the whole index (or a filter keeping most of it) skips documents
-    /// that cannot beat this many times the k-th best score so far: 1.0 is exact,
-    /// larger may change the lower ranks; on the 1 M-chunk bench it saved 5-21 % of
-    /// BM25's p95 for 9-27 % of the exact top-10 (see BENCHMARKS.md).
-    pub bm25_prune_factor: f32,
     /// Threads of the embedder that embeds questions (and the answerer's candidate
     /// sentences), an ONNX Runtime session of its own; 0 shares the ingestion embedder
     /// (`ingest.embed_threads`). One thread lets a
@@ -459,7 +454,6 @@ impl Default for RetrievalConfig {
             dense_weight: 1.0,
             per_retriever: 50,
             bm25_max_terms: 16,
-            bm25_prune_factor: 1.0,
             query_embed_threads: 0,
         }
     }

@@ -21,7 +21,7 @@ use tantivy::{
 };
 use uuid::Uuid;
 
-use crate::top_k::top_by_score;
+use crate::accumulate::{top_by_accumulation, Accumulators, WeightedTerm};
 use crate::types::require_tenant;
 use crate::{Hit, IndexError, IndexedChunk, SearchFilter};
 
@@ -31,10 +31,10 @@ const HEADING_BOOST: f32 = 1.5;
 /// How a search collects its top hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Collect {
-    /// Block-max WAND with one threshold carried across segments (`top_k.rs`).
-    SharedThreshold,
+    /// A bag of words over most of the index term at a time (`accumulate.rs`).
+    Accumulated,
     /// Block-max WAND per segment (tantivy's `TopDocs`).
-    PerSegment,
+    BlockMaxWand,
     /// Every document within the filter scored: a required filter clause stops
     /// the disjunction from pruning.
     Exhaustive,
@@ -125,10 +125,10 @@ pub struct Bm25Index {
     question_analyzer: TextAnalyzer,
     /// Most distinct terms a question is scored with; 0 for all.
     max_query_terms: usize,
-    /// Block-max WAND skips what cannot beat this many times the k-th best score.
-    prune_factor: f32,
     /// A follower's last reload (`None` for the writer, which reloads on commit).
     followed: Option<Mutex<std::time::Instant>>,
+    /// Score arrays reused by term-at-a-time searches.
+    accumulators: Accumulators,
 }
 
 /// A follower reloads before a search at most this often, so another process's
@@ -194,7 +194,7 @@ impl Bm25Index {
             analyzer,
             question_analyzer,
             max_query_terms: DEFAULT_MAX_QUERY_TERMS,
-            prune_factor: 1.0,
+            accumulators: Accumulators::default(),
             followed: writer
                 .is_none()
                 .then(|| Mutex::new(std::time::Instant::now())),
@@ -210,22 +210,6 @@ impl Bm25Index {
     /// score on a large index.
     pub fn with_max_query_terms(mut self, terms: usize) -> Self {
         self.max_query_terms = terms;
-        self
-    }
-
-    /// Prunes plain-word searches of the whole index (or of a filter that keeps most
-    /// of it) approximately: a document is skipped unless it can beat `factor` times
-    /// the k-th best score found so far (Broder et al.'s WAND threshold factor). 1.0
-    /// (the default) is exact; above it, every hit whose score exceeds `factor` times
-    /// the exact k-th score is still returned, with its exact score, but the lower
-    /// ranks may differ. On the 1 M-chunk bench it bought little speed for much
-    /// exactness (BENCHMARKS.md). Values below 1.0 are read as 1.0.
-    pub fn with_prune_factor(mut self, factor: f32) -> Self {
-        self.prune_factor = if factor.is_finite() {
-            factor.max(1.0)
-        } else {
-            1.0
-        };
         self
     }
 
@@ -322,8 +306,9 @@ impl Bm25Index {
 
     /// Best-first BM25 hits for free user text within `filter`.
     ///
-    /// Words (a question, quotes included) are scored as a bag of terms, pruned with
-    /// block-max WAND. Text with search operators goes through tantivy's lenient
+    /// Words (a question, quotes included) are scored as a bag of terms: over most
+    /// of the index term at a time, within a selective filter by intersecting with
+    /// it. Text with search operators goes through tantivy's lenient
     /// query parser: there quotes make phrases and `+`/`-` require or exclude terms,
     /// and malformed syntax (unbalanced quotes or parentheses, stray colons) is read
     /// as plain words and never fails.
@@ -333,24 +318,26 @@ impl Bm25Index {
         filter: &SearchFilter,
         limit: usize,
     ) -> Result<Vec<Hit>, IndexError> {
-        self.run_search(query_text, filter, limit, Collect::SharedThreshold)
+        self.run_search(query_text, filter, limit, Collect::Accumulated)
     }
 
     /// The same hits as [`Bm25Index::search`], collected by tantivy's stock
-    /// `TopDocs`, where every segment prunes from no threshold on its own. Kept as
-    /// `folio bench retrieve`'s in-run reference for the cross-segment threshold.
-    pub fn search_per_segment(
+    /// `TopDocs`, which prunes a bag of words document at a time with block-max
+    /// WAND, each segment on its own. Kept as `folio bench retrieve`'s in-run
+    /// reference for the term-at-a-time search.
+    pub fn search_block_max_wand(
         &self,
         query_text: &str,
         filter: &SearchFilter,
         limit: usize,
     ) -> Result<Vec<Hit>, IndexError> {
-        self.run_search(query_text, filter, limit, Collect::PerSegment)
+        self.run_search(query_text, filter, limit, Collect::BlockMaxWand)
     }
 
     /// The same hits as [`Bm25Index::search`], computed without pruning or
-    /// over-fetching: every document within `filter` that matches a term is scored.
-    /// The reference the pruned search is tested against; slow on large indexes.
+    /// over-fetching: every document within `filter` that matches a term is scored
+    /// through the intersection with the filter. The reference the default search
+    /// is tested against; slow on large indexes.
     pub fn search_exhaustive(
         &self,
         query_text: &str,
@@ -396,8 +383,7 @@ impl Bm25Index {
     /// rewrites the whole index, so nothing calls it on its own:
     /// `folio bench retrieve --merge-segments` uses it to measure what one
     /// segment buys (on the generated 1 M-chunk index, 3 segments → 1 did not
-    /// speed BM25 up, since the pruning threshold already carries across
-    /// segments).
+    /// speed BM25 up).
     pub fn merge_segments(&self) -> Result<bool, IndexError> {
         let merge = {
             let mut writer = self.writer()?;
@@ -519,48 +505,57 @@ impl Bm25Index {
         Ok(terms.iter().filter(|t| kept.contains(t)).cloned().collect())
     }
 
-    /// One flat disjunction of term queries, body and (boosted) heading, so that
-    /// tantivy can prune it with block-max WAND. A word repeated in the query
-    /// counts as often as it appears (its clause is boosted by the count), as in
-    /// the parser's one clause per occurrence.
-    fn disjunction(&self, terms: &[String]) -> BooleanQuery {
+    /// `terms` as one flat disjunction of term queries, which tantivy can prune
+    /// with block-max WAND and intersect with a filter.
+    fn disjunction(terms: &[WeightedTerm]) -> BooleanQuery {
+        let clauses = terms
+            .iter()
+            .map(|weighted| {
+                let term = TermQuery::new(weighted.term.clone(), IndexRecordOption::WithFreqs);
+                let clause: Box<dyn Query> =
+                    Box::new(BoostQuery::new(Box::new(term), weighted.boost));
+                (Occur::Should, clause)
+            })
+            .collect();
+        BooleanQuery::new(clauses)
+    }
+
+    /// The terms a bag of words is scored with: each distinct word in the body
+    /// and (boosted) in the heading. A word repeated in the query counts as often
+    /// as it appears (its boost is the count), as in the parser's one clause per
+    /// occurrence.
+    fn weighted_terms(&self, words: &[String]) -> Vec<WeightedTerm> {
         let mut counts: Vec<(&String, f32)> = Vec::new();
-        for term in terms {
-            match counts.iter_mut().find(|(seen, _)| *seen == term) {
+        for word in words {
+            match counts.iter_mut().find(|(seen, _)| *seen == word) {
                 Some((_, count)) => *count += 1.0,
-                None => counts.push((term, 1.0)),
+                None => counts.push((word, 1.0)),
             }
         }
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(counts.len() * 2);
+        let mut terms = Vec::with_capacity(counts.len() * 2);
         for (text, count) in counts {
             for (field, boost) in [
                 (self.fields.body, count),
                 (self.fields.heading, count * HEADING_BOOST),
             ] {
-                let term = TermQuery::new(
-                    Term::from_field_text(field, text),
-                    IndexRecordOption::WithFreqs,
-                );
-                clauses.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(term), boost)),
-                ));
+                terms.push(WeightedTerm {
+                    term: Term::from_field_text(field, text),
+                    boost,
+                });
             }
         }
-        BooleanQuery::new(clauses)
+        terms
     }
 
     /// Top hits of a plain-word query within `filter`.
     ///
-    /// A filter that keeps most of the index (one tenant's whole corpus, the common
-    /// case) would stop tantivy from pruning: a required filter clause turns the
-    /// disjunction into an exhaustive scorer. So when the filter keeps at least a
-    /// quarter of the documents, the unfiltered disjunction runs with pruning,
-    /// over-fetching in proportion, and hits outside the filter are dropped; the
-    /// result is exact whenever enough hits remain (the filtered top-k are the
-    /// first k filtered hits of the global order). Otherwise, and when too few
-    /// remain, the filtered query runs: a selective filter leads the intersection,
-    /// which is fast.
+    /// When the filter keeps at least a quarter of the documents (one tenant's
+    /// whole corpus, the common case), the words are scored over the whole index
+    /// term at a time, over-fetching in proportion to the filter's share, and hits
+    /// outside the filter are dropped; the result is exact whenever enough hits
+    /// remain (the filtered top-k are the first k filtered hits of the global
+    /// order). Otherwise, and when too few remain, the words are intersected with
+    /// the filter: a selective filter leads the intersection, which is fast.
     fn search_terms(
         &self,
         searcher: &Searcher,
@@ -569,15 +564,14 @@ impl Bm25Index {
         limit: usize,
         collect: Collect,
     ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
-        let text_query = self.disjunction(&self.most_selective(searcher, terms)?);
-        // The prune factor pays only where block-max WAND prunes: the plain
-        // disjunction. A filtered intersection scores every match anyway, so there
-        // it would only drop hits.
-        let top_k = |query: &dyn Query, k: usize, prune_factor: f32| match collect {
-            Collect::SharedThreshold => top_by_score(searcher, query, k, prune_factor),
-            Collect::PerSegment | Collect::Exhaustive => {
-                Ok(searcher.search(query, &TopDocs::with_limit(k).order_by_score())?)
-            }
+        let weighted = self.weighted_terms(&self.most_selective(searcher, terms)?);
+        let text_query = Self::disjunction(&weighted);
+        let top_docs = |query: &dyn Query, k: usize| {
+            Ok::<_, IndexError>(searcher.search(query, &TopDocs::with_limit(k).order_by_score())?)
+        };
+        let top_words = |k: usize| match collect {
+            Collect::Accumulated => top_by_accumulation(searcher, &weighted, k, &self.accumulators),
+            Collect::BlockMaxWand | Collect::Exhaustive => top_docs(&text_query, k),
         };
         let share = if collect != Collect::Exhaustive {
             self.filter_share(searcher, filter)?
@@ -586,12 +580,12 @@ impl Bm25Index {
         };
         if share >= 1.0 {
             // Every document passes the filter (one tenant's whole index): the
-            // unfiltered top-k is the answer, with no over-fetch to slow the pruning.
-            return top_k(&text_query, limit, self.prune_factor);
+            // unfiltered top-k is the answer, with no over-fetch.
+            return top_words(limit);
         }
         if share >= 0.25 {
             let fetch = ((limit as f64 / share) * 1.5).ceil() as usize + 8;
-            let top = top_k(&text_query, fetch, self.prune_factor)?;
+            let top = top_words(fetch)?;
             let complete = top.len() < fetch;
             let mut kept = self.within_filter(searcher, filter, top)?;
             if kept.len() >= limit || complete {
@@ -606,7 +600,7 @@ impl Bm25Index {
                 Box::new(ConstScoreQuery::new(self.filter_query(filter), 0.0)),
             ),
         ]);
-        top_k(&query, limit, 1.0)
+        top_docs(&query, limit)
     }
 
     /// Top hits of a query with syntax, through tantivy's lenient parser.

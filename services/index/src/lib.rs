@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+mod accumulate;
 mod bm25;
 mod embedder;
 mod error;

@@ -99,8 +99,7 @@ impl Runtime {
                     config.bm25_dir().display()
                 )
             })?
-            .with_max_query_terms(config.retrieval.bm25_max_terms)
-            .with_prune_factor(config.retrieval.bm25_prune_factor);
+            .with_max_query_terms(config.retrieval.bm25_max_terms);
         let vectors: Arc<dyn VectorStore> = match config.vectors.backend {
             VectorBackend::Edge => Arc::new(
                 EdgeVectorStore::open_with(

@@ -83,14 +83,10 @@ fn merging_leaves_one_segment_and_the_same_hits() {
         ids.sort();
         ids
     };
-    let per_segment = index
-        .search_per_segment("indemnify audit", &filter, 50)
+    let wand = index
+        .search_block_max_wand("indemnify audit", &filter, 50)
         .unwrap();
-    assert_eq!(
-        ids(&per_segment),
-        ids(&before),
-        "tantivy's collector agrees"
-    );
+    assert_eq!(ids(&wand), ids(&before), "tantivy's collector agrees");
 
     assert!(index.merge_segments().unwrap());
     assert_eq!(index.segment_count().unwrap(), 1);
@@ -472,8 +468,8 @@ fn index_rows(
     }
 }
 
-/// The ids of `hits` scoring above `last` (the exact k-th score), sorted: pruned and
-/// exact searches may differ only among hits tied with the last one kept.
+/// The ids of `hits` scoring above `last` (the exact k-th score), sorted: two exact
+/// searches may differ only among hits tied with the last one kept.
 fn ids_above(hits: &[folio_index::Hit], last: f32) -> Vec<uuid::Uuid> {
     let mut ids: Vec<_> = hits
         .iter()
@@ -486,11 +482,12 @@ fn ids_above(hits: &[folio_index::Hit], last: f32) -> Vec<uuid::Uuid> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
-    /// The pruned search (unfiltered block-max WAND, over-fetching, then the filter)
-    /// returns what scoring every filtered document returns, for filters that keep
-    /// most of the index (pruned path) and few documents (filtered path).
+    /// The default search (term at a time over the whole index, over-fetching, then
+    /// the filter) and tantivy's block-max WAND return what scoring every filtered
+    /// document returns, for filters that keep the whole index, most of it, and
+    /// few documents (intersected).
     #[test]
-    fn pruned_search_equals_exhaustive_search(
+    fn default_search_equals_exhaustive_search(
         rows in prop::collection::vec(corpus_chunk(), 50..400),
         batches in 1usize..5,
         delete_one in any::<bool>(),
@@ -501,8 +498,7 @@ proptest! {
         // Tenant t0 holds 80 % of the chunks, or all of them, so that its filter
         // keeps the whole index.
         index_rows(&index, &rows, batches, |draw| if draw < 8 || one_tenant { "t0" } else { "t1" });
-        // Deleted documents must stay out of the pruned search's top-k, whose
-        // threshold is carried across segments.
+        // Deleted documents must stay out of the top-k, though their postings remain.
         if delete_one {
             index.delete_document("d5").unwrap();
             index.commit().unwrap();
@@ -515,64 +511,18 @@ proptest! {
                 _ => {}
             }
             let query = words.join(" ");
-            let pruned = index.search(&query, &filter, limit).unwrap();
             let exhaustive = index.search_exhaustive(&query, &filter, limit).unwrap();
-            prop_assert_eq!(pruned.len(), exhaustive.len(), "{:?} {:?}", query, filter);
-            for (a, b) in pruned.iter().zip(&exhaustive) {
-                prop_assert!((a.score - b.score).abs() <= 1e-4 * b.score.abs().max(1.0), "{:?}: {} vs {}", query, a.score, b.score);
-            }
             let last = exhaustive.last().map_or(0.0, |h| h.score);
-            prop_assert_eq!(ids_above(&pruned, last), ids_above(&exhaustive, last), "{:?} {:?}", query, filter);
-        }
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
-    /// Approximate pruning (a factor above 1) returns as many hits as the exact
-    /// search, each with its exact score, and never loses a hit that scores above
-    /// the factor times the exact k-th score.
-    #[test]
-    fn approximate_pruning_keeps_every_clear_winner(
-        rows in prop::collection::vec(corpus_chunk(), 50..400),
-        batches in 1usize..4,
-        factor in 1.0f32..3.0,
-        queries in prop::collection::vec((skewed_words(7), 1usize..25), 1..6),
-    ) {
-        let (_dir, index) = open();
-        index_rows(&index, &rows, batches, |_| "t0");
-        let index = index.with_prune_factor(factor);
-        let filter = SearchFilter::tenant("t0");
-        for (words, limit) in queries {
-            let query = words.join(" ");
-            let approximate = index.search(&query, &filter, limit).unwrap();
-            let exact = index.search_exhaustive(&query, &filter, limit).unwrap();
-            prop_assert_eq!(approximate.len(), exact.len(), "{:?}", query);
-            let every = index.search_exhaustive(&query, &filter, rows.len()).unwrap();
-            let score_of: std::collections::HashMap<_, _> =
-                every.iter().map(|h| (h.chunk_id, h.score)).collect();
-            for hit in &approximate {
-                let exact_score = score_of[&hit.chunk_id];
-                prop_assert!((hit.score - exact_score).abs() <= 1e-4 * exact_score.max(1.0), "{:?}: {} vs {}", query, hit.score, exact_score);
+            for (collector, found) in [
+                ("default", index.search(&query, &filter, limit).unwrap()),
+                ("wand", index.search_block_max_wand(&query, &filter, limit).unwrap()),
+            ] {
+                prop_assert_eq!(found.len(), exhaustive.len(), "{} {:?} {:?}", collector, query, filter);
+                for (a, b) in found.iter().zip(&exhaustive) {
+                    prop_assert!((a.score - b.score).abs() <= 1e-4 * b.score.abs().max(1.0), "{} {:?}: {} vs {}", collector, query, a.score, b.score);
+                }
+                prop_assert_eq!(ids_above(&found, last), ids_above(&exhaustive, last), "{} {:?} {:?}", collector, query, filter);
             }
-            for pair in approximate.windows(2) {
-                prop_assert!(pair[0].score >= pair[1].score);
-            }
-            let kth = exact.last().map_or(0.0, |h| h.score);
-            for winner in exact.iter().filter(|h| h.score > factor * kth * (1.0 + 1e-4) + 1e-4) {
-                prop_assert!(
-                    approximate.iter().any(|h| h.chunk_id == winner.chunk_id),
-                    "{:?} factor {}: lost {:?} ({} > {} x {})", query, factor, winner.chunk_id, winner.score, factor, kth
-                );
-            }
-            // A selective filter runs as an intersection, which the factor leaves exact.
-            let mut few = filter.clone();
-            few.documents = vec!["d3".into()];
-            let filtered = index.search(&query, &few, limit).unwrap();
-            let exact = index.search_exhaustive(&query, &few, limit).unwrap();
-            let last = exact.last().map_or(0.0, |h| h.score);
-            prop_assert_eq!(filtered.len(), exact.len());
-            prop_assert_eq!(ids_above(&filtered, last), ids_above(&exact, last), "{:?} {:?}", query, few);
         }
     }
 }
