@@ -15,7 +15,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use tantivy::fieldnorm::FieldNormReader;
-use tantivy::query::Bm25Weight;
+use tantivy::query::{Bm25Weight, Weight};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, Term};
 
@@ -25,7 +25,8 @@ use crate::IndexError;
 /// Most spare accumulators kept for reuse: one per concurrent search is enough
 /// on the machines Folio targets, and more would only hold memory.
 const SPARE_ACCUMULATORS: usize = 4;
-/// Documents per block of the touched-block map (one bit each).
+/// Documents per block of the touched-block map (one bit each); also the bits
+/// of one word of a filter's members.
 const BLOCK_DOCS: usize = 64;
 
 /// One score per document of a segment, and which blocks of 64 documents hold
@@ -59,11 +60,17 @@ impl Accumulator {
         }
     }
 
-    /// Calls `visit` with each document that scores above the floor, in document
-    /// order, and resets the accumulator. The floor starts at `floor` and is then
-    /// whatever `visit` last returned (the k-th best score once k are held): a
-    /// block of 64 documents none of which beats it is skipped whole.
-    fn drain(&mut self, mut floor: Score, mut visit: impl FnMut(DocId, Score) -> Score) {
+    /// Calls `visit` with each document that scores above the floor (and is one
+    /// of `members`, when given), in document order, and resets the accumulator.
+    /// The floor starts at `floor` and is then whatever `visit` last returned (the
+    /// k-th best score once k are held): a block of 64 documents none of which
+    /// beats it, or none of which is a member, is skipped whole.
+    fn drain(
+        &mut self,
+        mut floor: Score,
+        members: Option<&Members>,
+        mut visit: impl FnMut(DocId, Score) -> Score,
+    ) {
         for (word_index, word) in self.touched.iter_mut().enumerate() {
             let mut bits = std::mem::take(word);
             while bits != 0 {
@@ -72,9 +79,11 @@ impl Accumulator {
                 let start = block * BLOCK_DOCS;
                 let end = (start + BLOCK_DOCS).min(self.scores.len());
                 let scores = &mut self.scores[start..end];
-                if block_max(scores) > floor {
+                // One members word covers exactly one block.
+                let kept = members.map_or(u64::MAX, |members| members.word(block));
+                if kept != 0 && block_max(scores) > floor {
                     for (offset, &score) in scores.iter().enumerate() {
-                        if score > floor {
+                        if score > floor && kept & (1 << offset) != 0 {
                             floor = visit((start + offset) as DocId, score);
                         }
                     }
@@ -136,12 +145,13 @@ pub(crate) struct WeightedTerm {
     pub boost: Score,
 }
 
-/// The `limit` best-scoring live documents that match any of `terms`, best
-/// first, scored as the sum of each term's boosted BM25 score; equal scores
-/// resolve to the lower address, as in `top_k::top_by_score`.
+/// The `limit` best-scoring live documents that match any of `terms` (and
+/// `filter`, when given), best first, scored as the sum of each term's boosted
+/// BM25 score; equal scores resolve to the lower address.
 pub(crate) fn top_by_accumulation(
     searcher: &Searcher,
     terms: &[WeightedTerm],
+    filter: Option<&dyn Weight>,
     limit: usize,
     accumulators: &Accumulators,
 ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
@@ -167,11 +177,14 @@ pub(crate) fn top_by_accumulation(
             add_term(reader, &weighted.term, weight, &mut accumulator)?;
         }
         let alive = reader.alive_bitset();
+        let members = filter
+            .map(|weight| Members::of(weight, reader))
+            .transpose()?;
         // Every matching document scores above zero (BM25's idf is positive), and
         // documents come in address order, so only a score above the k-th best so
         // far gets in (an equal one never displaces a hit).
         let floor = best.threshold().unwrap_or(0.0);
-        accumulator.drain(floor, |doc, score| {
+        accumulator.drain(floor, members.as_ref(), |doc, score| {
             if best.admits(score) && alive.is_none_or(|bits| bits.is_alive(doc)) {
                 best.push(score, DocAddress::new(ordinal as u32, doc));
             }
@@ -180,6 +193,30 @@ pub(crate) fn top_by_accumulation(
     }
     accumulators.give_back(accumulator);
     Ok(best.into_sorted())
+}
+
+/// The documents of a segment that a filter keeps, one bit each.
+struct Members {
+    bits: Vec<u64>,
+}
+
+impl Members {
+    fn of(filter: &dyn Weight, reader: &SegmentReader) -> Result<Self, IndexError> {
+        let mut bits = vec![0u64; (reader.max_doc() as usize).div_ceil(64)];
+        filter.for_each_no_score(reader, &mut |docs| {
+            for &doc in docs {
+                if let Some(word) = bits.get_mut(doc as usize / 64) {
+                    *word |= 1 << (doc % 64);
+                }
+            }
+        })?;
+        Ok(Self { bits })
+    }
+
+    /// The members among documents `64 × index` to `64 × index + 63`, one bit each.
+    fn word(&self, index: usize) -> u64 {
+        self.bits.get(index).copied().unwrap_or(0)
+    }
 }
 
 /// Adds `term`'s BM25 score to each document of the segment that contains it.
@@ -219,10 +256,10 @@ fn add_term(
 mod tests {
     use proptest::prelude::*;
 
-    use super::Accumulator;
+    use super::{Accumulator, Members};
 
     proptest! {
-        /// Draining yields each touched document whose sum beats the floor once,
+        /// Draining yields each touched member whose sum beats the floor once,
         /// in document order, with the sum of its scores, and leaves the
         /// accumulator as new: a second round on the same (reused, possibly
         /// smaller) accumulator sees none of the first.
@@ -233,13 +270,15 @@ mod tests {
                     1usize..20_000,
                     prop::collection::vec((0usize..20_000, 1u8..10), 0..300),
                     prop_oneof![Just(0u8), 0u8..20],
+                    prop::option::of(prop::collection::vec(any::<u64>(), 0..320)),
                 ),
                 1..4,
             ),
         ) {
             let mut accumulator = Accumulator::default();
-            for (max_doc, additions, floor) in rounds {
+            for (max_doc, additions, floor, members) in rounds {
                 let floor = f32::from(floor);
+                let members = members.map(|bits| Members { bits });
                 accumulator.fit(max_doc);
                 let mut expected = std::collections::BTreeMap::new();
                 for (doc, score) in additions {
@@ -248,12 +287,17 @@ mod tests {
                     *expected.entry(doc as u32).or_insert(0.0f32) += f32::from(score);
                 }
                 let mut drained = Vec::new();
-                accumulator.drain(floor, |doc, score| {
+                accumulator.drain(floor, members.as_ref(), |doc, score| {
                     drained.push((doc, score));
                     floor
                 });
-                let expected: Vec<(u32, f32)> =
-                    expected.into_iter().filter(|&(_, sum)| sum > floor).collect();
+                let member = |doc: u32| {
+                    members.as_ref().is_none_or(|m| m.word(doc as usize / 64) & (1 << (doc % 64)) != 0)
+                };
+                let expected: Vec<(u32, f32)> = expected
+                    .into_iter()
+                    .filter(|&(doc, sum)| sum > floor && member(doc))
+                    .collect();
                 prop_assert_eq!(drained, expected);
                 prop_assert!(accumulator.scores.iter().all(|&score| score == 0.0));
                 prop_assert!(accumulator.touched.iter().all(|&word| word == 0));

@@ -16,7 +16,7 @@ use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
 use tantivy::{
-    doc, DocAddress, DocId, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher,
+    doc, DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher,
     TantivyDocument, Term,
 };
 use uuid::Uuid;
@@ -53,6 +53,10 @@ const QUESTION_STOP_WORDS: [&str; 52] = [
     "where", "why", "how", "do", "does", "did", "has", "have", "had", "were", "been", "its",
     "from",
 ];
+/// How much dearer a (filter document × clause) step of an intersection is than
+/// adding one posting term at a time. Measured on the 1 M-chunk bench index with
+/// the dev questions, filtered to 1–500 of its documents (BENCHMARKS.md).
+const INTERSECTION_COST: f64 = 1.0;
 /// Indexing memory shared by the writer's threads (tantivy needs at least 15 MB per thread).
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -129,6 +133,8 @@ pub struct Bm25Index {
     followed: Option<Mutex<std::time::Instant>>,
     /// Score arrays reused by term-at-a-time searches.
     accumulators: Accumulators,
+    /// See [`Bm25Index::with_intersection_cost`].
+    intersection_cost: f64,
 }
 
 /// A follower reloads before a search at most this often, so another process's
@@ -195,6 +201,7 @@ impl Bm25Index {
             question_analyzer,
             max_query_terms: DEFAULT_MAX_QUERY_TERMS,
             accumulators: Accumulators::default(),
+            intersection_cost: INTERSECTION_COST,
             followed: writer
                 .is_none()
                 .then(|| Mutex::new(std::time::Instant::now())),
@@ -210,6 +217,20 @@ impl Bm25Index {
     /// score on a large index.
     pub fn with_max_query_terms(mut self, terms: usize) -> Self {
         self.max_query_terms = terms;
+        self
+    }
+
+    /// How much dearer one step of intersecting the words with a filter (one
+    /// filter document against one clause) is taken to be than adding one posting
+    /// term at a time; a filtered search takes the cheaper way by this estimate.
+    /// Both ways are exact, so this moves only speed: 0 always intersects,
+    /// `f64::INFINITY` always accumulates (the tests force each way so).
+    pub fn with_intersection_cost(mut self, cost: f64) -> Self {
+        self.intersection_cost = if cost.is_nan() {
+            INTERSECTION_COST
+        } else {
+            cost.max(0.0)
+        };
         self
     }
 
@@ -549,13 +570,14 @@ impl Bm25Index {
 
     /// Top hits of a plain-word query within `filter`.
     ///
-    /// When the filter keeps at least a quarter of the documents (one tenant's
-    /// whole corpus, the common case), the words are scored over the whole index
-    /// term at a time, over-fetching in proportion to the filter's share, and hits
-    /// outside the filter are dropped; the result is exact whenever enough hits
-    /// remain (the filtered top-k are the first k filtered hits of the global
-    /// order). Otherwise, and when too few remain, the words are intersected with
-    /// the filter: a selective filter leads the intersection, which is fast.
+    /// A filter that keeps every document (one tenant's whole corpus, the common
+    /// case) is left out, and the words are scored over the whole index term at a
+    /// time. Otherwise the search takes the cheaper of two exact ways, estimated
+    /// from document frequencies: scoring term at a time and keeping the
+    /// filter's documents (cost: the terms' postings in the whole index), or
+    /// intersecting the words with the filter, led by the filter (cost: the
+    /// filter's documents times the words' clauses). A filter to a few documents
+    /// intersects; one to a large collection accumulates.
     fn search_terms(
         &self,
         searcher: &Searcher,
@@ -566,41 +588,50 @@ impl Bm25Index {
     ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
         let weighted = self.weighted_terms(&self.most_selective(searcher, terms)?);
         let text_query = Self::disjunction(&weighted);
-        let top_docs = |query: &dyn Query, k: usize| {
-            Ok::<_, IndexError>(searcher.search(query, &TopDocs::with_limit(k).order_by_score())?)
+        let top_docs = |query: &dyn Query| {
+            Ok::<_, IndexError>(
+                searcher.search(query, &TopDocs::with_limit(limit).order_by_score())?,
+            )
         };
-        let top_words = |k: usize| match collect {
-            Collect::Accumulated => top_by_accumulation(searcher, &weighted, k, &self.accumulators),
-            Collect::BlockMaxWand | Collect::Exhaustive => top_docs(&text_query, k),
-        };
-        let share = if collect != Collect::Exhaustive {
-            self.filter_share(searcher, filter)?
-        } else {
-            0.0
-        };
-        if share >= 1.0 {
-            // Every document passes the filter (one tenant's whole index): the
-            // unfiltered top-k is the answer, with no over-fetch.
-            return top_words(limit);
-        }
-        if share >= 0.25 {
-            let fetch = ((limit as f64 / share) * 1.5).ceil() as usize + 8;
-            let top = top_words(fetch)?;
-            let complete = top.len() < fetch;
-            let mut kept = self.within_filter(searcher, filter, top)?;
-            if kept.len() >= limit || complete {
-                kept.truncate(limit);
-                return Ok(kept);
-            }
-        }
-        let query = BooleanQuery::new(vec![
-            (Occur::Must, Box::new(text_query) as Box<dyn Query>),
+        let filter_query = self.filter_query(filter);
+        let filtered = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(text_query.clone()) as Box<dyn Query>),
             (
                 Occur::Must,
-                Box::new(ConstScoreQuery::new(self.filter_query(filter), 0.0)),
+                Box::new(ConstScoreQuery::new(filter_query.box_clone(), 0.0)),
             ),
         ]);
-        top_docs(&query, limit)
+        if collect == Collect::Exhaustive {
+            return top_docs(&filtered);
+        }
+        let (filter_documents, total) = self.filter_documents(searcher, filter)?;
+        if filter_documents >= total {
+            return match collect {
+                Collect::Accumulated => {
+                    top_by_accumulation(searcher, &weighted, None, limit, &self.accumulators)
+                }
+                Collect::BlockMaxWand | Collect::Exhaustive => top_docs(&text_query),
+            };
+        }
+        if collect == Collect::Accumulated {
+            let mut postings = 0u64;
+            for weighted in &weighted {
+                postings += searcher.doc_freq(&weighted.term)?;
+            }
+            let intersection = filter_documents as f64 * weighted.len() as f64;
+            if intersection * self.intersection_cost > postings as f64 {
+                let weight =
+                    filter_query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+                return top_by_accumulation(
+                    searcher,
+                    &weighted,
+                    Some(weight.as_ref()),
+                    limit,
+                    &self.accumulators,
+                );
+            }
+        }
+        top_docs(&filtered)
     }
 
     /// Top hits of a query with syntax, through tantivy's lenient parser.
@@ -640,73 +671,36 @@ impl Bm25Index {
         }
     }
 
-    /// An upper bound of the share of documents `filter` keeps, from term
-    /// frequencies (no search).
-    fn filter_share(&self, searcher: &Searcher, filter: &SearchFilter) -> Result<f64, IndexError> {
-        // Document frequencies count deleted documents too, so the total does: a share
-        // of exactly 1.0 then means that every document passes the filter.
+    /// An upper bound of the number of documents `filter` keeps, from term
+    /// frequencies (no search), and the number of documents in the index. Both
+    /// count deleted documents (document frequencies include them), so equal
+    /// numbers mean that every document passes the filter.
+    fn filter_documents(
+        &self,
+        searcher: &Searcher,
+        filter: &SearchFilter,
+    ) -> Result<(u64, u64), IndexError> {
         let total: u64 = searcher
             .segment_readers()
             .iter()
             .map(|reader| u64::from(reader.max_doc()))
             .sum();
-        if total == 0 {
-            return Ok(1.0);
-        }
-        let frequency = |field: Field, values: &[String]| -> Result<f64, IndexError> {
+        let frequency = |field: Field, values: &[String]| -> Result<u64, IndexError> {
             let distinct: std::collections::BTreeSet<&String> = values.iter().collect();
             let mut sum = 0u64;
             for value in distinct {
                 sum += searcher.doc_freq(&Term::from_field_text(field, value))?;
             }
-            Ok(sum as f64 / total as f64)
+            Ok(sum)
         };
-        let mut share = frequency(self.fields.tenant, std::slice::from_ref(&filter.tenant))?;
+        let mut documents = frequency(self.fields.tenant, std::slice::from_ref(&filter.tenant))?;
         if !filter.collections.is_empty() {
-            share = share.min(frequency(self.fields.collection, &filter.collections)?);
+            documents = documents.min(frequency(self.fields.collection, &filter.collections)?);
         }
         if !filter.documents.is_empty() {
-            share = share.min(frequency(self.fields.document, &filter.documents)?);
+            documents = documents.min(frequency(self.fields.document, &filter.documents)?);
         }
-        Ok(share.min(1.0))
-    }
-
-    /// The hits (in their order) that `filter` keeps.
-    fn within_filter(
-        &self,
-        searcher: &Searcher,
-        filter: &SearchFilter,
-        hits: Vec<(Score, DocAddress)>,
-    ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
-        let weight = self
-            .filter_query(filter)
-            .weight(EnableScoring::disabled_from_searcher(searcher))?;
-        let mut by_segment: std::collections::BTreeMap<u32, Vec<DocId>> = Default::default();
-        for (_, address) in &hits {
-            by_segment
-                .entry(address.segment_ord)
-                .or_default()
-                .push(address.doc_id);
-        }
-        let mut kept = std::collections::HashSet::new();
-        for (segment, mut docs) in by_segment {
-            docs.sort_unstable();
-            docs.dedup();
-            let mut members = weight.scorer(searcher.segment_reader(segment), 1.0)?;
-            for doc in docs {
-                // Doc ids only grow, so the filter's doc set is walked once.
-                if members.doc() < doc {
-                    members.seek(doc);
-                }
-                if members.doc() == doc {
-                    kept.insert(DocAddress::new(segment, doc));
-                }
-            }
-        }
-        Ok(hits
-            .into_iter()
-            .filter(|(_, address)| kept.contains(address))
-            .collect())
+        Ok((documents.min(total), total))
     }
 
     /// tenant AND (any collection) AND (any document); empty lists do not restrict.

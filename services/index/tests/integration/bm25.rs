@@ -494,7 +494,7 @@ proptest! {
         one_tenant in any::<bool>(),
         queries in prop::collection::vec((skewed_words(7), 0u8..4, 1usize..25), 1..8),
     ) {
-        let (_dir, index) = open();
+        let (dir, index) = open();
         // Tenant t0 holds 80 % of the chunks, or all of them, so that its filter
         // keeps the whole index.
         index_rows(&index, &rows, batches, |draw| if draw < 8 || one_tenant { "t0" } else { "t1" });
@@ -503,6 +503,10 @@ proptest! {
             index.delete_document("d5").unwrap();
             index.commit().unwrap();
         }
+        // Filtered searches forced each way, on the same committed index.
+        let follower = || Bm25Index::open_follower(&dir.path().join("bm25")).unwrap();
+        let accumulating = follower().with_intersection_cost(f64::INFINITY);
+        let intersecting = follower().with_intersection_cost(0.0);
         for (words, filter_kind, limit) in queries {
             let mut filter = SearchFilter::tenant(if filter_kind == 3 { "t1" } else { "t0" });
             match filter_kind {
@@ -515,6 +519,8 @@ proptest! {
             let last = exhaustive.last().map_or(0.0, |h| h.score);
             for (collector, found) in [
                 ("default", index.search(&query, &filter, limit).unwrap()),
+                ("accumulated", accumulating.search(&query, &filter, limit).unwrap()),
+                ("intersected", intersecting.search(&query, &filter, limit).unwrap()),
                 ("wand", index.search_block_max_wand(&query, &filter, limit).unwrap()),
             ] {
                 prop_assert_eq!(found.len(), exhaustive.len(), "{} {:?} {:?}", collector, query, filter);
