@@ -197,3 +197,68 @@ fn figures_bm25_pruning_on_a_large_index() {
         println!("FIGURE bm25 {question:?}: default {fast:.1} ms, exhaustive {slow:.1} ms, same top-1: {}", found.first().map(|h| h.chunk_id) == exhaustive.first().map(|h| h.chunk_id));
     }
 }
+
+#[test]
+#[ignore = "measurement; needs FOLIO_BM25_DIR, FOLIO_TENANT, FOLIO_DOCUMENT_IDS (a file of the tenant's document ids, one per line) and FOLIO_QUESTIONS (a questions.jsonl)"]
+fn figures_bm25_filtered_ways_on_a_large_index() {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}"));
+    let dir = std::path::PathBuf::from(var("FOLIO_BM25_DIR"));
+    let tenant = var("FOLIO_TENANT");
+    let documents: Vec<String> = std::fs::read_to_string(var("FOLIO_DOCUMENT_IDS"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let questions: Vec<String> = std::fs::read_to_string(var("FOLIO_QUESTIONS"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            row["question"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let open = || Bm25Index::open_follower(&dir).unwrap();
+    let (accumulating, intersecting, default) = (
+        open().with_intersection_cost(f64::INFINITY),
+        open().with_intersection_cost(0.0),
+        open(),
+    );
+    let everything = SearchFilter::tenant(tenant.clone());
+    for question in questions.iter().take(20) {
+        accumulating.search(question, &everything, 58).unwrap();
+    }
+    for count in [1usize, 5, 10, 25, 50, 100, 250, 400] {
+        if count > documents.len() {
+            break;
+        }
+        let mut filter = SearchFilter::tenant(tenant.clone());
+        filter.documents = documents[..count].to_vec();
+        let (mut accumulated_ms, mut intersected_ms, mut default_ms) = (0.0, 0.0, 0.0);
+        for (i, question) in questions.iter().enumerate() {
+            let time = |index: &Bm25Index| {
+                let start = Instant::now();
+                let hits = index.search(question, &filter, 58).unwrap();
+                (start.elapsed().as_secs_f64() * 1e3, hits.len())
+            };
+            // Which way goes first alternates, so neither always finds warm caches.
+            let (accumulated, intersected) = if i % 2 == 0 {
+                let accumulated = time(&accumulating);
+                (accumulated, time(&intersecting))
+            } else {
+                let intersected = time(&intersecting);
+                (time(&accumulating), intersected)
+            };
+            assert_eq!(accumulated.1, intersected.1, "{question}");
+            accumulated_ms += accumulated.0;
+            intersected_ms += intersected.0;
+            default_ms += time(&default).0;
+        }
+        let n = questions.len() as f64;
+        println!(
+            "FIGURE bm25 filtered to {count} documents, ms per search: term at a time {:.2}, intersection {:.2}, default (estimate) {:.2}",
+            accumulated_ms / n,
+            intersected_ms / n,
+            default_ms / n
+        );
+    }
+}
