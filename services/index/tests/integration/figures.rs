@@ -176,7 +176,7 @@ fn figures_edge_vectors() {
 
 #[test]
 #[ignore = "measurement; needs FOLIO_BM25_DIR (e.g. the 1M-chunk bench index) and FOLIO_TENANT"]
-fn figures_bm25_pruning_on_a_large_index() {
+fn figures_bm25_default_against_exhaustive_on_a_large_index() {
     let dir = std::env::var("FOLIO_BM25_DIR").expect("FOLIO_BM25_DIR");
     let tenant = std::env::var("FOLIO_TENANT").expect("FOLIO_TENANT");
     let index = Bm25Index::open_follower(std::path::Path::new(&dir)).unwrap();
