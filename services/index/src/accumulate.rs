@@ -12,8 +12,6 @@
 //! norms as a `TermQuery`), summed in another order, so they may differ from a
 //! `TopDocs` search's in the last bits.
 
-use std::sync::{Mutex, PoisonError};
-
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::query::{Bm25Weight, Weight};
 use tantivy::schema::IndexRecordOption;
@@ -22,18 +20,16 @@ use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, Term};
 use crate::top_k::BestHits;
 use crate::IndexError;
 
-/// Most spare accumulators kept for reuse: one per concurrent search is enough
-/// on the machines Folio targets, and more would only hold memory.
-const SPARE_ACCUMULATORS: usize = 4;
 /// Documents per block of the touched-block map (one bit each); also the bits
 /// of one word of a filter's members.
 const BLOCK_DOCS: usize = 64;
 
 /// One score per document of a segment, and which blocks of 64 documents hold
 /// any: the read-off and the reset then cost in proportion to the postings added,
-/// not to the segment's size.
+/// not to the segment's size. A search makes one (4 bytes per document of the
+/// largest segment) and reuses it from segment to segment.
 ///
-/// Between searches every score is zero and no block is marked.
+/// Between segments every score is zero and no block is marked.
 #[derive(Debug, Default)]
 struct Accumulator {
     scores: Vec<Score>,
@@ -111,32 +107,6 @@ fn block_max(scores: &[Score]) -> Score {
         .fold(0.0, |max, &score| if score > max { score } else { max })
 }
 
-/// Reusable accumulators, so a search over a million-document segment does not
-/// fault in four fresh megabytes of zeroed pages each time. Each search holds
-/// one while it runs: 4 bytes per document of the index's largest segment.
-#[derive(Debug, Default)]
-pub(crate) struct Accumulators {
-    spare: Mutex<Vec<Accumulator>>,
-}
-
-impl Accumulators {
-    fn take(&self) -> Accumulator {
-        self.spare
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
-            .unwrap_or_default()
-    }
-
-    /// Keeps `accumulator` for the next search; it must be reset (drained).
-    fn give_back(&self, accumulator: Accumulator) {
-        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
-        if spare.len() < SPARE_ACCUMULATORS {
-            spare.push(accumulator);
-        }
-    }
-}
-
 /// A query term with the boost its clause carries (repetitions, heading weight).
 #[derive(Debug, Clone)]
 pub(crate) struct WeightedTerm {
@@ -154,7 +124,6 @@ pub(crate) fn top_by_accumulation(
     terms: &[WeightedTerm],
     filter: Option<&dyn Weight>,
     limit: usize,
-    accumulators: &Accumulators,
 ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
     if limit == 0 || terms.is_empty() {
         return Ok(Vec::new());
@@ -170,8 +139,7 @@ pub(crate) fn top_by_accumulation(
         })
         .collect::<Result<Vec<_>, IndexError>>()?;
     let mut best = BestHits::new(limit);
-    // An error leaves scores behind, so that accumulator is dropped, not reused.
-    let mut accumulator = accumulators.take();
+    let mut accumulator = Accumulator::default();
     for (ordinal, reader) in searcher.segment_readers().iter().enumerate() {
         accumulator.fit(reader.max_doc() as usize);
         for (weighted, weight) in terms.iter().zip(&weights) {
@@ -186,13 +154,13 @@ pub(crate) fn top_by_accumulation(
         // far gets in (an equal one never displaces a hit).
         let floor = best.threshold().unwrap_or(0.0);
         accumulator.drain(floor, members.as_ref(), |doc, score| {
-            if best.admits(score) && alive.is_none_or(|bits| bits.is_alive(doc)) {
+            // `drain` passes only scores above the k-th best so far.
+            if alive.is_none_or(|bits| bits.is_alive(doc)) {
                 best.push(score, DocAddress::new(ordinal as u32, doc));
             }
             best.threshold().unwrap_or(0.0)
         });
     }
-    accumulators.give_back(accumulator);
     Ok(best.into_sorted())
 }
 

@@ -21,7 +21,7 @@ use tantivy::{
 };
 use uuid::Uuid;
 
-use crate::accumulate::{top_by_accumulation, Accumulators, WeightedTerm};
+use crate::accumulate::{top_by_accumulation, WeightedTerm};
 use crate::types::require_tenant;
 use crate::{Hit, IndexError, IndexedChunk, SearchFilter};
 
@@ -31,7 +31,8 @@ const HEADING_BOOST: f32 = 1.5;
 /// How a search collects its top hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Collect {
-    /// A bag of words over most of the index term at a time (`accumulate.rs`).
+    /// Term at a time (`accumulate.rs`), unless intersecting a selective filter
+    /// costs less.
     Accumulated,
     /// Block-max WAND per segment (tantivy's `TopDocs`).
     BlockMaxWand,
@@ -55,7 +56,7 @@ const QUESTION_STOP_WORDS: [&str; 52] = [
 ];
 /// How much dearer a (filter document × clause) step of an intersection is than
 /// adding one posting term at a time. Measured on the 1 M-chunk bench index with
-/// the dev questions, filtered to 1–500 of its documents (BENCHMARKS.md).
+/// the dev questions, filtered to 1–400 of its documents (BENCHMARKS.md).
 const INTERSECTION_COST: f64 = 1.0;
 /// Indexing memory shared by the writer's threads (tantivy needs at least 15 MB per thread).
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
@@ -131,8 +132,6 @@ pub struct Bm25Index {
     max_query_terms: usize,
     /// A follower's last reload (`None` for the writer, which reloads on commit).
     followed: Option<Mutex<std::time::Instant>>,
-    /// Score arrays reused by term-at-a-time searches.
-    accumulators: Accumulators,
     /// See [`Bm25Index::with_intersection_cost`].
     intersection_cost: f64,
 }
@@ -200,7 +199,6 @@ impl Bm25Index {
             analyzer,
             question_analyzer,
             max_query_terms: DEFAULT_MAX_QUERY_TERMS,
-            accumulators: Accumulators::default(),
             intersection_cost: INTERSECTION_COST,
             followed: writer
                 .is_none()
@@ -355,10 +353,10 @@ impl Bm25Index {
         self.run_search(query_text, filter, limit, Collect::BlockMaxWand)
     }
 
-    /// The same hits as [`Bm25Index::search`], computed without pruning or
-    /// over-fetching: every document within `filter` that matches a term is scored
-    /// through the intersection with the filter. The reference the default search
-    /// is tested against; slow on large indexes.
+    /// The same hits as [`Bm25Index::search`], computed without pruning: every
+    /// document within `filter` that matches a term is scored through the
+    /// intersection with the filter. The reference the default search is tested
+    /// against; slow on large indexes.
     pub fn search_exhaustive(
         &self,
         query_text: &str,
@@ -587,30 +585,28 @@ impl Bm25Index {
         collect: Collect,
     ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
         let weighted = self.weighted_terms(&self.most_selective(searcher, terms)?);
-        let text_query = Self::disjunction(&weighted);
         let top_docs = |query: &dyn Query| {
             Ok::<_, IndexError>(
                 searcher.search(query, &TopDocs::with_limit(limit).order_by_score())?,
             )
         };
-        let filter_query = self.filter_query(filter);
-        let filtered = BooleanQuery::new(vec![
-            (Occur::Must, Box::new(text_query.clone()) as Box<dyn Query>),
-            (
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(filter_query.box_clone(), 0.0)),
-            ),
-        ]);
+        let intersect = || {
+            top_docs(&BooleanQuery::new(vec![
+                (Occur::Must, Box::new(Self::disjunction(&weighted))),
+                (
+                    Occur::Must,
+                    Box::new(ConstScoreQuery::new(self.filter_query(filter), 0.0)),
+                ),
+            ]))
+        };
         if collect == Collect::Exhaustive {
-            return top_docs(&filtered);
+            return intersect();
         }
         let (filter_documents, total) = self.filter_documents(searcher, filter)?;
         if filter_documents >= total {
             return match collect {
-                Collect::Accumulated => {
-                    top_by_accumulation(searcher, &weighted, None, limit, &self.accumulators)
-                }
-                Collect::BlockMaxWand | Collect::Exhaustive => top_docs(&text_query),
+                Collect::Accumulated => top_by_accumulation(searcher, &weighted, None, limit),
+                _ => top_docs(&Self::disjunction(&weighted)),
             };
         }
         if collect == Collect::Accumulated {
@@ -620,18 +616,13 @@ impl Bm25Index {
             }
             let intersection = filter_documents as f64 * weighted.len() as f64;
             if intersection * self.intersection_cost > postings as f64 {
-                let weight =
-                    filter_query.weight(EnableScoring::disabled_from_searcher(searcher))?;
-                return top_by_accumulation(
-                    searcher,
-                    &weighted,
-                    Some(weight.as_ref()),
-                    limit,
-                    &self.accumulators,
-                );
+                let members = self
+                    .filter_query(filter)
+                    .weight(EnableScoring::disabled_from_searcher(searcher))?;
+                return top_by_accumulation(searcher, &weighted, Some(members.as_ref()), limit);
             }
         }
-        top_docs(&filtered)
+        intersect()
     }
 
     /// Top hits of a query with syntax, through tantivy's lenient parser.

@@ -59,11 +59,6 @@ impl BestHits {
             .flatten()
     }
 
-    /// Whether a hit scoring `score`, at an address after every one held, gets in.
-    pub(crate) fn admits(&self, score: Score) -> bool {
-        self.threshold().is_none_or(|worst| score > worst)
-    }
-
     pub(crate) fn push(&mut self, score: Score, address: DocAddress) {
         if self.limit == 0 {
             return;

@@ -106,25 +106,22 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
             let (mut accumulated_times, mut wand_times) = (Vec::new(), Vec::new());
             // Both are exact; sums in another order may still reorder near-ties.
             let mut agreement = (Vec::new(), Vec::new());
-            for query in &queries {
-                let found = bm25.search(query, &filter, depth)?;
-                let reference = bm25.search_block_max_wand(query, &filter, depth)?;
-                agreement.0.push(overlap(&found, &reference, 10));
-                agreement.1.push(overlap(&found, &reference, depth));
-            }
             for pass in 0..repeats.max(1) + 1 {
                 for (i, query) in queries.iter().enumerate() {
-                    let accumulated = || timed_ms(|| bm25.search(query, &filter, depth));
-                    let wand = || timed_ms(|| bm25.search_block_max_wand(query, &filter, depth));
-                    let (accumulated_ms, wand_ms) = if i % 2 == 0 {
-                        let accumulated_ms = accumulated()?;
-                        (accumulated_ms, wand()?)
+                    let accumulated = || timed(|| bm25.search(query, &filter, depth));
+                    let wand = || timed(|| bm25.search_block_max_wand(query, &filter, depth));
+                    let ((accumulated_ms, found), (wand_ms, reference)) = if i % 2 == 0 {
+                        let accumulated = accumulated()?;
+                        (accumulated, wand()?)
                     } else {
-                        let wand_ms = wand()?;
-                        (accumulated()?, wand_ms)
+                        let wand = wand()?;
+                        (accumulated()?, wand)
                     };
-                    // The first pass warms the caches.
-                    if pass > 0 {
+                    // The first pass warms the caches and compares the hits.
+                    if pass == 0 {
+                        agreement.0.push(overlap(&found, &reference, 10));
+                        agreement.1.push(overlap(&found, &reference, depth));
+                    } else {
                         accumulated_times.push(accumulated_ms);
                         wand_times.push(wand_ms);
                     }
@@ -280,10 +277,10 @@ fn synthetic_config(mut config: FolioConfig, dir: &std::path::Path) -> FolioConf
     config
 }
 
-/// Runs `search` once and returns how long it took, in milliseconds.
-fn timed_ms<T, E>(
+/// Runs `search` once and returns how long it took, in milliseconds, with its result.
+fn timed<T, E>(
     search: impl FnOnce() -> std::result::Result<T, E>,
-) -> std::result::Result<f64, E> {
+) -> std::result::Result<(f64, T), E> {
     let started = std::time::Instant::now();
-    search().map(|_| started.elapsed().as_secs_f64() * 1e3)
+    search().map(|found| (started.elapsed().as_secs_f64() * 1e3, found))
 }
