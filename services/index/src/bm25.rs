@@ -606,7 +606,9 @@ impl Bm25Index {
         if filter_documents >= total {
             return match collect {
                 Collect::Accumulated => top_by_accumulation(searcher, &weighted, None, limit),
-                _ => top_docs(&Self::disjunction(&weighted)),
+                Collect::BlockMaxWand | Collect::Exhaustive => {
+                    top_docs(&Self::disjunction(&weighted))
+                }
             };
         }
         if collect == Collect::Accumulated {
