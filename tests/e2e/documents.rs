@@ -34,7 +34,7 @@ pub fn tiny_docx(body_paragraph: &str) -> Vec<u8> {
     out.into_inner()
 }
 
-fn zip_bomb_docx() -> Vec<u8> {
+pub fn zip_bomb_docx() -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     {
         let mut zip = zip::ZipWriter::new(&mut out);
@@ -51,7 +51,7 @@ fn zip_bomb_docx() -> Vec<u8> {
     out.into_inner()
 }
 
-fn entity_bomb_docx() -> Vec<u8> {
+pub fn entity_bomb_docx() -> Vec<u8> {
     let mut xml =
         String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n");
     for i in 1..10 {

@@ -10,6 +10,7 @@ mod backup;
 mod cli;
 mod crash;
 mod documents;
+mod hostile;
 mod load;
 mod search;
 mod security;

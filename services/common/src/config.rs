@@ -27,6 +27,8 @@ pub struct FolioConfig {
     pub models: ModelsConfig,
     /// Ingestion pipeline knobs.
     pub ingest: IngestConfig,
+    /// How untrusted documents are parsed: isolation and decoding limits.
+    pub parse: ParseConfig,
     /// Vector store backend.
     pub vectors: VectorsConfig,
     /// Hybrid retrieval (BM25 + dense, reciprocal rank fusion).
@@ -320,8 +322,57 @@ pub struct IngestConfig {
     pub workers: usize,
     /// How long a claimed job stays leased before another worker may take it.
     pub lease_seconds: u64,
-    /// Attempts before a job that keeps crashing is failed for good.
+    /// Claims of one job before it is failed for good with `crashed_worker`:
+    /// each claim counts, so a job that keeps killing its worker (or is cut
+    /// short by restarts) stops after this many.
     pub max_attempts: u32,
+}
+
+/// Where documents are parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParseIsolation {
+    /// A child `folio` process per document, under an address-space and a CPU
+    /// limit, killed at the deadline: a parser crash or a decompression bomb
+    /// fails that document's job and the server never notices.
+    Process,
+    /// Inside the server process (tests, debugging): only the parser's own
+    /// checks bound it.
+    InProcess,
+}
+
+/// Parsing of untrusted documents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ParseConfig {
+    /// `process` (default) or `in_process`.
+    pub isolation: ParseIsolation,
+    /// Address space of a parser process, in MiB; past it the parse fails
+    /// with `decoded_too_large`.
+    pub memory_limit_mb: u64,
+    /// Wall-clock (and, in a parser process, CPU) budget for one document, in
+    /// seconds; past it the parse fails with `parse_timeout`.
+    pub timeout_secs: u64,
+    /// Most MiB one PDF stream may decode to, whatever its filters.
+    pub max_stream_decoded_mb: u64,
+    /// Most MiB all of a PDF's streams may decode to together.
+    pub max_decoded_mb: u64,
+    /// Most MiB of content one PDF page may run (streams as often as they are
+    /// listed, forms as often as they are called).
+    pub max_page_content_mb: u64,
+}
+
+impl Default for ParseConfig {
+    fn default() -> Self {
+        ParseConfig {
+            isolation: ParseIsolation::Process,
+            memory_limit_mb: 2048,
+            timeout_secs: 300,
+            max_stream_decoded_mb: 32,
+            max_decoded_mb: 256,
+            max_page_content_mb: 64,
+        }
+    }
 }
 
 /// Which vector store holds the embeddings.
@@ -363,6 +414,7 @@ impl Default for FolioConfig {
             store: StoreConfig::default(),
             models: ModelsConfig::default(),
             ingest: IngestConfig::default(),
+            parse: ParseConfig::default(),
             vectors: VectorsConfig::default(),
             retrieval: RetrievalConfig::default(),
             xl3m: Xl3mConfig::default(),
@@ -427,7 +479,7 @@ impl Default for IngestConfig {
             embed_passage_window: 128,
             workers: 1,
             lease_seconds: 120,
-            max_attempts: 5,
+            max_attempts: 3,
         }
     }
 }

@@ -4,14 +4,17 @@
 //! they drive the real `folio` binary, so the points are armed through the
 //! environment: `FOLIO_FAILPOINTS="before_db_commit=abort,after_parse=error"`.
 //! `abort` kills the process on the spot (as SIGKILL would); `error` fails
-//! the current job with code `injected_failure`. Unset, every point is a
-//! no-op costing one hash lookup per stage.
+//! the current job with code `injected_failure`; `hang` blocks the calling
+//! thread for good (a decoder stuck in a loop). `in_parser` is passed inside
+//! the parser, in whichever process parses: there `error` panics. Unset,
+//! every point is a no-op costing one hash lookup per stage.
 
 use std::collections::HashMap;
 
 /// Every point the pipeline passes, in order.
 pub const FAILPOINTS: &[&str] = &[
     "after_claim",
+    "in_parser",
     "after_parse",
     "after_canonical_write",
     "after_chunk",
@@ -30,6 +33,8 @@ pub enum FailAction {
     Abort,
     /// Return an error from the stage.
     Error,
+    /// Block the calling thread forever.
+    Hang,
 }
 
 /// The set of armed points.
@@ -54,6 +59,7 @@ impl FailPoints {
             let action = match action {
                 "abort" => FailAction::Abort,
                 "error" => FailAction::Error,
+                "hang" => FailAction::Hang,
                 other => {
                     tracing::warn!(
                         failpoint = name,
@@ -85,7 +91,23 @@ impl FailPoints {
                 );
                 std::process::abort();
             }
+            Some(FailAction::Hang) => hang(name),
         }
+    }
+
+    /// Passes the point `in_parser`, inside the parser: `error` panics there
+    /// (a decoder bug), `abort` and `hang` act as everywhere.
+    pub fn parser_hit(&self) {
+        if self.hit("in_parser") {
+            panic!("failpoint in_parser armed with error: a decoder bug");
+        }
+    }
+}
+
+fn hang(name: &str) -> ! {
+    tracing::error!(failpoint = name, "failpoint armed with hang: blocking forever");
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
     }
 }
 

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::chunk::{chunk_document, ChunkOptions};
 use crate::error::IngestError;
 use crate::failpoints::FailPoints;
-use crate::parse::{parse, ParseLimits};
+use crate::parse::DocumentParser;
 use crate::structure::structurize;
 
 /// The indexes a pipeline writes to.
@@ -99,7 +99,7 @@ pub struct Pipeline {
     blobs: BlobStore,
     indexes: Indexes,
     config: IngestConfig,
-    limits: ParseLimits,
+    parser: DocumentParser,
     failpoints: FailPoints,
 }
 
@@ -133,7 +133,7 @@ impl Pipeline {
         blobs: BlobStore,
         indexes: Indexes,
         config: IngestConfig,
-        limits: ParseLimits,
+        parser: impl Into<DocumentParser>,
         failpoints: FailPoints,
     ) -> Self {
         Pipeline {
@@ -141,7 +141,7 @@ impl Pipeline {
             blobs,
             indexes,
             config,
-            limits,
+            parser: parser.into(),
             failpoints,
         }
     }
@@ -212,8 +212,10 @@ impl Pipeline {
         let original = self.blobs.read_original(&version.blob_key).await?;
         let bytes = original.len() as u64;
         let format = DocumentFormat::parse(&version.format).unwrap_or(DocumentFormat::Text);
-        let limits = self.limits.clone();
-        let doc = blocking(move || parse(format, &original, &limits)).await??;
+        let doc = self
+            .parser
+            .parse(format, original, &self.failpoints)
+            .await?;
         if doc.text.trim().is_empty() {
             return Err(IngestError::NoText);
         }

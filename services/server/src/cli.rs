@@ -69,6 +69,10 @@ pub enum Command {
     /// Benchmarks (figures and ratios, never pass/fail).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Internal: parse one document from standard input under the limits the
+    /// server set (the server's parser process).
+    #[command(name = "parse-child", hide = true)]
+    ParseChild,
 }
 
 /// `folio serve`.

@@ -30,6 +30,12 @@ fn load_config(cli: &Cli) -> Result<FolioConfig> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Command::ParseChild = &cli.command {
+        // Before config, logging or the async runtime: the parser process
+        // does one thing, in one thread, under its parent's limits.
+        let code = folio_ingest::parse::serve_child(std::io::stdin().lock(), std::io::stdout().lock());
+        std::process::exit(code);
+    }
     let mut config = load_config(&cli)?;
     let telemetry = telemetry::init(cli.log_format, &config.telemetry)?;
     if let Command::Openapi = &cli.command {
@@ -76,7 +82,7 @@ fn main() -> Result<()> {
                 .await
                 .map(drop),
             Command::Admin(command) => admin_cmd::run(&config, command).await,
-            Command::Models(_) | Command::Openapi => {
+            Command::Models(_) | Command::Openapi | Command::ParseChild => {
                 unreachable!("handled before the runtime starts")
             }
         }

@@ -11,7 +11,7 @@ use folio_index::{
     QdrantCollectionOptions, QdrantServerStore, VectorStore,
 };
 use folio_ingest::failpoints::FailPoints;
-use folio_ingest::parse::ParseLimits;
+use folio_ingest::parse::{ChildLimits, DocumentParser, ParseLimits};
 use folio_ingest::pipeline::{Indexes, Pipeline};
 use folio_query::retrieve::Retriever;
 
@@ -147,16 +147,12 @@ impl Runtime {
             Arc::clone(&indexes.vectors),
             config.retrieval.clone(),
         );
-        let limits = ParseLimits {
-            max_input_bytes: config.server.max_upload_bytes,
-            ..ParseLimits::default()
-        };
         let pipeline = Pipeline::new(
             store.clone(),
             blobs.clone(),
             indexes,
             config.ingest.clone(),
-            limits,
+            document_parser(&config)?,
             FailPoints::from_env(),
         );
         let tenant = store.ensure_tenant(DEFAULT_TENANT).await?;
@@ -253,4 +249,34 @@ pub(crate) fn embedder_options(ingest: &folio_common::config::IngestConfig) -> E
         threads: (ingest.embed_threads > 0).then_some(ingest.embed_threads),
         int8_matmul: ingest.embed_int8,
     }
+}
+
+/// The parser the configuration asks for: limits from `[parse]` and
+/// `server.max_upload_bytes`, in a child process of this very binary unless
+/// `parse.isolation = "in_process"`.
+pub fn document_parser(config: &FolioConfig) -> Result<DocumentParser> {
+    const MIB: u64 = 1024 * 1024;
+    let parse = &config.parse;
+    let limits = ParseLimits {
+        max_input_bytes: config.server.max_upload_bytes,
+        max_parse_time: std::time::Duration::from_secs(parse.timeout_secs.max(1)),
+        max_stream_decoded_bytes: parse.max_stream_decoded_mb.saturating_mul(MIB),
+        max_decoded_bytes: parse.max_decoded_mb.saturating_mul(MIB),
+        max_page_content_bytes: parse.max_page_content_mb.saturating_mul(MIB),
+        ..ParseLimits::default()
+    };
+    Ok(match parse.isolation {
+        folio_common::config::ParseIsolation::InProcess => DocumentParser::from(limits),
+        folio_common::config::ParseIsolation::Process => {
+            let program = std::env::current_exe()
+                .context("finding the folio executable to run the parser process")?;
+            DocumentParser::in_child_process(
+                limits,
+                ChildLimits {
+                    program,
+                    memory_bytes: parse.memory_limit_mb.saturating_mul(MIB),
+                },
+            )
+        }
+    })
 }

@@ -981,17 +981,7 @@ impl MetadataStore {
         max_attempts: i64,
     ) -> Result<Option<JobRecord>, StoreError> {
         let now = now_ms();
-        // Jobs that crashed their worker too often are failed instead of
-        // retried forever.
-        sqlx::query(
-            "UPDATE jobs SET status = 'failed', stage = 'failed', error_code = 'too_many_attempts', \
-             error_message = 'the job was interrupted too many times', finished_at = $1, updated_at = $1 \
-             WHERE status = 'running' AND lease_expires_at < $1 AND attempts >= $2",
-        )
-        .bind(now)
-        .bind(max_attempts)
-        .execute(&self.pool)
-        .await?;
+        self.fail_exhausted_jobs(max_attempts, now).await?;
         let lock = match self.dialect {
             Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
             Dialect::Sqlite => "",
@@ -999,8 +989,8 @@ impl MetadataStore {
         let sql = format!(
             "UPDATE jobs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
              attempts = attempts + 1, updated_at = $3 \
-             WHERE id = (SELECT id FROM jobs WHERE status = 'queued' \
-                 OR (status = 'running' AND lease_expires_at < $3) \
+             WHERE id = (SELECT id FROM jobs WHERE (status = 'queued' \
+                 OR (status = 'running' AND lease_expires_at < $3)) AND attempts < $4 \
                  ORDER BY created_at, id LIMIT 1 {lock}) \
              RETURNING {JOB_COLUMNS}"
         );
@@ -1008,9 +998,44 @@ impl MetadataStore {
             .bind(worker)
             .bind(now + lease_ms)
             .bind(now)
+            .bind(max_attempts)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Fails for good, with `crashed_worker`, every claimable job that was
+    /// already claimed `max_attempts` times. Attempts are counted when a job
+    /// is claimed, before any work, so a document that kills its worker (and
+    /// every restart after it) stops after `max_attempts` claims instead of
+    /// looping forever; an ingestion job's document shows as failed.
+    async fn fail_exhausted_jobs(&self, max_attempts: i64, now: i64) -> Result<(), StoreError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE attempts >= $1 \
+             AND (status = 'queued' OR (status = 'running' AND lease_expires_at < $2))"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(max_attempts)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &rows {
+            let job = job_from_row(row)?;
+            let reason = FailureReason {
+                code: "crashed_worker".into(),
+                message: format!(
+                    "the job was started {} times and never finished: each time its worker \
+                     crashed or was stopped while it ran; it is not retried",
+                    job.attempts
+                ),
+            };
+            tracing::warn!(job = %job.id, document = %job.document_id, attempts = job.attempts, "failing a job that crashed its worker");
+            match job.kind {
+                JobKind::Ingest => self.fail_ingest(&job, &reason).await?,
+                _ => self.fail_job(&job.id, &reason).await?,
+            }
+        }
+        Ok(())
     }
 
     /// Extends a job's lease; false when the worker lost it (another took over).

@@ -319,7 +319,43 @@ async fn expired_leases_are_reclaimed_and_capped() {
         );
         let job = store.get_job(&t.id, &first.id).await.unwrap();
         assert_eq!(job.status, "failed");
-        assert_eq!(job.error.unwrap().code, "too_many_attempts");
+        assert_eq!(job.error.unwrap().code, "crashed_worker");
+        let doc = store.get_document(&t.id, &job.document_id).await.unwrap();
+        assert_eq!(doc.status, DocumentStatus::Failed, "{kind}");
+    }
+}
+
+/// The single-process restart path: a crash leaves the job running, the
+/// restart requeues it, and the claim counts; after `max_attempts` claims the
+/// requeued job is failed with `crashed_worker` instead of being claimed
+/// again, and the next job is claimed in its place.
+#[tokio::test]
+async fn requeued_jobs_that_keep_crashing_fail_for_good() {
+    for (kind, store, _guard) in fresh_stores().await {
+        let t = store.ensure_tenant("t").await.unwrap();
+        let c = store.ensure_collection(&t.id, "c").await.unwrap();
+        store
+            .submit_version(&version(&t.id, &c.id, "poison", "s1"))
+            .await
+            .unwrap();
+        let mut poison = None;
+        for attempt in 1..=3 {
+            let job = store.claim_job("w", 60_000, 3).await.unwrap().unwrap();
+            assert_eq!(job.attempts, attempt, "{kind}");
+            poison = Some(job);
+            // The process dies; the next start requeues what was running.
+            assert_eq!(store.requeue_interrupted_jobs().await.unwrap(), 1, "{kind}");
+        }
+        let poison = poison.unwrap();
+        store
+            .submit_version(&version(&t.id, &c.id, "healthy", "s2"))
+            .await
+            .unwrap();
+        let next = store.claim_job("w", 60_000, 3).await.unwrap().unwrap();
+        assert_ne!(next.id, poison.id, "{kind}: the poison job is not claimed a fourth time");
+        let failed = store.get_job(&t.id, &poison.id).await.unwrap();
+        assert_eq!(failed.status, "failed", "{kind}");
+        assert_eq!(failed.error.unwrap().code, "crashed_worker", "{kind}");
     }
 }
 

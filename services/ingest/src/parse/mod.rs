@@ -19,12 +19,16 @@ use folio_common::model::{DocumentFormat, ParsedDocument};
 mod builder;
 mod docx;
 mod html;
+mod isolate;
 mod markdown;
 mod pdf;
+mod pdf_streams;
 mod text;
 
+pub use isolate::{serve_child, ChildLimits, DocumentParser, CHILD_SUBCOMMAND};
+
 /// Resource limits applied while parsing one document.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ParseLimits {
     /// Largest accepted input, in bytes; checked before any work.
     pub max_input_bytes: u64,
@@ -38,8 +42,16 @@ pub struct ParseLimits {
     pub max_output_chars: usize,
     /// Most entries a DOCX archive may list.
     pub max_zip_entries: usize,
-    /// Wall-clock budget for extracting a PDF's pages (checked between pages).
+    /// Wall-clock budget for parsing one document, checked between pages and
+    /// within a page as glyphs come out.
     pub max_parse_time: Duration,
+    /// Most bytes one PDF stream may decode to, whatever its filter chain.
+    pub max_stream_decoded_bytes: u64,
+    /// Most bytes all of a PDF's streams may decode to together.
+    pub max_decoded_bytes: u64,
+    /// Most content one PDF page may run: its content streams as often as
+    /// they are listed and its forms as often as they are called.
+    pub max_page_content_bytes: u64,
 }
 
 impl Default for ParseLimits {
@@ -52,6 +64,9 @@ impl Default for ParseLimits {
             max_output_chars: 20_000_000,
             max_zip_entries: 10_000,
             max_parse_time: Duration::from_secs(300),
+            max_stream_decoded_bytes: 32 * 1024 * 1024,
+            max_decoded_bytes: 256 * 1024 * 1024,
+            max_page_content_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -99,6 +114,13 @@ pub enum ParseError {
     /// XML with a DOCTYPE or entity declarations, which Folio never expands.
     #[error("the document contains forbidden XML: {0}")]
     ForbiddenXml(String),
+    /// Decoding would pass a decoded-size limit (a stream, a page's content,
+    /// the whole document), or the parser ran out of its memory limit.
+    #[error("the document decodes to too much data: {0}")]
+    DecodedTooLarge(String),
+    /// The parser process died (a crash in a decoder); the server carried on.
+    #[error("the parser crashed on this document: {0}")]
+    Crashed(String),
     /// Extraction ran past [`ParseLimits::max_parse_time`].
     #[error("parsing took longer than the limit of {limit_secs} s")]
     Timeout {
@@ -122,6 +144,8 @@ impl ParseError {
             ParseError::Unsupported(_) => "unsupported_format",
             ParseError::ZipBomb(_) => "zip_bomb",
             ParseError::ForbiddenXml(_) => "forbidden_xml",
+            ParseError::DecodedTooLarge(_) => "decoded_too_large",
+            ParseError::Crashed(_) => "parser_crashed",
             ParseError::Timeout { .. } => "parse_timeout",
         }
     }
@@ -280,6 +304,8 @@ mod tests {
             ParseError::ZipBomb("x".into()),
             ParseError::ForbiddenXml("x".into()),
             ParseError::Timeout { limit_secs: 1 },
+            ParseError::DecodedTooLarge("x".into()),
+            ParseError::Crashed("x".into()),
         ];
         let mut codes: Vec<_> = errors.iter().map(ParseError::code).collect();
         codes.sort_unstable();

@@ -25,7 +25,7 @@ use pdf_extract::{
 use regex::bytes::Regex;
 
 use super::builder::{classify, CharClass};
-use super::{pages_split_at_form_feeds, ParseError, ParseLimits};
+use super::{pages_split_at_form_feeds, pdf_streams, ParseError, ParseLimits};
 
 /// Parses a PDF's text layer.
 pub(super) fn parse_pdf(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocument, ParseError> {
@@ -61,11 +61,69 @@ pub(super) fn parse_pdf(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocu
     if doc.trailer.get(b"Encrypt").is_ok() {
         return Err(ParseError::Encrypted);
     }
+    pdf_streams::decode_streams(&mut doc, limits)?;
     repair_cid_widths(&mut doc);
     rebuild_page_parents(&mut doc);
     default_media_boxes(&mut doc);
-    defuse_xobjects(&mut doc);
+    let form_calls = defuse_xobjects(&mut doc);
+    let page_calls = page_form_calls(&doc, &form_calls);
+    pdf_streams::check_page_costs(&doc, &form_calls, &page_calls, limits)?;
     extract_pages(&doc, limits)
+}
+
+/// The forms each page calls with `Do`, one entry per call, resolved through
+/// the page's (inherited) resources. Pages without a `Do` are not parsed.
+fn page_form_calls(
+    doc: &Document,
+    form_calls: &HashMap<ObjectId, Vec<ObjectId>>,
+) -> HashMap<ObjectId, Vec<ObjectId>> {
+    let mut calls = HashMap::new();
+    for &page in doc.get_pages().values() {
+        let mut content = Vec::new();
+        for id in pdf_streams::content_streams(doc, page) {
+            if let Some(Object::Stream(stream)) = doc.objects.get(&id) {
+                content.extend_from_slice(&stream.content);
+                content.push(b'\n');
+            }
+        }
+        if !content.windows(2).any(|w| w == b"Do") {
+            continue;
+        }
+        let Ok(operations) = Content::decode(&content).map(|c| c.operations) else {
+            continue;
+        };
+        let names = inherited_resources(doc, page)
+            .and_then(|resources| xobject_names(doc, resources))
+            .unwrap_or_default();
+        let called: Vec<ObjectId> = operations
+            .iter()
+            .filter(|op| op.operator == "Do")
+            .filter_map(|op| op.operands.first()?.as_name().ok())
+            .filter_map(|name| {
+                names
+                    .iter()
+                    .find(|(n, _)| n.as_slice() == name)
+                    .map(|(_, target)| *target)
+            })
+            .filter(|target| form_calls.contains_key(target))
+            .collect();
+        calls.insert(page, called);
+    }
+    calls
+}
+
+/// A page's `/Resources`, its own or the nearest ancestor's.
+fn inherited_resources(doc: &Document, page: ObjectId) -> Option<&Dictionary> {
+    let mut seen = HashSet::new();
+    let mut current = Some(page);
+    while let Some(id) = current.filter(|id| seen.insert(*id)) {
+        let dict = doc.get_dictionary(id).ok()?;
+        if let Ok(resources) = dict.get(b"Resources") {
+            return doc.dereference(resources).ok()?.1.as_dict().ok();
+        }
+        current = dict.get(b"Parent").and_then(Object::as_reference).ok();
+    }
+    None
 }
 
 /// Rewrites every page-tree node's `/Parent` to the node whose `/Kids` lists
@@ -153,7 +211,10 @@ const MAX_FORM_DEPTH: usize = 24;
 /// lose their calls to other forms but keep their own text: pdf-extract
 /// follows `Do` recursively without a depth limit, and a cycle overflows
 /// the stack, which aborts the process (no `catch_unwind` can stop that).
-fn defuse_xobjects(doc: &mut Document) {
+///
+/// Returns the forms' call graph as pdf-extract will run it: each form's
+/// calls to other forms, one entry per `Do`, none for a defused form.
+fn defuse_xobjects(doc: &mut Document) -> HashMap<ObjectId, Vec<ObjectId>> {
     let mut images: HashSet<ObjectId> = HashSet::new();
     let mut forms: HashMap<ObjectId, Vec<ObjectId>> = HashMap::new();
     // Every name any resource dictionary gives an XObject: the fallback for
@@ -205,17 +266,10 @@ fn defuse_xobjects(doc: &mut Document) {
         let Ok(Object::Stream(stream)) = doc.get_object(id) else {
             continue;
         };
-        // What pdf-extract reads: the decoded content, or the raw bytes when
-        // decoding fails; parsed by the same content parser. Content it cannot
-        // parse, it does not run.
-        let raw = if stream.filters().is_ok() {
-            stream
-                .decompressed_content()
-                .unwrap_or_else(|_| stream.content.clone())
-        } else {
-            stream.content.clone()
-        };
-        let Ok(content) = Content::decode(&raw) else {
+        // Streams were decoded (within bounds) before this runs, so the
+        // content is what pdf-extract reads, parsed by the same content
+        // parser. Content it cannot parse, it does not run.
+        let Ok(content) = Content::decode(&stream.content) else {
             continue;
         };
         // pdf-extract dereferences /Resources once and otherwise inherits the
@@ -255,7 +309,11 @@ fn defuse_xobjects(doc: &mut Document) {
     for id in images {
         replace_stream_content(doc, id, Vec::new());
     }
-    for id in risky_forms(&forms) {
+    let risky = risky_forms(&forms);
+    for &id in &risky {
+        forms.insert(id, Vec::new());
+    }
+    for id in risky {
         let (Some(ops), Some(calls)) = (operations.remove(&id), callees_by_name.get(&id)) else {
             continue;
         };
@@ -274,6 +332,7 @@ fn defuse_xobjects(doc: &mut Document) {
         let encoded = Content { operations: kept }.encode().unwrap_or_default();
         replace_stream_content(doc, id, encoded);
     }
+    forms
 }
 
 /// Replaces a stream's content with unfiltered bytes.
@@ -474,10 +533,28 @@ fn extract_pages(doc: &Document, limits: &ParseLimits) -> Result<ParsedDocument,
         if index > 0 {
             text.push('\u{c}');
         }
-        let mut collector = PageCollector::default();
+        let mut collector = PageCollector::new(
+            started + limits.max_parse_time,
+            limits.max_output_chars.saturating_sub(chars),
+        );
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             pdf_extract::output_doc_page(doc, &mut collector, number)
         }));
+        match collector.stopped {
+            Some(PageStop::Deadline) => {
+                return Err(ParseError::Timeout {
+                    limit_secs: limits.max_parse_time.as_secs(),
+                })
+            }
+            Some(PageStop::TooMuchText) => {
+                return Err(ParseError::TooLarge {
+                    what: "text characters",
+                    actual: (chars + collector.chars) as u64,
+                    limit: limits.max_output_chars as u64,
+                })
+            }
+            None => {}
+        }
         let failure = match outcome {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e.to_string()),
@@ -592,10 +669,20 @@ fn check_stream_expansion(bytes: &[u8], budget: u64) -> Result<(), ParseError> {
 }
 
 /// Collects one page's glyphs into lines, with the same geometry rules as
-/// `pdf_extract::PlainTextOutput`.
+/// `pdf_extract::PlainTextOutput`, and stops the page (pdf-extract gives up
+/// when its output device fails) at the parse deadline or the text limit,
+/// so one page cannot run past the document's budgets.
 #[derive(Debug)]
 struct PageCollector {
     text: String,
+    /// Characters collected so far.
+    chars: usize,
+    glyphs: usize,
+    /// Most characters this page may still add.
+    max_chars: usize,
+    deadline: Instant,
+    /// Why the page was stopped, if it was.
+    stopped: Option<PageStop>,
     /// Horizontal end of the previous glyph.
     last_end: f64,
     /// Baseline of the previous glyph (PDF y grows upwards).
@@ -604,14 +691,33 @@ struct PageCollector {
     run_start: bool,
 }
 
-impl Default for PageCollector {
-    fn default() -> Self {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageStop {
+    Deadline,
+    TooMuchText,
+}
+
+/// Glyphs between two looks at the clock.
+const GLYPHS_PER_CLOCK_CHECK: usize = 512;
+
+impl PageCollector {
+    fn new(deadline: Instant, max_chars: usize) -> Self {
         PageCollector {
             text: String::new(),
+            chars: 0,
+            glyphs: 0,
+            max_chars,
+            deadline,
+            stopped: None,
             last_end: f64::MAX,
             last_y: 0.0,
             run_start: false,
         }
+    }
+
+    fn stop(&mut self, why: PageStop) -> Result<(), OutputError> {
+        self.stopped = Some(why);
+        Err(OutputError::FormatError(std::fmt::Error))
     }
 }
 
@@ -637,6 +743,17 @@ impl OutputDev for PageCollector {
         font_size: f64,
         glyph: &str,
     ) -> Result<(), OutputError> {
+        if self.stopped.is_some() {
+            return Err(OutputError::FormatError(std::fmt::Error));
+        }
+        self.chars += glyph.chars().count();
+        if self.chars > self.max_chars {
+            return self.stop(PageStop::TooMuchText);
+        }
+        self.glyphs += 1;
+        if self.glyphs % GLYPHS_PER_CLOCK_CHECK == 0 && Instant::now() > self.deadline {
+            return self.stop(PageStop::Deadline);
+        }
         let (x, y) = (trm.m31, trm.m32);
         // Font size in page space: side of the square with the area of the
         // transformed em box (robust to rotation and anisotropic scaling).
