@@ -6,9 +6,13 @@
 //! are joined with form feeds.
 //!
 //! `pdf-extract` panics on some malformed files and decompresses streams
-//! without bounds, so each page runs under `catch_unwind`, and the raw file
-//! is scanned for Flate streams that would inflate beyond
-//! [`ParseLimits::max_unzipped_bytes`] before anything is decoded.
+//! without bounds, so each page runs under `catch_unwind`; the raw file is
+//! scanned for zlib streams that would inflate beyond
+//! [`ParseLimits::max_decoded_bytes`] before lopdf loads it, and after
+//! loading every stream is decoded once within bounds (`pdf_streams`), so
+//! pdf-extract never decodes anything itself. Whatever still goes wrong
+//! (a decoder's stack overflow, memory) is contained by the parser process
+//! (`isolate`).
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
@@ -36,7 +40,7 @@ pub(super) fn parse_pdf(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocu
             "not a PDF file (no %PDF header)".into(),
         ));
     }
-    check_stream_expansion(bytes, limits.max_unzipped_bytes)?;
+    check_stream_expansion(bytes, limits.max_decoded_bytes)?;
     let mut doc = match catch_unwind(|| Document::load_mem(bytes)) {
         Ok(Ok(doc)) => doc,
         Ok(Err(e)) if mentions_encryption(bytes) => {
@@ -625,9 +629,11 @@ fn info_title(doc: &Document) -> Option<String> {
     (!title.is_empty()).then_some(title)
 }
 
-/// Refuses files whose Flate streams would inflate beyond `budget` bytes in
-/// total (lopdf inflates without a bound). Streams that fail to decode are
-/// left to lopdf to judge.
+/// Refuses files whose zlib streams would inflate beyond `budget` bytes in
+/// total, before lopdf loads them: loading inflates object streams with no
+/// bound. (Every other stream is decoded later with its whole filter chain,
+/// within bounds, by `pdf_streams`.) Streams that fail to decode are left to
+/// lopdf to judge.
 fn check_stream_expansion(bytes: &[u8], budget: u64) -> Result<(), ParseError> {
     static STREAM_START: OnceLock<Option<Regex>> = OnceLock::new();
     let Some(stream_start) = STREAM_START
@@ -657,7 +663,7 @@ fn check_stream_expansion(bytes: &[u8], budget: u64) -> Result<(), ParseError> {
                 Ok(n) => {
                     total += n as u64;
                     if total > budget {
-                        return Err(ParseError::ZipBomb(format!(
+                        return Err(ParseError::DecodedTooLarge(format!(
                             "the PDF's compressed streams expand beyond {budget} bytes"
                         )));
                     }

@@ -536,14 +536,24 @@ fn pdf_flate_bomb_is_refused_before_inflating() {
         .set("Contents", content_id);
     let bytes = pdf_bytes(&mut doc);
     assert!(bytes.len() < 1024 * 1024, "{} bytes", bytes.len());
+    // Over the document's budget: refused by the scan before lopdf loads it.
     let limits = ParseLimits {
-        max_unzipped_bytes: 16 * 1024 * 1024,
+        max_decoded_bytes: 16 * 1024 * 1024,
         ..ParseLimits::default()
     };
     let err = parse(DocumentFormat::Pdf, &bytes, &limits).unwrap_err();
-    assert_eq!(err.code(), "zip_bomb", "{err}");
-    // Within the budget the same file is fine.
-    let doc = parse(DocumentFormat::Pdf, &bytes, &ParseLimits::default()).unwrap();
+    assert_eq!(err.code(), "decoded_too_large", "{err}");
+    // Over the default per-stream cap (and a 1,000x ratio): refused too.
+    let err = parse(DocumentFormat::Pdf, &bytes, &ParseLimits::default()).unwrap_err();
+    assert_eq!(err.code(), "decoded_too_large", "{err}");
+    // With every cap lifted the same file parses: the caps, not the file, refused it.
+    let lifted = ParseLimits {
+        max_stream_decoded_bytes: 128 * 1024 * 1024,
+        max_page_content_bytes: 128 * 1024 * 1024,
+        max_zip_ratio: 10_000,
+        ..ParseLimits::default()
+    };
+    let doc = parse(DocumentFormat::Pdf, &bytes, &lifted).unwrap();
     assert!(doc.text.starts_with("Bomb"));
 }
 
