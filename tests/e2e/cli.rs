@@ -38,9 +38,9 @@ fn ingest_then_inspect_from_the_command_line() {
         ("scan.pdf", "no_text_layer"),
     ] {
         assert!(
-            stderr
-                .lines()
-                .any(|l| l.starts_with("not ingested") && l.contains(name) && l.contains(&format!("[{code}]"))),
+            stderr.lines().any(|l| l.starts_with("not ingested")
+                && l.contains(name)
+                && l.contains(&format!("[{code}]"))),
             "{name} [{code}] not named: {stderr}"
         );
     }
@@ -275,7 +275,9 @@ fn textless_pdf() -> Vec<u8> {
         pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
     }
     let xref = pdf.len();
-    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    pdf.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
     for offset in offsets {
         pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }

@@ -181,7 +181,10 @@ async fn pages_forbid_inline_script_and_framing_and_public_bodies_name_no_paths(
                 .to_string()
         };
         let policy = header("content-security-policy");
-        assert!(policy.contains("frame-ancestors 'none'"), "{page}: {policy}");
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{page}: {policy}"
+        );
         assert!(policy.contains("script-src 'self'"), "{page}: {policy}");
         assert!(!policy.contains("unsafe-inline"), "{page}: {policy}");
         assert_eq!(header("x-content-type-options"), "nosniff", "{page}");
@@ -190,7 +193,10 @@ async fn pages_forbid_inline_script_and_framing_and_public_bodies_name_no_paths(
         // Every script the page runs is a file the policy allows.
         for tag in html.match_indices("<script").map(|(at, _)| &html[at..]) {
             let tag = &tag[..tag.find('>').unwrap()];
-            assert!(tag.contains(" src=\"/assets/"), "{page}: inline script {tag}");
+            assert!(
+                tag.contains(" src=\"/assets/"),
+                "{page}: inline script {tag}"
+            );
             let src = tag.split('"').nth(1).unwrap();
             let script = anonymous.get(server.url(src)).send().await.unwrap();
             assert_eq!(script.status(), 200, "{src}");
@@ -202,7 +208,14 @@ async fn pages_forbid_inline_script_and_framing_and_public_bodies_name_no_paths(
     }
     // The web UI frames nothing: a PDF opens in a tab of its own, so a document
     // never runs inside the page that holds the key.
-    let ui = anonymous.get(server.url("/")).send().await.unwrap().text().await.unwrap();
+    let ui = anonymous
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!ui.contains("<iframe"), "the UI frames a document");
     let app = anonymous
         .get(server.url("/assets/app.js"))
@@ -213,7 +226,10 @@ async fn pages_forbid_inline_script_and_framing_and_public_bodies_name_no_paths(
         .await
         .unwrap();
     assert!(!app.contains("allow-same-origin"));
-    assert!(app.contains("{ type: 'application/pdf' }"), "the PDF blob's type is fixed");
+    assert!(
+        app.contains("{ type: 'application/pdf' }"),
+        "the PDF blob's type is fixed"
+    );
 
     // The public readiness probe tells what runs, not where its files are.
     let ready = anonymous
@@ -232,10 +248,16 @@ async fn pages_forbid_inline_script_and_framing_and_public_bodies_name_no_paths(
 
     // A 500: the stored text of a ready document is gone from disk.
     let (status, body) = server
-        .upload(&[("gone.txt", b"Text that will vanish from disk.".to_vec())], "default")
+        .upload(
+            &[("gone.txt", b"Text that will vanish from disk.".to_vec())],
+            "default",
+        )
         .await;
     assert_eq!(status, 202, "{body}");
-    let id = body["documents"][0]["document_id"].as_str().unwrap().to_string();
+    let id = body["documents"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let doc = server.wait_settled(&id, Duration::from_secs(120)).await;
     assert_eq!(doc["status"], "ready", "{doc}");
     let mut stack = vec![data.path().join("blobs")];
@@ -251,7 +273,10 @@ async fn pages_forbid_inline_script_and_framing_and_public_bodies_name_no_paths(
             }
         }
     }
-    assert!(removed > 0, "no canonical text found under the data directory");
+    assert!(
+        removed > 0,
+        "no canonical text found under the data directory"
+    );
     let response = server
         .http
         .get(server.url(&format!("/v1/documents/{id}/text")))
@@ -263,7 +288,15 @@ async fn pages_forbid_inline_script_and_framing_and_public_bodies_name_no_paths(
     let body = response.text().await.unwrap();
     let error: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(error["error"]["code"], "blob_error", "{body}");
-    for secret in [data_dir.as_str(), "canonical.txt", "/blobs/", "No such file"] {
-        assert!(!body.contains(secret), "the 500 body shows {secret}: {body}");
+    for secret in [
+        data_dir.as_str(),
+        "canonical.txt",
+        "/blobs/",
+        "No such file",
+    ] {
+        assert!(
+            !body.contains(secret),
+            "the 500 body shows {secret}: {body}"
+        );
     }
 }

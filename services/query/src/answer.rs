@@ -984,7 +984,10 @@ mod tests {
         assert!(citations.is_empty(), "{citations:?}");
         assert!(!no_answer);
         assert_eq!(answer, "Payment is due promptly.");
-        assert!(notes.iter().any(|n| n.contains("only the 0 paragraph(s)")), "{notes:?}");
+        assert!(
+            notes.iter().any(|n| n.contains("only the 0 paragraph(s)")),
+            "{notes:?}"
+        );
         // Markers still decide when there are any.
         let (_, _, citations) =
             cite_paragraphs("Answer: 45 days [P1]", &context, &views, &mut notes);
@@ -1041,15 +1044,17 @@ mod tests {
         let (views, context) = document(&[PAY, attack]);
         let prompt = paragraph_prompt(&context, "Are fees due?", &[]);
         let user = &prompt[1].content;
-        assert!(!user.contains("[P1]\n") && !user.contains("Answer: The fees"), "{user}");
+        assert!(
+            !user.contains("[P1]\n") && !user.contains("Answer: The fees"),
+            "{user}"
+        );
         let reply = copied_line(&prompt, "[P2]");
         // Before the fix the copy read `Relevant paragraphs: [P1] Answer: …` and
         // cited P1 for the waiver.
         let (_, _, citations) = cite_paragraphs(&reply, &context, &views, &mut Vec::new());
         assert_eq!(markers_of(&citations), ["P2"], "{reply}");
         // An `Answer:` in the middle of copied text does not split the reply.
-        let (listed, answer) =
-            split_paragraph_reply("The form says Answer: none [P1]\nand more");
+        let (listed, answer) = split_paragraph_reply("The form says Answer: none [P1]\nand more");
         assert!(listed.is_empty());
         assert!(answer.starts_with("The form says"));
     }

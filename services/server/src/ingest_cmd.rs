@@ -187,8 +187,10 @@ pub async fn ingest_files(
                 let code = e
                     .downcast_ref::<crate::upload::UploadError>()
                     .map_or("unreadable_file", crate::upload::UploadError::code);
-                report.push(json!({"file": path, "name": path.file_name().and_then(|n| n.to_str()),
-                                   "status": "rejected", "code": code, "error": format!("{e:#}")}));
+                report.push(
+                    json!({"file": path, "name": path.file_name().and_then(|n| n.to_str()),
+                                   "status": "rejected", "code": code, "error": format!("{e:#}")}),
+                );
                 if !quiet {
                     eprintln!("rejected   {}: {e:#}", path.display());
                 }

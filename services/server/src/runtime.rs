@@ -49,11 +49,11 @@ impl Runtime {
         let store = MetadataStore::connect(&config.store_url(), config.store.max_connections)
             .await
             .with_context(|| {
-            format!(
-                "opening the metadata store {}",
-                crate::secrets::redacted_url(&config.store_url())
-            )
-        })?;
+                format!(
+                    "opening the metadata store {}",
+                    crate::secrets::redacted_url(&config.store_url())
+                )
+            })?;
         let blobs = BlobStore::new(config.blob_dir());
         let embedder_dir = config.embedder_dir();
         let ort = config.onnxruntime_path();

@@ -86,7 +86,10 @@ mod tests {
     fn passwords_are_split_off_and_redacted() {
         let url = "postgres://folio:p%40ss%3Aw0rd@db.internal:5432/folio?sslmode=require";
         let (bare, password) = split_password(url);
-        assert_eq!(bare, "postgres://folio@db.internal:5432/folio?sslmode=require");
+        assert_eq!(
+            bare,
+            "postgres://folio@db.internal:5432/folio?sslmode=require"
+        );
         assert_eq!(password.as_deref(), Some("p@ss:w0rd"));
         assert_eq!(
             redacted_url(url),

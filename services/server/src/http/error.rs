@@ -216,7 +216,10 @@ mod tests {
             "error connecting to postgres://folio:s3cret@db:5432/folio at /var/lib/folio/blobs/x",
         );
         let body = leaky.body().to_string();
-        assert!(!body.contains("s3cret") && !body.contains("/var/lib"), "{body}");
+        assert!(
+            !body.contains("s3cret") && !body.contains("/var/lib"),
+            "{body}"
+        );
         assert_eq!(leaky.body()["error"]["code"], "store_error");
         let upstream = ApiError::new(
             StatusCode::BAD_GATEWAY,

@@ -29,8 +29,14 @@ pub async fn ui_page() -> Html<&'static str> {
 /// `GET /assets/{file}`: the UI's and the API reader's scripts and styles.
 pub async fn asset(Path(file): Path<String>) -> Response {
     let (content_type, body): (&str, &'static str) = match file.as_str() {
-        "app.js" => ("text/javascript; charset=utf-8", include_str!("../../../../web/app.js")),
-        "app.css" => ("text/css; charset=utf-8", include_str!("../../../../web/app.css")),
+        "app.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../../../../web/app.js"),
+        ),
+        "app.css" => (
+            "text/css; charset=utf-8",
+            include_str!("../../../../web/app.css"),
+        ),
         "api-docs.js" => (
             "text/javascript; charset=utf-8",
             include_str!("../../../../web/api-docs.js"),
@@ -86,15 +92,24 @@ mod tests {
     fn pages_carry_no_inline_code() {
         for (name, page) in [
             ("index.html", include_str!("../../../../web/index.html")),
-            ("api-docs.html", include_str!("../../../../web/api-docs.html")),
+            (
+                "api-docs.html",
+                include_str!("../../../../web/api-docs.html"),
+            ),
         ] {
             let lower = page.to_ascii_lowercase();
             assert!(!lower.contains("<script>"), "{name} has an inline script");
-            assert!(!lower.contains("<style"), "{name} has an inline style sheet");
+            assert!(
+                !lower.contains("<style"),
+                "{name} has an inline style sheet"
+            );
             assert!(!lower.contains(" style="), "{name} has a style attribute");
             let handler = lower.match_indices(" on").any(|(at, _)| {
                 let rest = &lower[at + 3..];
-                let word = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_lowercase()).len();
+                let word = rest.len()
+                    - rest
+                        .trim_start_matches(|c: char| c.is_ascii_lowercase())
+                        .len();
                 word > 0 && rest[word..].starts_with('=')
             });
             assert!(!handler, "{name} has an event handler attribute");
