@@ -47,11 +47,15 @@ fn assert_citations_resolve(answer: &Value, text: &str) {
         assert_eq!(c["quote"].as_str().unwrap(), slice, "{c}");
         assert!(c["marker"].as_str().unwrap().len() >= 2);
     }
-    if answer["no_answer"] == false {
-        assert!(
-            !citations.is_empty(),
-            "an answer without citations: {answer}"
-        );
+    // An answer is cited with nothing only when it names no source (no marker)
+    // and quotes none: Folio no longer cites every paragraph for it.
+    if answer["no_answer"] == false && citations.is_empty() {
+        let written = answer["answer"].as_str().unwrap_or("");
+        let marked = written.match_indices('[').any(|(at, _)| {
+            let rest = &written[at + 1..];
+            rest.starts_with(['S', 'P']) && rest[1..].starts_with(|c: char| c.is_ascii_digit())
+        });
+        assert!(!marked, "a marked answer without citations: {answer}");
     }
 }
 

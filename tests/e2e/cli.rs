@@ -19,6 +19,7 @@ fn ingest_then_inspect_from_the_command_line() {
     .unwrap();
     std::fs::write(input.path().join("nested/empty.txt"), "").unwrap();
     std::fs::write(input.path().join("tool.exe"), b"MZ\x90\x00").unwrap();
+    std::fs::write(input.path().join("scan.pdf"), textless_pdf()).unwrap();
 
     // With a 1 KB indexing threshold even these few vectors get an HNSW index, if
     // `folio ingest` runs the optimiser before it exits.
@@ -28,11 +29,22 @@ fn ingest_then_inspect_from_the_command_line() {
         .arg(input.path())
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    // Scripts see that not every document made it, and which and why.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for (name, code) in [
+        ("empty.txt", "empty_document"),
+        ("tool.exe", "unsupported_format"),
+        ("scan.pdf", "no_text_layer"),
+    ] {
+        assert!(
+            stderr.lines().any(|l| l.starts_with("not ingested")
+                && l.contains(name)
+                && l.contains(&format!("[{code}]"))),
+            "{name} [{code}] not named: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("contract.txt"), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let docs = report["documents"].as_array().unwrap();
     let status_of = |name: &str| {
@@ -56,6 +68,7 @@ fn ingest_then_inspect_from_the_command_line() {
         Some("rejected"),
         "{report}"
     );
+    assert_eq!(status_of("scan.pdf").as_deref(), Some("failed"), "{report}");
     let vectors = &report["vectors"];
     assert!(vectors["points"].as_u64().unwrap() > 0, "{report}");
     assert_eq!(vectors["indexed_vectors"], vectors["points"], "{report}");
@@ -66,8 +79,22 @@ fn ingest_then_inspect_from_the_command_line() {
         .arg(input.path().join("contract.txt"))
         .output()
         .unwrap();
+    assert!(output.status.success(), "nothing failed this time");
     let again: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(again["documents"][0]["status"], "unchanged", "{again}");
+
+    // Without --json too: the one failure is named on stderr and the exit is 2.
+    let output = folio(data.path())
+        .args(["ingest", "--collection", "cli"])
+        .arg(input.path().join("scan.pdf"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("not ingested  scan.pdf: [no_text_layer]"),
+        "{stderr}"
+    );
 
     let output = folio(data.path())
         .args(["docs", "list", "--json", "--collection", "cli"])
@@ -230,4 +257,36 @@ fn an_embedder_change_is_reported_until_the_vectors_are_rebuilt() {
     assert!(!rebuilt.contains(warning), "{rebuilt}");
     let ready = readiness();
     assert_eq!(ready["vectors"]["embedder"]["state"], "matches", "{ready}");
+}
+
+/// A well-formed one-page PDF whose page draws nothing: what a scan without an
+/// OCR layer looks like to a text extractor.
+fn textless_pdf() -> Vec<u8> {
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << >> >>",
+        "<< /Length 0 >>\nstream\n\nendstream",
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
 }

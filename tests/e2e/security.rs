@@ -1,6 +1,7 @@
 //! Hostile input at the HTTP edge: upload names that try to escape the data
-//! directory, JSON bodies over the limit, and streaming clients that leave in
-//! the middle of an answer (their generation must stop and free its slot).
+//! directory, JSON bodies over the limit, streaming clients that leave in the
+//! middle of an answer (their generation must stop and free its slot), browser
+//! headers on the pages, and public bodies that name no file or database.
 
 use std::time::{Duration, Instant};
 
@@ -159,6 +160,143 @@ async fn injected_instructions_stay_data(server: &Server, model: &str) {
         assert!(
             !public.contains("You answer questions about legal and financial documents"),
             "{model} {pipeline}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_forbid_inline_script_and_framing_and_public_bodies_name_no_paths() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let anonymous = reqwest::Client::new();
+    for page in ["/", "/docs"] {
+        let response = anonymous.get(server.url(page)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{page}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_else(|| panic!("{page}: no {name} header"))
+                .to_string()
+        };
+        let policy = header("content-security-policy");
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{page}: {policy}"
+        );
+        assert!(policy.contains("script-src 'self'"), "{page}: {policy}");
+        assert!(!policy.contains("unsafe-inline"), "{page}: {policy}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{page}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{page}");
+        let html = response.text().await.unwrap();
+        // Every script the page runs is a file the policy allows.
+        for tag in html.match_indices("<script").map(|(at, _)| &html[at..]) {
+            let tag = &tag[..tag.find('>').unwrap()];
+            assert!(
+                tag.contains(" src=\"/assets/"),
+                "{page}: inline script {tag}"
+            );
+            let src = tag.split('"').nth(1).unwrap();
+            let script = anonymous.get(server.url(src)).send().await.unwrap();
+            assert_eq!(script.status(), 200, "{src}");
+            assert!(script.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript"));
+        }
+    }
+    // The web UI frames nothing: a PDF opens in a tab of its own, so a document
+    // never runs inside the page that holds the key.
+    let ui = anonymous
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!ui.contains("<iframe"), "the UI frames a document");
+    let app = anonymous
+        .get(server.url("/assets/app.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!app.contains("allow-same-origin"));
+    assert!(
+        app.contains("{ type: 'application/pdf' }"),
+        "the PDF blob's type is fixed"
+    );
+
+    // The public readiness probe tells what runs, not where its files are.
+    let ready = anonymous
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let models = models_dir().display().to_string();
+    let data_dir = data.path().display().to_string();
+    for secret in [models.as_str(), data_dir.as_str(), ".gguf", ".onnx"] {
+        assert!(!ready.contains(secret), "/readyz shows {secret}: {ready}");
+    }
+
+    // A 500: the stored text of a ready document is gone from disk.
+    let (status, body) = server
+        .upload(
+            &[("gone.txt", b"Text that will vanish from disk.".to_vec())],
+            "default",
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["documents"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let doc = server.wait_settled(&id, Duration::from_secs(120)).await;
+    assert_eq!(doc["status"], "ready", "{doc}");
+    let mut stack = vec![data.path().join("blobs")];
+    let mut removed = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == "canonical.txt") {
+                std::fs::remove_file(&path).unwrap();
+                removed += 1;
+            }
+        }
+    }
+    assert!(
+        removed > 0,
+        "no canonical text found under the data directory"
+    );
+    let response = server
+        .http
+        .get(server.url(&format!("/v1/documents/{id}/text")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    assert!(response.headers().contains_key("x-request-id"));
+    let body = response.text().await.unwrap();
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["code"], "blob_error", "{body}");
+    for secret in [
+        data_dir.as_str(),
+        "canonical.txt",
+        "/blobs/",
+        "No such file",
+    ] {
+        assert!(
+            !body.contains(secret),
+            "the 500 body shows {secret}: {body}"
         );
     }
 }

@@ -1,7 +1,9 @@
 // Drives the real `folio serve` in Debian's chromium (playwright-core, no browser
 // download): upload a document, wait until it is ready, ask a question, watch the
-// answer stream in, open a citation and find its span highlighted; and check that
-// document text containing markup is shown as text and runs nothing.
+// answer stream in, open a citation and find its span highlighted; check that
+// document text containing markup is shown as text and runs nothing, that a
+// PDF opens at its page in a tab of its own, and that the page's content
+// security policy blocks nothing the page needs.
 //
 // Environment: FOLIO_BIN (the folio binary), FOLIO_MODELS_DIR, CHROMIUM (default
 // /usr/bin/chromium), FOLIO_UI_ARTIFACTS (where failure screenshots go).
@@ -16,6 +18,8 @@ const bin = process.env.FOLIO_BIN ?? 'target/release/folio';
 const artifacts = process.env.FOLIO_UI_ARTIFACTS ?? join(tmpdir(), 'folio-ui-artifacts');
 const dataDir = mkdtempSync(join(tmpdir(), 'folio-ui-'));
 const docPath = join(dataDir, 'supply.md');
+const pdfPath = join(dataDir, 'delivery.pdf');
+writeFileSync(pdfPath, onePagePdf('The Supplier shall deliver the goods within ten (10) days of each order.'));
 writeFileSync(docPath, `# SUPPLY AGREEMENT
 
 ## Article 2 Payment
@@ -26,6 +30,26 @@ The Buyer shall pay each invoice within forty-five (45) days of receipt.
 
 Notices quoted from the counterparty's form: <script>window.__xss = 1</script> and <img src=x onerror="window.__xss = 2"> are text.
 `);
+
+// A one-page PDF with a line of text (Helvetica), offsets computed.
+function onePagePdf(line) {
+  const content = `BT /F1 14 Tf 72 700 Td (${line}) Tj ET`;
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>',
+    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+  ];
+  let pdf = '%PDF-1.4\n';
+  const offsets = [];
+  objects.forEach((body, i) => { offsets.push(pdf.length); pdf += `${i + 1} 0 obj\n${body}\nendobj\n`; });
+  const xref = pdf.length;
+  pdf += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  pdf += offsets.map(o => `${String(o).padStart(10, '0')} 00000 n \n`).join('');
+  pdf += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return pdf;
+}
 
 function startServer() {
   return new Promise((resolve, reject) => {
@@ -54,6 +78,11 @@ const browser = await chromium.launch({
 const page = await browser.newPage();
 const errors = [];
 page.on('pageerror', e => errors.push(e.message));
+// Anything the content security policy blocks is a bug in the page.
+await page.addInitScript(() => {
+  window.__cspViolations = [];
+  document.addEventListener('securitypolicyviolation', e => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+});
 let failed = false;
 try {
   await page.goto(base);
@@ -112,8 +141,32 @@ try {
   await page.waitForFunction(() => /^\+alr2 · /.test(document.getElementById('stage').textContent), null, { timeout: 180_000 });
   await page.locator('#evidence summary').click();
   assert.match(await page.textContent('#trace'), /Facts: \d+ verified, \d+ rejected/);
+  // The PDF view: a link that opens the original at the cited page in a tab of
+  // its own (nothing is framed), shown by the browser's PDF viewer.
+  await page.setInputFiles('#files', pdfPath);
+  await page.locator('#upload-status').filter({ hasText: 'uploaded 1 file(s) to contracts' }).waitFor();
+  await page.getByRole('cell', { name: 'ready', exact: true }).nth(1).waitFor({ timeout: 120_000 });
+  const listed = await (await fetch(`${base}/v1/documents`, { headers: { authorization: `Bearer ${key}` } })).json();
+  const pdfDoc = listed.documents.find(d => d.name === 'delivery.pdf');
+  assert.ok(pdfDoc, 'the PDF is listed');
+  await page.evaluate(id => showPage({ document_id: id, page: 1 }), pdfDoc.document_id);
+  const link = page.locator('#pdf-link');
+  await link.waitFor({ state: 'visible' });
+  assert.equal(await link.textContent(), 'Open the PDF at page 1');
+  assert.equal(await page.locator('iframe').count(), 0, 'nothing is framed');
+  const [tab] = await Promise.all([page.context().waitForEvent('page'), link.click()]);
+  await tab.waitForLoadState();
+  assert.match(tab.url(), /^blob:.*#page=1$/);
+  await tab.waitForTimeout(2000);
+  const pdfViewer = tab.frames().some(f => f.url().startsWith('chrome-extension://'));
+  if (process.env.FOLIO_UI_SCREENSHOT) {
+    await tab.screenshot({ path: process.env.FOLIO_UI_SCREENSHOT.replace(/\.png$/, '-pdf.png') });
+  }
+  assert.ok(pdfViewer, `the PDF viewer shows the original: ${tab.frames().map(f => f.url())}`);
+  await tab.close();
+  assert.deepEqual(await page.evaluate(() => window.__cspViolations), [], 'nothing was blocked by the content security policy');
   assert.deepEqual(errors, [], 'no script errors on the page');
-  console.log('web UI: upload, streamed answer, highlighted citation, evidence panel, markup as text: ok');
+  console.log('web UI: upload, streamed answer, highlighted citation, evidence panel, markup as text, PDF page in its own tab, no CSP violation: ok');
 } catch (error) {
   failed = true;
   mkdirSync(artifacts, { recursive: true });

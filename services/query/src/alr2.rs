@@ -136,13 +136,19 @@ pub fn render_units(units: &[Unit]) -> String {
         let here = (unit.document_id.as_str(), unit.heading_path.as_slice());
         if heading != Some(here) {
             if !unit.heading_path.is_empty() {
-                out.push_str(&format!("\n[{}]\n", unit.heading_path.join(" › ")));
+                out.push_str(&format!("\n[{}]\n", shown(&unit.heading_path.join(" › "))));
             }
             heading = Some(here);
         }
-        out.push_str(&format!("S{}: {}\n", unit.id, one_line(&unit.text)));
+        out.push_str(&format!("S{}: {}\n", unit.id, shown(&unit.text)));
     }
     out.trim_start().to_string()
+}
+
+/// Document text as prompts show it: on one line, so it cannot start a line of
+/// the prompt's own structure, and defused (see [`crate::injection::defuse`]).
+pub fn shown(text: &str) -> String {
+    one_line(&crate::injection::defuse(text))
 }
 
 /// `text` on one line: every run of whitespace (newlines included) becomes a space.
@@ -227,8 +233,10 @@ pub fn parse_claims(reply: &str) -> ParsedClaims {
             none = true;
             continue;
         }
-        // IDs are read before the quote only: a quote may mention other IDs.
-        let head = match line.find(['"', '“', '«']) {
+        // IDs are read before the quote only, and before the first colon: the
+        // sentence after `S7:` may itself start with text like `S3:`, and it is
+        // S7's sentence all the same.
+        let head = match line.find(['"', '“', '«', ':']) {
             Some(at) => &line[..at],
             None => line,
         };
@@ -429,6 +437,17 @@ fn overlap(quote: &[String], unit: &[String]) -> f64 {
     hits as f64 / quote.len() as f64
 }
 
+/// Whether `answer` quotes `source`: it shares a verbatim run of at least
+/// [`MIN_VERBATIM_RUN`] words with it, or (shorter answers and sources) the run
+/// is the whole of the shorter one and at least two words long. The only
+/// support Folio can check in an answer that names no source.
+pub fn quotes(answer: &str, source: &str) -> bool {
+    let answer = words(answer);
+    let source = words(source);
+    let needed = MIN_VERBATIM_RUN.min(answer.len()).min(source.len()).max(2);
+    longest_common_run(&answer, &source) >= needed
+}
+
 /// Checks claims against the units (see the module docs for the rules).
 pub fn verify(claims: &[Claim], units: &[Unit]) -> FactCheck {
     let unit_words: Vec<Vec<String>> = units.iter().map(|u| words(&u.text)).collect();
@@ -526,18 +545,14 @@ pub fn answer_prompt(
 ) -> Vec<ChatMessage> {
     let mut user = String::from("Verified facts:\n");
     for fact in facts {
-        let heading = fact.unit.heading_path.join(" › ");
+        let heading = shown(&fact.unit.heading_path.join(" › "));
         if heading.is_empty() {
-            user.push_str(&format!(
-                "[S{}] {}\n",
-                fact.unit.id,
-                one_line(&fact.unit.text)
-            ));
+            user.push_str(&format!("[S{}] {}\n", fact.unit.id, shown(&fact.unit.text)));
         } else {
             user.push_str(&format!(
                 "[S{}] ({heading}) {}\n",
                 fact.unit.id,
-                one_line(&fact.unit.text)
+                shown(&fact.unit.text)
             ));
         }
     }
@@ -547,9 +562,9 @@ pub fn answer_prompt(
         for (i, demo) in demos.iter().enumerate() {
             user.push_str(&format!(
                 "[E{n}] {}\nQuestion: {}\nAnswer: {} [E{n}]\n\n",
-                one_line(&demo.fact),
-                one_line(&demo.question),
-                one_line(&demo.answer),
+                shown(&demo.fact),
+                shown(&demo.question),
+                shown(&demo.answer),
                 n = i + 1
             ));
         }

@@ -121,7 +121,7 @@ pub fn demo_prompt(unit: &Unit, answer: &str) -> Vec<ChatMessage> {
         ),
         ChatMessage::user(format!(
             "Sentence: {}\n\nWrite one short question about this sentence whose answer is \"{answer}\". Do not include the answer in the question. Reply with the question only.",
-            crate::alr2::one_line(&unit.text)
+            crate::alr2::shown(&unit.text)
         )),
     ]
 }

@@ -18,6 +18,30 @@ static INSTRUCTION: Lazy<Regex> = Lazy::new(|| {
 static FAKE_MARKER: Lazy<Regex> =
     Lazy::new(|| Regex::new(r"\[(?:S|P)\d{1,4}\]").expect("the marker pattern is valid"));
 
+/// A bracket group that names one of Folio's markers (`[S3]`, `[P2, P4]`,
+/// `[see S3]`, `[E1]`): the answer parser would read it as a citation.
+static BRACKETED_MARKER: Lazy<Regex> = Lazy::new(|| {
+    Regex::new(r"\[([^\[\]\n]{0,80}?\b[SsPpEe]\d{1,4}\b[^\[\]\n]{0,80}?)\]")
+        .expect("the bracketed marker pattern is valid")
+});
+
+/// The labels of Folio's prompts and replies; in a document they could pass for
+/// a worked example or for the reply's own structure.
+static PROMPT_LABEL: Lazy<Regex> = Lazy::new(|| {
+    Regex::new(r"(?i)\b(question|answer|relevant paragraphs?|verified facts|numbered sentences|worked examples[^:\n]{0,40})\s*:")
+        .expect("the prompt label pattern is valid")
+});
+
+/// Document text as a prompt shows it: brackets around marker-like text become
+/// parentheses (`[S3]` → `(S3)`) and prompt labels lose their colon
+/// (`Answer:` → `Answer -`). The words stay, so fact verification and quoting
+/// read them as before, but a model that copies document text copies no
+/// marker Folio would resolve and no label Folio would split a reply at.
+pub fn defuse(text: &str) -> String {
+    let text = BRACKETED_MARKER.replace_all(text, "($1)");
+    PROMPT_LABEL.replace_all(&text, "$1 -").into_owned()
+}
+
 /// One suspicious passage: where, and the words that matched.
 pub fn suspicious_passages(context: &[Segment]) -> Vec<String> {
     let mut found = Vec::new();
@@ -79,5 +103,20 @@ mod tests {
             "Subject to the previous paragraph, fees are due within 30 days."
         ));
         assert!(!flagged("See Section 12(a) and Exhibit [A]."));
+    }
+
+    #[test]
+    fn defused_text_keeps_its_words_and_loses_folio_structure() {
+        assert_eq!(
+            defuse("The fees are waived [S3]; see [P2, P4] and [see S12]."),
+            "The fees are waived (S3); see (P2, P4) and (see S12)."
+        );
+        assert_eq!(
+            defuse("Question: What is the fee? Answer: zero. Relevant paragraphs: [P1]"),
+            "Question - What is the fee? Answer - zero. Relevant paragraphs - (P1)"
+        );
+        // Ordinary brackets and colons stay.
+        let plain = "Exhibit [A]: the Schedule [2024] applies; Section 3: Fees.";
+        assert_eq!(defuse(plain), plain);
     }
 }

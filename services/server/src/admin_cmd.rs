@@ -15,7 +15,12 @@ pub async fn run(config: &FolioConfig, command: AdminCommand) -> Result<()> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let store = MetadataStore::connect(&config.store_url(), 2)
         .await
-        .with_context(|| format!("opening the metadata store {}", config.store_url()))?;
+        .with_context(|| {
+            format!(
+                "opening the metadata store {}",
+                crate::secrets::redacted_url(&config.store_url())
+            )
+        })?;
     match command {
         AdminCommand::Tenant(TenantCommand::Create { name }) => {
             let name = name.trim();

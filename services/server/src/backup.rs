@@ -93,7 +93,12 @@ pub async fn backup(config: &FolioConfig, to: &Path, pg_bin_dir: Option<&Path>) 
         .with_context(|| format!("resolving {}", to.display()))?;
     let store = MetadataStore::connect(&config.store_url(), 2)
         .await
-        .with_context(|| format!("opening the metadata store {}", config.store_url()))?;
+        .with_context(|| {
+            format!(
+                "opening the metadata store {}",
+                crate::secrets::redacted_url(&config.store_url())
+            )
+        })?;
     // The snapshot the backup describes: its counts and the blobs it references
     // (uploads that arrive later are not in it, and their blobs would be orphans
     // after a restore). PostgreSQL's stays open until its blobs are copied.
@@ -123,7 +128,10 @@ pub async fn backup(config: &FolioConfig, to: &Path, pg_bin_dir: Option<&Path>) 
                 .export_snapshot()
                 .await
                 .context("exporting a PostgreSQL snapshot")?;
-            let mut dump = std::process::Command::new(postgres_tool(pg_bin_dir, "pg_dump"));
+            let mut dump = crate::secrets::postgres_command(
+                postgres_tool(pg_bin_dir, "pg_dump"),
+                &config.store_url(),
+            );
             dump.args([
                 "--format=custom",
                 "--no-owner",
@@ -132,9 +140,7 @@ pub async fn backup(config: &FolioConfig, to: &Path, pg_bin_dir: Option<&Path>) 
             ])
             .arg(&snapshot.id)
             .arg("--file")
-            .arg(to.join(POSTGRES_DUMP))
-            .arg("--dbname")
-            .arg(config.store_url());
+            .arg(to.join(POSTGRES_DUMP));
             run_postgres_tool(dump, "pg_dump")?;
             let counts = (snapshot.ready_documents, snapshot.chunks);
             let keys = std::mem::take(&mut snapshot.blob_keys);
@@ -279,7 +285,8 @@ pub async fn restore(
                 .with_context(|| format!("copying the database to {}", database.display()))?;
         }
         None => {
-            let mut restore = std::process::Command::new(postgres_tool(pg_bin_dir, "pg_restore"));
+            let mut restore =
+                crate::secrets::postgres_command(postgres_tool(pg_bin_dir, "pg_restore"), &url);
             restore
                 .args([
                     "--clean",
@@ -288,9 +295,7 @@ pub async fn restore(
                     "--no-privileges",
                     "--exit-on-error",
                     "--single-transaction",
-                    "--dbname",
                 ])
-                .arg(&url)
                 .arg(from.join(POSTGRES_DUMP));
             run_postgres_tool(restore, "pg_restore")?;
         }

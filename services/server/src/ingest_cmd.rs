@@ -70,6 +70,50 @@ pub async fn submit_file(
     Ok(upload.finish(runtime, collection_id).await?)
 }
 
+/// `folio ingest` finished, but some documents did not become searchable: the
+/// process exits with [`DocumentsNotIngested::EXIT_CODE`] so that scripts notice.
+#[derive(Debug, thiserror::Error)]
+#[error("{failed} document(s) failed and {rejected} were rejected")]
+pub struct DocumentsNotIngested {
+    /// Documents whose ingestion job failed.
+    pub failed: usize,
+    /// Files refused before a job existed.
+    pub rejected: usize,
+}
+
+impl DocumentsNotIngested {
+    /// Distinct from 1 (Folio itself could not run), so a script can tell "some
+    /// inputs are bad" from "the tool is broken".
+    pub const EXIT_CODE: u8 = 2;
+}
+
+/// `(name, code, message)` of every report entry that did not end ready or
+/// unchanged.
+pub fn not_ingested(report: &[serde_json::Value]) -> Vec<(String, String, String)> {
+    report
+        .iter()
+        .filter(|entry| entry["status"] == "failed" || entry["status"] == "rejected")
+        .map(|entry| {
+            let name = entry["name"]
+                .as_str()
+                .or_else(|| entry["file"].as_str())
+                .unwrap_or("?")
+                .to_string();
+            let code = entry["error"]["code"]
+                .as_str()
+                .or_else(|| entry["code"].as_str())
+                .unwrap_or("unknown")
+                .to_string();
+            let message = entry["error"]["message"]
+                .as_str()
+                .or_else(|| entry["error"].as_str())
+                .unwrap_or("")
+                .to_string();
+            (name, code, message)
+        })
+        .collect()
+}
+
 pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
     let report = ingest_files(&runtime, &args.paths, &args.collection, args.json).await?;
     let count = |status: &str| report.iter().filter(|v| v["status"] == status).count();
@@ -92,7 +136,18 @@ pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
             vectors.points, vectors.indexed_vectors, vectors.segments
         );
     }
-    Ok(())
+    let problems = not_ingested(&report);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    for (name, code, message) in &problems {
+        eprintln!("not ingested  {name}: [{code}] {message}");
+    }
+    Err(DocumentsNotIngested {
+        failed: count("failed"),
+        rejected: count("rejected"),
+    }
+    .into())
 }
 
 /// Submits files (directories recursively) to a collection and runs workers until
@@ -129,7 +184,13 @@ pub async fn ingest_files(
                 }
             }
             Err(e) => {
-                report.push(json!({"file": path, "status": "rejected", "error": format!("{e:#}")}));
+                let code = e
+                    .downcast_ref::<crate::upload::UploadError>()
+                    .map_or("unreadable_file", crate::upload::UploadError::code);
+                report.push(
+                    json!({"file": path, "name": path.file_name().and_then(|n| n.to_str()),
+                                   "status": "rejected", "code": code, "error": format!("{e:#}")}),
+                );
                 if !quiet {
                     eprintln!("rejected   {}: {e:#}", path.display());
                 }

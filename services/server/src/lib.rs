@@ -24,5 +24,6 @@ pub mod metrics;
 pub mod models;
 pub mod runtime;
 pub mod search;
+pub mod secrets;
 pub mod telemetry;
 pub mod upload;

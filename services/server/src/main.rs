@@ -1,5 +1,6 @@
 //! `folio`: the all-in-one binary (server, CLI, benchmarks).
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -28,7 +29,7 @@ fn load_config(cli: &Cli) -> Result<FolioConfig> {
     Ok(config)
 }
 
-fn main() -> Result<()> {
+fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
     if let Command::ParseChild = &cli.command {
         // Before config, logging or the async runtime: the parser process
@@ -40,10 +41,10 @@ fn main() -> Result<()> {
     let telemetry = telemetry::init(cli.log_format, &config.telemetry)?;
     if let Command::Openapi = &cli.command {
         print!("{}", http::render_openapi());
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     if let Command::Models(command) = &cli.command {
-        return models_command(&config, command);
+        return models_command(&config, command).map(|()| ExitCode::SUCCESS);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -89,7 +90,13 @@ fn main() -> Result<()> {
     });
     drop(runtime);
     telemetry.shutdown();
-    result
+    match result {
+        Err(e) if e.is::<ingest_cmd::DocumentsNotIngested>() => {
+            eprintln!("Error: {e}");
+            Ok(ExitCode::from(ingest_cmd::DocumentsNotIngested::EXIT_CODE))
+        }
+        other => other.map(|()| ExitCode::SUCCESS),
+    }
 }
 
 fn models_command(config: &FolioConfig, command: &ModelsCommand) -> Result<()> {
@@ -145,23 +152,8 @@ async fn serve(config: FolioConfig) -> Result<()> {
         .observed_by(metrics.job_observer());
         worker_tasks.push(tokio::spawn(worker.run_forever(shutdown_rx.clone())));
     }
-    if role.serves_api()
-        && runtime.config.server.auth
-        && runtime.store.active_api_key_count().await? == 0
-    {
-        // First start: without a key nobody could use the API, so make one for
-        // the default tenant and show it this once.
-        let issued = auth::issue_key(
-            &runtime.store,
-            &runtime.tenant.id,
-            auth::Role::Admin,
-            "bootstrap",
-        )
-        .await?;
-        println!(
-            "No API key existed, so an admin key for tenant \"{}\" was created. It is shown only now:\n\n    {}\n\nSign in to the web UI with it, or send `Authorization: Bearer <key>`. More keys: `folio admin key create --role viewer|editor|admin`.",
-            runtime.tenant.name, issued.key
-        );
+    if role.serves_api() && runtime.config.server.auth {
+        bootstrap_admin_key(&runtime).await?;
     }
     if role.serves_api() && runtime.config.server.preload_models {
         let runtime = runtime.clone();
@@ -209,6 +201,32 @@ async fn serve(config: FolioConfig) -> Result<()> {
     for task in worker_tasks {
         let _ = task.await;
     }
+    Ok(())
+}
+
+/// Prints a new admin key on the first start of a store that never had a key.
+/// A store whose keys were all revoked gets none: whoever revoked them meant it,
+/// and a key printed to a log anyone can read would undo that.
+async fn bootstrap_admin_key(runtime: &Runtime) -> Result<()> {
+    if runtime.store.api_key_count().await? > 0 {
+        if runtime.store.active_api_key_count().await? == 0 {
+            tracing::warn!(
+                "every API key is revoked, so no request can authenticate; create one with `folio admin key create --role admin`"
+            );
+        }
+        return Ok(());
+    }
+    let issued = auth::issue_key(
+        &runtime.store,
+        &runtime.tenant.id,
+        auth::Role::Admin,
+        "bootstrap",
+    )
+    .await?;
+    println!(
+        "No API key existed, so an admin key for tenant \"{}\" was created. It is shown only now:\n\n    {}\n\nSign in to the web UI with it, or send `Authorization: Bearer <key>`. More keys: `folio admin key create --role viewer|editor|admin`.",
+        runtime.tenant.name, issued.key
+    );
     Ok(())
 }
 

@@ -48,7 +48,12 @@ impl Runtime {
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
         let store = MetadataStore::connect(&config.store_url(), config.store.max_connections)
             .await
-            .with_context(|| format!("opening the metadata store {}", config.store_url()))?;
+            .with_context(|| {
+                format!(
+                    "opening the metadata store {}",
+                    crate::secrets::redacted_url(&config.store_url())
+                )
+            })?;
         let blobs = BlobStore::new(config.blob_dir());
         let embedder_dir = config.embedder_dir();
         let ort = config.onnxruntime_path();

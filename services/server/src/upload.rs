@@ -24,6 +24,19 @@ pub enum UploadError {
     Store(#[from] folio_common::store::StoreError),
 }
 
+impl UploadError {
+    /// The stable code the API and `folio ingest` report for this refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            UploadError::UnsupportedFormat(_) => "unsupported_format",
+            UploadError::InvalidName(_) => "invalid_file_name",
+            UploadError::Blob(folio_common::blob::BlobError::TooLarge { .. }) => "file_too_large",
+            UploadError::Blob(_) => "blob_error",
+            UploadError::Store(_) => "store_error",
+        }
+    }
+}
+
 /// Keeps the last path component and drops control characters, so a name
 /// like `../../etc/passwd` or `C:\x\y.pdf` becomes a plain file name.
 pub fn clean_file_name(raw: &str) -> Option<String> {

@@ -434,6 +434,15 @@ impl MetadataStore {
         Ok(())
     }
 
+    /// Keys ever issued, revoked ones included, all tenants: zero only for a
+    /// store that never had a key.
+    pub async fn api_key_count(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_keys")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Keys not revoked, all tenants.
     pub async fn active_api_key_count(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL")

@@ -112,9 +112,12 @@ pub async fn ask(
                 events.push(Event::default().event("done").data("{}"));
                 events
             }
-            Err(error) => vec![Event::default()
-                .event("error")
-                .data(error.body().to_string())],
+            Err(error) => {
+                error.log();
+                vec![Event::default()
+                    .event("error")
+                    .data(error.body().to_string())]
+            }
         };
         for event in events {
             if sender.send(event).is_err() {

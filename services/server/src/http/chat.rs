@@ -244,7 +244,9 @@ pub async fn completions(
                 }
             }
             Err(error) => {
-                let _ = sender.send(Event::default().data(model_error(error).body().to_string()));
+                let error = model_error(error);
+                error.log();
+                let _ = sender.send(Event::default().data(error.body().to_string()));
             }
         }
         let _ = sender.send(Event::default().data("[DONE]"));

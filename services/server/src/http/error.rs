@@ -48,15 +48,39 @@ impl ApiError {
     }
 }
 
+/// Server-side refusals whose messages Folio words itself (limits, shutdown,
+/// deadlines) and that carry nothing from a dependency: shown as they are.
+const OWN_WORDS: [&str; 3] = ["llm_busy", "shutting_down", "request_timeout"];
+
 impl ApiError {
     /// The JSON body every error response (and every SSE `error` event) carries.
     pub fn body(&self) -> serde_json::Value {
-        json!({"error": {"code": self.code, "message": self.message, "type": self.kind()}})
+        json!({"error": {"code": self.code, "message": self.public_message(), "type": self.kind()}})
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    /// What a client may read. A server-side failure's message comes from a
+    /// store, a file system, a model loader or a remote server and may carry file
+    /// paths, database URLs or credentials; the client gets only what failed, and
+    /// the log (see [`ApiError::log`]) the detail, under the request id that the
+    /// response's `x-request-id` header repeats.
+    pub fn public_message(&self) -> &str {
+        if !self.status.is_server_error() || OWN_WORDS.contains(&self.code) {
+            return &self.message;
+        }
+        match self.status {
+            StatusCode::BAD_GATEWAY => {
+                "the language model server failed or could not be reached; the server log has the details under this request's id"
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                "a dependency of this request is unavailable; the server log has the details under this request's id"
+            }
+            _ => "internal error; the server log has the details under this request's id",
+        }
+    }
+
+    /// Logs a server-side error with its full message. Inside a request's span,
+    /// so the line carries the request id.
+    pub fn log(&self) {
         if self.status == StatusCode::SERVICE_UNAVAILABLE
             || self.status == StatusCode::GATEWAY_TIMEOUT
         {
@@ -64,6 +88,12 @@ impl IntoResponse for ApiError {
         } else if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.log();
         let body = self.body();
         let mut response = (self.status, Json(body)).into_response();
         if let Some(value) = self.retry_after {
@@ -171,5 +201,36 @@ impl From<folio_query::QueryError> for ApiError {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_keep_their_detail_out_of_the_body() {
+        let leaky = ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store_error",
+            "error connecting to postgres://folio:s3cret@db:5432/folio at /var/lib/folio/blobs/x",
+        );
+        let body = leaky.body().to_string();
+        assert!(
+            !body.contains("s3cret") && !body.contains("/var/lib"),
+            "{body}"
+        );
+        assert_eq!(leaky.body()["error"]["code"], "store_error");
+        let upstream = ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "model_unavailable",
+            "http://user:pw@llm:8000/v1 refused",
+        );
+        assert!(!upstream.body().to_string().contains("pw@"));
+        // Client errors and Folio's own refusals are shown as written.
+        let client = ApiError::bad_request("invalid_query", "the query is empty");
+        assert_eq!(client.body()["error"]["message"], "the query is empty");
+        let busy = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "llm_busy", "2 answers");
+        assert_eq!(busy.body()["error"]["message"], "2 answers");
     }
 }

@@ -11,6 +11,7 @@ mod keys;
 mod openapi;
 mod schema;
 mod search;
+mod web;
 
 use std::sync::Arc;
 
@@ -130,6 +131,7 @@ pub fn health_router(state: AppState) -> Router {
             guard::observe,
         ))
         .with_state(state)
+        .layer(middleware::from_fn(web::security_headers))
 }
 
 /// Builds the router.
@@ -148,8 +150,9 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", axum::routing::get(openapi::spec_json))
         .with_state(spec);
     Router::new()
-        .route("/", axum::routing::get(web_ui))
+        .route("/", axum::routing::get(web::ui_page))
         .route("/docs", axum::routing::get(openapi::docs_page))
+        .route("/assets/{file}", axum::routing::get(web::asset))
         .merge(public)
         .merge(v1)
         .fallback(not_found)
@@ -164,15 +167,11 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(json_limit))
         .with_state(state)
         .merge(docs)
+        .layer(middleware::from_fn(web::security_headers))
 }
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
-}
-
-/// The web UI (a static page calling the API), compiled into the binary.
-async fn web_ui() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("../../../../web/index.html"))
 }
 
 /// Liveness: the process answers.
@@ -223,7 +222,12 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     .await
     {
         Ok(Ok(_)) => None,
-        Ok(Err(e)) => Some(e.to_string()),
+        // The error may name a file or a server address: the log gets it, the
+        // public probe only the fact.
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the vector store failed");
+            Some("the vector store failed; the server log has the error".to_string())
+        }
         Err(_) => Some(format!("no answer within {} s", probe.as_secs())),
     };
     let ready = store_ok && vectors_error.is_none();
@@ -239,7 +243,13 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "error": vectors_error,
             "embedder": state.runtime.vectors_embedder,
         },
-        "llm": state.runtime.llm,
+        // What the model is, not where it lives: this endpoint needs no key.
+        "llm": state.runtime.llm.as_ref().map(|m| json!({
+            "architecture": m.architecture,
+            "name": m.name,
+            "parameters": m.parameters,
+            "context_length": m.context_length,
+        })),
         // The generator loads on the first question; until then answers wait for it.
         "llm_loaded": state.runtime.answerer.initialized(),
     });
