@@ -10,6 +10,7 @@ mod backup;
 mod cli;
 mod crash;
 mod documents;
+mod limits;
 mod load;
 mod search;
 mod security;
