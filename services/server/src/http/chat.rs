@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use folio_llm::{ChatMessage, ChatRole, FinishReason, GenerateRequest, Generation, LanguageModel};
 use futures::stream;
 use serde::Deserialize;
@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use super::schema::ApiErrors;
 use super::{ApiError, ApiJson, AppState};
 use crate::answering;
+use crate::auth::Caller;
 
 /// Tokens generated when the request sets no limit.
 const DEFAULT_MAX_TOKENS: usize = 256;
