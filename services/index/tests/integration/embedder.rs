@@ -297,7 +297,7 @@ fn a_query_is_embedded_as_its_first_window_only() {
     let started = std::time::Instant::now();
     let query = embedder.embed_query(&long).unwrap();
     let took = started.elapsed();
-    let head_alone = embedder.embed(&[head.clone()]).unwrap();
+    let head_alone = embedder.embed(std::slice::from_ref(&head)).unwrap();
     // The head fills more than a window, so its first window is what the query keeps.
     let first = embedder.embed(&[prefix.to_string()]).unwrap();
     assert!(cosine(&query, &first[0]) > 0.9999);
