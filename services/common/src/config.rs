@@ -407,7 +407,7 @@ impl Default for LimitsConfig {
             max_query_bytes: 4096,
             max_filter_items: 100,
             max_chat_tokens: 4096,
-            tenant_searches: 8,
+            tenant_searches: 4,
             tenant_asks: 4,
             max_page_size: 1000,
             key_verifications: 2,
