@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod documents;
 mod hostile;
+mod limits;
 mod load;
 mod search;
 mod security;

@@ -172,6 +172,25 @@ impl BlobStore {
         tokio::fs::read(&path).await.map_err(io_err(&path))
     }
 
+    /// Opens an original to be read in pieces (served without holding it whole in
+    /// memory); returns the file and its length in bytes.
+    pub async fn open_original(&self, key: &str) -> Result<(tokio::fs::File, u64), BlobError> {
+        self.open(key, ORIGINAL).await
+    }
+
+    /// Opens the canonical text of a version to be read in pieces (UTF-8); returns
+    /// the file and its length in bytes.
+    pub async fn open_canonical(&self, key: &str) -> Result<(tokio::fs::File, u64), BlobError> {
+        self.open(key, CANONICAL).await
+    }
+
+    async fn open(&self, key: &str, name: &str) -> Result<(tokio::fs::File, u64), BlobError> {
+        let path = self.dir_of(key)?.join(name);
+        let file = tokio::fs::File::open(&path).await.map_err(io_err(&path))?;
+        let length = file.metadata().await.map_err(io_err(&path))?.len();
+        Ok((file, length))
+    }
+
     /// Writes the canonical text of a version (atomically replaced).
     pub async fn put_canonical(&self, key: &str, text: &str) -> Result<(), BlobError> {
         let dir = self.dir_of(key)?;

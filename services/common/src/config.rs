@@ -41,6 +41,33 @@ pub struct FolioConfig {
     pub generator: GeneratorConfig,
     /// Trace export (OpenTelemetry).
     pub telemetry: TelemetryConfig,
+    /// What one request may cost: input sizes, pages, per-tenant concurrency,
+    /// key verification.
+    pub limits: LimitsConfig,
+}
+
+/// Bounds on what one request, one tenant or one client may make the server do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Longest search query or question, in bytes (HTTP and CLI alike).
+    pub max_query_bytes: usize,
+    /// Most entries in a request's `documents` or `collections` filter.
+    pub max_filter_items: usize,
+    /// Most tokens a chat completion may ask for (`max_tokens`).
+    pub max_chat_tokens: usize,
+    /// Searches one tenant may run at once; more are refused with 429 (0 = no limit).
+    pub tenant_searches: usize,
+    /// Questions one tenant may have answering or waiting for a generation
+    /// slot at once; more are refused with 429 (0 = no limit).
+    pub tenant_asks: usize,
+    /// Most items a list endpoint returns in one page (and its default page).
+    pub max_page_size: usize,
+    /// Argon2 key verifications running at once (each takes ~19 MiB and a core).
+    pub key_verifications: usize,
+    /// Failed key attempts a key id, and separately a client address, may make
+    /// per minute before further attempts are refused unhashed (0 = no limit).
+    pub failed_keys_per_minute: u32,
 }
 
 /// OpenTelemetry trace export.
@@ -421,6 +448,22 @@ impl Default for FolioConfig {
             answer: AnswerConfig::default(),
             generator: GeneratorConfig::default(),
             telemetry: TelemetryConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_query_bytes: 4096,
+            max_filter_items: 100,
+            max_chat_tokens: 4096,
+            tenant_searches: 4,
+            tenant_asks: 4,
+            max_page_size: 1000,
+            key_verifications: 2,
+            failed_keys_per_minute: 10,
         }
     }
 }

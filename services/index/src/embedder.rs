@@ -16,6 +16,10 @@ use crate::IndexError;
 /// The oldest ONNX Runtime the bundled `ort` (API level 24) accepts.
 const MIN_ONNX_RUNTIME_MINOR: u32 = 24;
 
+/// Bytes of text [`Embedder::first_window`] tokenises per token of the window: far
+/// more than a token of natural text takes, so the cut is almost always by tokens.
+const BYTES_PER_TOKEN_BOUND: usize = 32;
+
 /// Tuning knobs for [`Embedder::load`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbedderOptions {
@@ -225,6 +229,50 @@ impl Embedder {
             }
         }
         Ok(sums)
+    }
+
+    /// Embeds a query: its first window only. A query is a request's input, so its
+    /// cost must not grow with its length: a long one embedded window by window
+    /// (as [`Embedder::embed`] does for passages) holds the shared ONNX session for
+    /// every other search meanwhile.
+    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>, IndexError> {
+        let first_window = self.first_window(query).to_string();
+        self.embed(&[first_window])?
+            .pop()
+            .ok_or_else(|| IndexError::Corrupt("the embedder returned no vector".into()))
+    }
+
+    /// The longest prefix of `text` that fits one window, cut before the word that
+    /// would cross it (a word cut in two re-tokenises into more pieces).
+    pub fn first_window<'a>(&self, text: &'a str) -> &'a str {
+        if text.len() <= self.window_tokens {
+            return text;
+        }
+        // Tokenising costs as much as the text is long: look at no more than a window
+        // of generous tokens (a window of whitespace-separated pieces rarely needs it).
+        let mut look = text.len().min(self.window_tokens * BYTES_PER_TOKEN_BOUND);
+        while !text.is_char_boundary(look) {
+            look -= 1;
+        }
+        let text = &text[..look];
+        let Ok(encoding) = self.counting_tokenizer.encode(text, false) else {
+            return text;
+        };
+        let (offsets, words) = (encoding.get_offsets(), encoding.get_word_ids());
+        let mut cut = self.window_tokens;
+        if cut >= offsets.len() {
+            return text;
+        }
+        while cut > 0 && words[cut].is_some() && words[cut] == words[cut - 1] {
+            cut -= 1;
+        }
+        // One word longer than the window: cut inside it rather than return nothing.
+        let end = if cut == 0 {
+            offsets[self.window_tokens - 1].1
+        } else {
+            offsets[cut].0
+        };
+        text.get(..end).unwrap_or(text).trim_end()
     }
 
     /// The texts `text` is embedded as: itself when it fits the model's window, else its

@@ -1,5 +1,6 @@
 //! Hybrid retrieval: BM25 and dense rankings fused by reciprocal rank fusion.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -156,10 +157,19 @@ impl Retriever {
             return Ok(Vec::new());
         }
         let embedder = Arc::clone(&self.embedder);
-        let mut inputs = Vec::with_capacity(texts.len() + 1);
-        inputs.push(query.to_string());
-        inputs.extend(texts);
-        let vectors = tokio::task::spawn_blocking(move || embedder.embed(&inputs)).await??;
+        let query = query.to_string();
+        let abandoned = Abandoned::default();
+        let flag = abandoned.flag();
+        let vectors = tokio::task::spawn_blocking(move || {
+            if flag.is_set() {
+                return Ok(Vec::new());
+            }
+            let mut inputs = Vec::with_capacity(texts.len() + 1);
+            inputs.push(embedder.first_window(&query).to_string());
+            inputs.extend(texts);
+            embedder.embed(&inputs)
+        })
+        .await??;
         let Some((query_vector, passages)) = vectors.split_first() else {
             return Err(QueryError::Task("the embedder returned no vectors".into()));
         };
@@ -184,6 +194,9 @@ impl Retriever {
         // Over-fetch a little: rows of superseded versions are dropped after fusion.
         let depth = self.config.per_retriever.max(request.limit).min(MAX_LIMIT) + 8;
         let mut timings = SearchTimings::default();
+        // A search dropped at its deadline (or by a client that left) must not
+        // leave its blocking work queued behind other searches.
+        let abandoned = Abandoned::default();
 
         // The two retrievers run at the same time: full-text search on a blocking
         // thread while the query is embedded and the vector store searched.
@@ -196,7 +209,11 @@ impl Retriever {
                 query.to_string(),
                 request.filter.clone(),
             );
+            let flag = abandoned.flag();
             tokio::task::spawn_blocking(move || {
+                if flag.is_set() {
+                    return Ok((Vec::new(), 0.0));
+                }
                 let at = Instant::now();
                 let hits = bm25.search(&text, &filter, depth)?;
                 Ok((hits, elapsed_ms(at)))
@@ -209,12 +226,16 @@ impl Retriever {
             }
             let at = Instant::now();
             let embedder = Arc::clone(&self.embedder);
-            let text = vec![query.to_string()];
-            let mut vectors = tokio::task::spawn_blocking(move || embedder.embed(&text)).await??;
+            let text = query.to_string();
+            let flag = abandoned.flag();
+            let vector = tokio::task::spawn_blocking(move || {
+                if flag.is_set() {
+                    return Err(QueryError::Task("the search was abandoned".into()));
+                }
+                Ok(embedder.embed_query(&text)?)
+            })
+            .await??;
             let embed_ms = elapsed_ms(at);
-            let vector = vectors.pop().ok_or_else(|| {
-                QueryError::Task("the embedder returned no vector for the query".into())
-            })?;
             let at = Instant::now();
             let hits = self.vectors.search(&vector, &request.filter, depth).await?;
             Ok((hits, embed_ms, elapsed_ms(at)))
@@ -266,6 +287,32 @@ impl Retriever {
             candidates,
             timings,
         })
+    }
+}
+
+/// Set when the future that owns it is dropped before finishing: blocking work it
+/// queued checks the flag when it starts and skips what nobody waits for any more.
+#[derive(Default)]
+struct Abandoned(Arc<AtomicBool>);
+
+/// The blocking side's view of an [`Abandoned`].
+struct AbandonedFlag(Arc<AtomicBool>);
+
+impl Abandoned {
+    fn flag(&self) -> AbandonedFlag {
+        AbandonedFlag(Arc::clone(&self.0))
+    }
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl AbandonedFlag {
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 

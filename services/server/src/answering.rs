@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::http::ApiError;
 use crate::llm::load_scoring_model;
 use crate::runtime::Runtime;
-use crate::search::resolve_collections;
+use crate::search::{check_filters, check_query_length, resolve_collections};
 
 /// A question as a client states it (`POST /v1/ask`).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -116,6 +116,9 @@ pub async fn request(
     tenant: &str,
     params: &AskParams,
 ) -> Result<AskRequest, ApiError> {
+    let limits = &runtime.config.limits;
+    check_query_length(limits, "question", &params.question)?;
+    check_filters(limits, &params.documents, &params.collections)?;
     if params.question.trim().is_empty() {
         return Err(ApiError::bad_request(
             "invalid_query",

@@ -19,6 +19,10 @@ pub async fn run(runtime: Runtime, args: AskArgs) -> Result<()> {
         trace: args.trace,
         stream: !args.json,
     };
+    // Resolved before the models load, so a refused question costs nothing.
+    let request = answering::request(&runtime, &runtime.tenant.id, &params)
+        .await
+        .map_err(|e| anyhow::anyhow!("[{}] {}", e.code, e.message))?;
     let models = tokio::task::spawn_blocking({
         let runtime = runtime.clone();
         move || answering::load_models(&runtime)
@@ -45,9 +49,6 @@ pub async fn run(runtime: Runtime, args: AskArgs) -> Result<()> {
         });
         (Some(sender), Some(printer))
     };
-    let request = answering::request(&runtime, &runtime.tenant.id, &params)
-        .await
-        .map_err(|e| anyhow::anyhow!("[{}] {}", e.code, e.message))?;
     let answer = answerer.ask(&request, sender).await?;
     if let Some(printer) = printer {
         printer.await?;

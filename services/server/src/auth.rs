@@ -6,14 +6,17 @@
 //! while so that argon2's deliberate cost is paid once per key, not per request.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use folio_common::config::LimitsConfig;
 use folio_common::store::{now_ms, ApiKeyRecord, MetadataStore, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
 /// How long a verified key is trusted without asking the store again; also the
 /// longest a key revoked on another node keeps working here.
@@ -80,6 +83,13 @@ pub enum AuthError {
     /// Hashing failed (a bug or an exhausted machine, never the caller's fault).
     #[error("key hashing failed: {0}")]
     Hash(String),
+    /// The key id or the client address failed too often lately; refused before
+    /// any hashing.
+    #[error("too many failed key attempts; retry in {} s", .retry_after.as_secs().max(1))]
+    Throttled {
+        /// When the oldest failure counted leaves the window.
+        retry_after: Duration,
+    },
 }
 
 /// A freshly issued key: the only moment its secret exists outside the client.
@@ -149,43 +159,90 @@ fn key_id(key: &str) -> Option<&str> {
     (id.len() == 16 && hex(id) && secret.len() == 64 && hex(secret)).then_some(id)
 }
 
-/// Recognizes keys on requests, remembering recently verified ones.
+/// How long a key that once passed argon2 is exempt from the failed-attempt
+/// limits: guessing at a key id (or from a shared proxy address) must not lock
+/// out the key's owner.
+const PROVEN_KEY_TTL: Duration = Duration::from_secs(3600);
+
+/// The window failed attempts are counted over.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Entries kept per map before expired ones are swept.
+const SWEEP_ABOVE: usize = 10_000;
+
+/// Recognizes keys on requests, remembering recently verified ones. Argon2 is
+/// deliberately expensive (~19 MiB and tens of milliseconds a hash): at most
+/// `key_verifications` run at once, and a key id or client address that failed
+/// `failed_keys_per_minute` times is refused before hashing.
 #[derive(Debug)]
 pub struct KeyVerifier {
     store: MetadataStore,
     verified: Mutex<HashMap<[u8; 32], (Caller, Instant)>>,
+    proven: Mutex<HashMap<[u8; 32], Instant>>,
+    hashing: Arc<Semaphore>,
+    failures: FailedAttempts,
 }
 
 impl KeyVerifier {
-    /// A verifier over the store's keys.
-    pub fn new(store: MetadataStore) -> Self {
+    /// A verifier over the store's keys with the bounds of `limits`.
+    pub fn new(store: MetadataStore, limits: &LimitsConfig) -> Self {
         KeyVerifier {
             store,
             verified: Mutex::new(HashMap::new()),
+            proven: Mutex::new(HashMap::new()),
+            hashing: Arc::new(Semaphore::new(limits.key_verifications.max(1))),
+            failures: FailedAttempts::new(limits.failed_keys_per_minute),
         }
     }
 
-    /// The caller a key stands for.
-    pub async fn verify(&self, key: &str) -> Result<Caller, AuthError> {
+    /// The caller a key stands for; `client` is the address the key came from.
+    pub async fn verify(&self, key: &str, client: Option<IpAddr>) -> Result<Caller, AuthError> {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         if let Some(caller) = self.remembered(&digest) {
             return Ok(caller);
         }
-        let id = key_id(key).ok_or(AuthError::Invalid)?;
-        let record = self.store.api_key(id).await?.ok_or(AuthError::Invalid)?;
-        if record.revoked_at.is_some() {
-            return Err(AuthError::Invalid);
+        let id = key_id(key);
+        let mut subjects = Vec::with_capacity(2);
+        if let Some(client) = client {
+            subjects.push(format!("address {client}"));
         }
-        let role = Role::parse(&record.role).ok_or(AuthError::Invalid)?;
-        let matches = {
+        if let Some(id) = id {
+            subjects.push(format!("key {id}"));
+        }
+        let proven = self.proven(&digest);
+        if !proven {
+            if let Some(retry_after) = self.failures.blocked(&subjects) {
+                return Err(AuthError::Throttled { retry_after });
+            }
+        }
+        let failed = || {
+            self.failures.record(&subjects);
+            AuthError::Invalid
+        };
+        let id = id.ok_or_else(failed)?;
+        let record = self.store.api_key(id).await?.ok_or_else(failed)?;
+        if record.revoked_at.is_some() {
+            return Err(failed());
+        }
+        let role = Role::parse(&record.role).ok_or_else(failed)?;
+        // A digest that matched this id's hash before matches it again: the hash of
+        // a key never changes, and revocation was checked above.
+        let matches = proven || {
+            let permit = Arc::clone(&self.hashing)
+                .acquire_owned()
+                .await
+                .map_err(|e| AuthError::Hash(e.to_string()))?;
             let key = key.to_string();
             let hash = record.hash.clone();
-            tokio::task::spawn_blocking(move || key_matches(&key, &hash))
-                .await
-                .map_err(|e| AuthError::Hash(e.to_string()))?
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                key_matches(&key, &hash)
+            })
+            .await
+            .map_err(|e| AuthError::Hash(e.to_string()))?
         };
         if !matches {
-            return Err(AuthError::Invalid);
+            return Err(failed());
         }
         let caller = Caller {
             tenant_id: record.tenant_id,
@@ -196,7 +253,21 @@ impl KeyVerifier {
             verified.retain(|_, (_, at)| at.elapsed() < VERIFIED_KEY_TTL);
             verified.insert(digest, (caller.clone(), Instant::now()));
         }
+        if let Ok(mut proven) = self.proven.lock() {
+            if proven.len() > SWEEP_ABOVE {
+                proven.retain(|_, at| at.elapsed() < PROVEN_KEY_TTL);
+            }
+            proven.insert(digest, Instant::now());
+        }
         Ok(caller)
+    }
+
+    fn proven(&self, digest: &[u8; 32]) -> bool {
+        self.proven
+            .lock()
+            .ok()
+            .and_then(|proven| proven.get(digest).copied())
+            .is_some_and(|at| at.elapsed() < PROVEN_KEY_TTL)
     }
 
     fn remembered(&self, digest: &[u8; 32]) -> Option<Caller> {
@@ -209,6 +280,60 @@ impl KeyVerifier {
     pub fn forget(&self, key_id: &str) {
         if let Ok(mut verified) = self.verified.lock() {
             verified.retain(|_, (caller, _)| caller.key_id.as_deref() != Some(key_id));
+        }
+    }
+}
+
+/// Failed key attempts per subject (a key id, a client address) in a fixed
+/// window of [`FAILURE_WINDOW`].
+#[derive(Debug)]
+struct FailedAttempts {
+    per_window: u32,
+    counts: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl FailedAttempts {
+    /// `per_window == 0` never blocks.
+    fn new(per_window: u32) -> Self {
+        FailedAttempts {
+            per_window,
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How long until every subject may try again, if any of them is at its limit.
+    fn blocked(&self, subjects: &[String]) -> Option<Duration> {
+        if self.per_window == 0 {
+            return None;
+        }
+        let counts = self.counts.lock().ok()?;
+        subjects
+            .iter()
+            .filter_map(|subject| counts.get(subject))
+            .filter(|(failures, since)| {
+                *failures >= self.per_window && since.elapsed() < FAILURE_WINDOW
+            })
+            .map(|(_, since)| FAILURE_WINDOW.saturating_sub(since.elapsed()))
+            .max()
+    }
+
+    fn record(&self, subjects: &[String]) {
+        if self.per_window == 0 {
+            return;
+        }
+        let Ok(mut counts) = self.counts.lock() else {
+            return;
+        };
+        if counts.len() > SWEEP_ABOVE {
+            counts.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        }
+        for subject in subjects {
+            let (failures, since) = counts.entry(subject.clone()).or_insert((0, Instant::now()));
+            if since.elapsed() >= FAILURE_WINDOW {
+                *failures = 0;
+                *since = Instant::now();
+            }
+            *failures += 1;
         }
     }
 }
@@ -246,5 +371,30 @@ mod tests {
         assert_eq!(key_id(&format!("folio_{id}_{}", "g".repeat(64))), None);
         assert_eq!(key_id("Bearer nonsense"), None);
         assert_eq!(key_id(""), None);
+    }
+
+    #[test]
+    fn failures_block_a_subject_for_the_rest_of_the_window() {
+        let attempts = FailedAttempts::new(3);
+        let (address, id) = ("address 10.0.0.1".to_string(), "key 0123".to_string());
+        let both = [address.clone(), id.clone()];
+        for _ in 0..2 {
+            attempts.record(&both);
+            assert!(attempts.blocked(&both).is_none());
+        }
+        attempts.record(std::slice::from_ref(&address));
+        let wait = attempts.blocked(&both).expect("the address reached 3");
+        assert!(
+            wait <= FAILURE_WINDOW && wait > Duration::from_secs(50),
+            "{wait:?}"
+        );
+        assert!(
+            attempts.blocked(std::slice::from_ref(&id)).is_none(),
+            "the id failed twice"
+        );
+        assert!(attempts
+            .blocked(&["address 10.0.0.2".to_string()])
+            .is_none());
+        assert!(FailedAttempts::new(0).blocked(&both).is_none());
     }
 }

@@ -20,12 +20,42 @@ pub struct DocumentText {
     pub structure: StoredStructure,
 }
 
+/// A document's text without the text itself: what to stream the text with.
+#[derive(Debug)]
+pub struct DocumentTextSource {
+    /// Document id.
+    pub document_id: String,
+    /// Version the text belongs to.
+    pub version: i64,
+    /// Page map, sections and defined terms (character offsets).
+    pub structure: StoredStructure,
+    /// Where the canonical text is stored.
+    pub blob_key: String,
+}
+
 /// Loads the canonical text of the current version of a tenant's document.
 pub async fn document_text(
     runtime: &Runtime,
     tenant: &str,
     id: &str,
 ) -> Result<DocumentText, ApiError> {
+    let source = document_text_source(runtime, tenant, id).await?;
+    let text = runtime.blobs.read_canonical(&source.blob_key).await?;
+    Ok(DocumentText {
+        document_id: source.document_id,
+        version: source.version,
+        text,
+        structure: source.structure,
+    })
+}
+
+/// Finds the current version of a tenant's document, its structure and where its
+/// canonical text lies, without reading the text.
+pub async fn document_text_source(
+    runtime: &Runtime,
+    tenant: &str,
+    id: &str,
+) -> Result<DocumentTextSource, ApiError> {
     let document = runtime.store.get_document(tenant, id).await?;
     let Some(version) = document.current_version else {
         return Err(ApiError::new(
@@ -38,7 +68,6 @@ pub async fn document_text(
         ));
     };
     let record = runtime.store.get_version(id, version).await?;
-    let text = runtime.blobs.read_canonical(&record.blob_key).await?;
     let structure = runtime
         .store
         .version_structure(id, version)
@@ -59,10 +88,10 @@ pub async fn document_text(
                 "structure missing",
             )
         })?;
-    Ok(DocumentText {
+    Ok(DocumentTextSource {
         document_id: id.to_string(),
         version,
-        text,
         structure,
+        blob_key: record.blob_key,
     })
 }

@@ -181,7 +181,11 @@ async fn serve(config: FolioConfig) -> Result<()> {
     // After the signal, open requests and answer streams get a grace period to
     // finish; past it they are ended so the process always exits.
     let (stopping_tx, mut stopping_rx) = watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!(
             grace_secs = SHUTDOWN_GRACE.as_secs(),

@@ -6,6 +6,7 @@
 //! both accept; the only dialect difference, claiming a job with
 //! `FOR UPDATE SKIP LOCKED`, is chosen at run time.
 
+mod pages;
 mod records;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -13,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
+pub use pages::{Page, PageOf};
 pub use records::{
     ApiKeyRecord, ChunkRecord, Collection, DocumentRecord, DocumentStatus, FailureReason, JobKind,
     JobProgress, JobRecord, JobStage, Tenant, VersionRecord,

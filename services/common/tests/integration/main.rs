@@ -3,4 +3,5 @@
 //! The store suite runs against SQLite always and against PostgreSQL when
 //! `FOLIO_TEST_POSTGRES_URL` points at a server (`.ci/run` starts one).
 
+mod pages;
 mod store;

@@ -275,3 +275,38 @@ fn int8_products_keep_the_vectors_and_change_the_id() {
     }
     assert!(cosine(&b[0], &b[1]) > cosine(&b[0], &b[2]) + 0.05);
 }
+
+#[test]
+fn a_query_is_embedded_as_its_first_window_only() {
+    let embedder = embedder();
+    let head = "The Licensee shall pay the royalties stated in Schedule B within thirty days of each quarter end. "
+        .repeat(16);
+    // 1 MB of text after the head: embedded whole it would be hundreds of windows.
+    let long = format!(
+        "{head}{}",
+        "Either party may terminate for convenience. ".repeat(25_000)
+    );
+    let prefix = embedder.first_window(&long);
+    assert!(long.starts_with(prefix) && !prefix.is_empty());
+    let tokens = embedder.count_tokens(prefix);
+    assert!(
+        tokens <= embedder.max_length() && tokens + 16 > embedder.max_length() - 2,
+        "{tokens} tokens in the first window of {}",
+        embedder.max_length()
+    );
+    let started = std::time::Instant::now();
+    let query = embedder.embed_query(&long).unwrap();
+    let took = started.elapsed();
+    let head_alone = embedder.embed(std::slice::from_ref(&head)).unwrap();
+    // The head fills more than a window, so its first window is what the query keeps.
+    let first = embedder.embed(&[prefix.to_string()]).unwrap();
+    assert!(cosine(&query, &first[0]) > 0.9999);
+    assert!(cosine(&query, &head_alone[0]) > 0.9);
+    // A short query is embedded as it is.
+    let short = "termination for convenience";
+    assert_eq!(embedder.first_window(short), short);
+    let by_query = embedder.embed_query(short).unwrap();
+    let by_embed = embedder.embed(&[short.to_string()]).unwrap();
+    assert!(cosine(&by_query, &by_embed[0]) > 0.9999);
+    println!("1 MB query embedded in {took:?}");
+}

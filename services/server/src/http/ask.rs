@@ -45,7 +45,7 @@ pub async fn ask(
     let request = answering::request(&state.runtime, &caller.tenant_id, &params).await?;
     let answerer = answering::shared_answerer(&state.runtime).await?;
     // Held until the answer is complete (for a stream, until its last event).
-    let slot = super::guard::generation_slot(&state).await?;
+    let slot = super::guard::generation_slot(&state, &caller.tenant_id).await?;
     if !wants_stream {
         let answer = answerer.ask(&request, None).await?;
         drop(slot);

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use folio_llm::{ChatMessage, ChatRole, FinishReason, GenerateRequest, Generation, LanguageModel};
 use futures::stream;
 use serde::Deserialize;
@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use super::schema::ApiErrors;
 use super::{ApiError, ApiJson, AppState};
 use crate::answering;
+use crate::auth::Caller;
 
 /// Tokens generated when the request sets no limit.
 const DEFAULT_MAX_TOKENS: usize = 256;
@@ -80,7 +81,23 @@ struct StreamOptions {
     include_usage: bool,
 }
 
-pub(super) fn to_request(body: &ChatRequest) -> Result<GenerateRequest, ApiError> {
+/// The generation a chat request asks for; `max_tokens_cap` bounds what one
+/// request may make the generator produce (and hold a generation slot for).
+pub(super) fn to_request(
+    body: &ChatRequest,
+    max_tokens_cap: usize,
+) -> Result<GenerateRequest, ApiError> {
+    let max_tokens = body
+        .max_completion_tokens
+        .or(body.max_tokens)
+        .unwrap_or(DEFAULT_MAX_TOKENS.min(max_tokens_cap))
+        .max(1);
+    if max_tokens > max_tokens_cap {
+        return Err(ApiError::bad_request(
+            "max_tokens_too_large",
+            format!("max_tokens is {max_tokens}; at most {max_tokens_cap} are allowed"),
+        ));
+    }
     if body.messages.is_empty() {
         return Err(ApiError::bad_request(
             "invalid_request",
@@ -120,11 +137,7 @@ pub(super) fn to_request(body: &ChatRequest) -> Result<GenerateRequest, ApiError
     };
     Ok(GenerateRequest {
         messages,
-        max_tokens: body
-            .max_completion_tokens
-            .or(body.max_tokens)
-            .unwrap_or(DEFAULT_MAX_TOKENS)
-            .max(1),
+        max_tokens,
         temperature: body.temperature.unwrap_or(1.0).clamp(0.0, 2.0),
         seed: body.seed,
         stop,
@@ -162,12 +175,13 @@ fn model_error(error: folio_llm::LlmError) -> ApiError {
 )]
 pub async fn completions(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
-    let request = to_request(&body)?;
+    let request = to_request(&body, state.runtime.config.limits.max_chat_tokens)?;
     let answerer = answering::shared_answerer(&state.runtime).await?;
     let model: Arc<dyn LanguageModel> = Arc::clone(answerer.generator());
-    let slot = super::guard::generation_slot(&state).await?;
+    let slot = super::guard::generation_slot(&state, &caller.tenant_id).await?;
     let model_name = body.model.clone().unwrap_or_else(|| model.describe().id);
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = SystemTime::now()

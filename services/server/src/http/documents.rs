@@ -10,6 +10,7 @@ use axum::Json;
 use folio_common::store::{Collection, DocumentRecord, JobRecord, StoreError, SubmitOutcome};
 use serde::Deserialize;
 
+use super::pages::{next_offset, PageQuery};
 use super::schema::{
     ApiErrors, ChunkList, CollectionList, DeleteAccepted, DocumentList, JobList, UploadResult,
     UploadedDocument, VersionList,
@@ -41,6 +42,17 @@ pub struct CollectionQuery {
     pub(super) collection: Option<String>,
 }
 
+/// `GET /v1/documents` query: a collection filter and a page.
+#[derive(Debug, Deserialize)]
+pub struct DocumentListQuery {
+    collection: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+/// Jobs in a page without `limit`: what the endpoint always returned.
+const DEFAULT_JOB_PAGE: usize = 200;
+
 /// `POST /v1/collections` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewCollection {
@@ -52,19 +64,26 @@ pub struct NewCollection {
     path = "/v1/collections",
     tag = "collections",
     summary = "List the tenant's collections",
+    params(("limit" = Option<usize>, Query, description = "Items in this page (default and most: `limits.max_page_size`, 1000)"),
+        ("offset" = Option<usize>, Query, description = "Items skipped (the previous page's `next_offset`)")),
     responses((status = 200, body = CollectionList), ApiErrors),
     security(("api_key" = []))
 )]
 pub async fn list_collections(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Query(query): Query<PageQuery>,
 ) -> Result<Json<CollectionList>, ApiError> {
-    let collections = state
+    let page = query.page(&state.runtime.config.limits, None)?;
+    let listed = state
         .runtime
         .store
-        .list_collections(&caller.tenant_id)
+        .list_collections_page(&caller.tenant_id, page)
         .await?;
-    Ok(Json(CollectionList { collections }))
+    Ok(Json(CollectionList {
+        collections: listed.items,
+        next_offset: next_offset(page, listed.more),
+    }))
 }
 
 #[utoipa::path(
@@ -221,22 +240,30 @@ async fn collection_id(
     path = "/v1/documents",
     tag = "documents",
     summary = "List documents with status and ingestion progress",
-    params(("collection" = Option<String>, Query, description = "Collection name")),
+    params(
+        ("collection" = Option<String>, Query, description = "Collection name"),
+        ("limit" = Option<usize>, Query, description = "Items in this page (default and most: `limits.max_page_size`, 1000)"),
+        ("offset" = Option<usize>, Query, description = "Items skipped (the previous page's `next_offset`)")
+    ),
     responses((status = 200, body = DocumentList), ApiErrors),
     security(("api_key" = []))
 )]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Query(query): Query<CollectionQuery>,
+    Query(query): Query<DocumentListQuery>,
 ) -> Result<Json<DocumentList>, ApiError> {
+    let page = query.page.page(&state.runtime.config.limits, None)?;
     let collection = collection_id(&state, &caller, query.collection.as_deref()).await?;
-    let documents = state
+    let listed = state
         .runtime
         .store
-        .list_documents(&caller.tenant_id, collection.as_deref())
+        .list_documents_page(&caller.tenant_id, collection.as_deref(), page)
         .await?;
-    Ok(Json(DocumentList { documents }))
+    Ok(Json(DocumentList {
+        documents: listed.items,
+        next_offset: next_offset(page, listed.more),
+    }))
 }
 
 #[utoipa::path(
@@ -274,9 +301,26 @@ pub async fn text(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<crate::docs::DocumentText>, ApiError> {
-    let text = crate::docs::document_text(&state.runtime, &caller.tenant_id, &id).await?;
-    Ok(Json(text))
+) -> Result<Response, ApiError> {
+    let source = crate::docs::document_text_source(&state.runtime, &caller.tenant_id, &id).await?;
+    let (file, _) = state.runtime.blobs.open_canonical(&source.blob_key).await?;
+    let structure = serde_json::to_string(&source.structure).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "corrupt_structure",
+            e.to_string(),
+        )
+    })?;
+    let head = format!(
+        "\"document_id\":{},\"version\":{},\"structure\":{structure}",
+        serde_json::Value::String(source.document_id),
+        source.version
+    );
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        super::stream::json_with_text_body(head, file),
+    )
+        .into_response())
 }
 
 #[utoipa::path(
@@ -306,7 +350,7 @@ pub async fn original(
         ));
     };
     let record = state.runtime.store.get_version(&id, version).await?;
-    let bytes = state.runtime.blobs.read_original(&record.blob_key).await?;
+    let (file, length) = state.runtime.blobs.open_original(&record.blob_key).await?;
     // Originals are untrusted: only PDFs are shown inline, in a sandbox, and no
     // browser may sniff a download into something it would run.
     let (content_type, disposition) = if record.format == "pdf" {
@@ -328,8 +372,9 @@ pub async fn original(
             ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
             (header::CONTENT_SECURITY_POLICY, "sandbox".to_string()),
+            (header::CONTENT_LENGTH, length.to_string()),
         ],
-        bytes,
+        super::stream::file_body(file),
     )
         .into_response())
 }
@@ -424,20 +469,27 @@ pub async fn delete(
     get,
     path = "/v1/jobs",
     tag = "jobs",
-    summary = "The tenant's newest 200 jobs",
+    summary = "The tenant's jobs, newest first (200 a page unless `limit` says otherwise)",
+    params(("limit" = Option<usize>, Query, description = "Items in this page (default and most: `limits.max_page_size`, 1000)"),
+        ("offset" = Option<usize>, Query, description = "Items skipped (the previous page's `next_offset`)")),
     responses((status = 200, body = JobList), ApiErrors),
     security(("api_key" = []))
 )]
 pub async fn list_jobs(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Query(query): Query<PageQuery>,
 ) -> Result<Json<JobList>, ApiError> {
-    let jobs = state
+    let page = query.page(&state.runtime.config.limits, Some(DEFAULT_JOB_PAGE))?;
+    let listed = state
         .runtime
         .store
-        .list_jobs(&caller.tenant_id, 200)
+        .list_jobs_page(&caller.tenant_id, page)
         .await?;
-    Ok(Json(JobList { jobs }))
+    Ok(Json(JobList {
+        jobs: listed.items,
+        next_offset: next_offset(page, listed.more),
+    }))
 }
 
 #[utoipa::path(

@@ -3,11 +3,12 @@
 //! that bounds how much generation work may wait.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -49,6 +50,12 @@ impl From<AuthError> for ApiError {
                 "internal_error",
                 error.to_string(),
             ),
+            AuthError::Throttled { retry_after } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failed_attempts",
+                error.to_string(),
+            )
+            .retry_after(retry_after),
         }
     }
 }
@@ -80,7 +87,13 @@ pub async fn authorize(
         .unwrap_or_else(|| request.uri().path().to_string());
     let caller = if state.runtime.config.server.auth {
         let key = presented_key(&request).ok_or(AuthError::Missing)?;
-        state.keys.verify(key).await?
+        // The peer as the socket sees it: a proxy in front makes every client one
+        // address, which then shares one failure budget (proven keys are exempt).
+        let client = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
+        state.keys.verify(key, client).await?
     } else {
         Caller {
             tenant_id: state.runtime.tenant.id.clone(),
@@ -170,10 +183,13 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     response
 }
 
-/// A generation slot for a request, with its wait recorded.
-pub async fn generation_slot(state: &AppState) -> Result<LlmSlot, ApiError> {
+/// A generation slot for a request of `tenant`, with its wait recorded. The
+/// tenant's own share is taken first, so one tenant cannot fill the queue.
+pub async fn generation_slot(state: &AppState, tenant: &str) -> Result<LlmSlot, ApiError> {
+    let tenant_slot = state.tenant_asks.enter(tenant)?;
     let started = Instant::now();
-    let slot = state.llm_gate.enter().await?;
+    let mut slot = state.llm_gate.enter().await?;
+    slot._tenant = Some(tenant_slot);
     state
         .metrics
         .observe_llm_wait(started.elapsed(), state.llm_gate.waiting());
@@ -247,6 +263,7 @@ pub struct LlmGate {
 #[derive(Debug)]
 pub struct LlmSlot {
     _permit: OwnedSemaphorePermit,
+    _tenant: Option<TenantSlot>,
 }
 
 impl LlmGate {
@@ -268,7 +285,10 @@ impl LlmGate {
     /// Waits for a slot, or refuses with 503 and Retry-After when the queue is full.
     pub async fn enter(&self) -> Result<LlmSlot, ApiError> {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            return Ok(LlmSlot { _permit: permit });
+            return Ok(LlmSlot {
+                _permit: permit,
+                _tenant: None,
+            });
         }
         let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
         if queued >= self.queue {
@@ -292,7 +312,92 @@ impl LlmGate {
                 "the server is shutting down",
             )
         })?;
-        Ok(LlmSlot { _permit: permit })
+        Ok(LlmSlot {
+            _permit: permit,
+            _tenant: None,
+        })
+    }
+}
+
+/// Bounds the requests of one kind (searches, answers) each tenant runs at once,
+/// so that one tenant's flood takes its own share of the cores and the
+/// generation queue and leaves the rest to the others. A request over the share
+/// is refused at once with 429 and Retry-After rather than queued: waiting
+/// requests would hold their connections and memory all the same.
+#[derive(Debug)]
+pub struct TenantGate {
+    limit: usize,
+    what: &'static str,
+    running: Mutex<HashMap<String, usize>>,
+}
+
+/// One tenant's place in a [`TenantGate`], given back when dropped.
+#[derive(Debug)]
+pub struct TenantSlot {
+    gate: Arc<TenantGate>,
+    tenant: String,
+}
+
+impl TenantGate {
+    /// A gate admitting `limit` requests per tenant (0 = no limit); `what` names
+    /// them in the refusal ("searches").
+    pub fn new(limit: usize, what: &'static str) -> Arc<Self> {
+        Arc::new(TenantGate {
+            limit,
+            what,
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Requests of `tenant` running now.
+    pub fn running(&self, tenant: &str) -> usize {
+        self.running
+            .lock()
+            .map_or(0, |running| running.get(tenant).copied().unwrap_or(0))
+    }
+
+    /// Takes a place for `tenant`, or refuses with 429 `tenant_busy`.
+    pub fn enter(self: &Arc<Self>, tenant: &str) -> Result<TenantSlot, ApiError> {
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = running.entry(tenant.to_string()).or_insert(0);
+        if self.limit > 0 && *count >= self.limit {
+            let wait = Duration::from_secs(1);
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "tenant_busy",
+                format!(
+                    "this tenant already runs {} {} at once; retry in {} s",
+                    *count,
+                    self.what,
+                    retry_after_secs(wait)
+                ),
+            )
+            .retry_after(wait));
+        }
+        *count += 1;
+        Ok(TenantSlot {
+            gate: Arc::clone(self),
+            tenant: tenant.to_string(),
+        })
+    }
+}
+
+impl Drop for TenantSlot {
+    fn drop(&mut self) {
+        let mut running = self
+            .gate
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = running.get_mut(&self.tenant) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                running.remove(&self.tenant);
+            }
+        }
     }
 }
 
@@ -354,5 +459,21 @@ mod tests {
             .await
             .expect("the waiter ran")
             .expect("the waiter got the freed slot");
+    }
+
+    #[test]
+    fn a_tenant_over_its_share_is_refused_and_others_are_not() {
+        let gate = TenantGate::new(2, "searches");
+        let first = gate.enter("a").expect("1 of 2");
+        let _second = gate.enter("a").expect("2 of 2");
+        let refused = gate.enter("a").expect_err("3 of 2");
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.code, "tenant_busy");
+        assert!(refused.retry_after.is_some());
+        assert!(gate.enter("b").is_ok(), "another tenant has its own share");
+        drop(first);
+        assert_eq!(gate.running("a"), 1);
+        let _third = gate.enter("a").expect("a place was given back");
+        assert!(TenantGate::new(0, "searches").enter("a").is_ok());
     }
 }

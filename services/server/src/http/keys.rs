@@ -1,9 +1,10 @@
 //! The caller's identity and the tenant's API keys (admin only).
 
+use super::pages::{next_offset, PageQuery};
 use super::schema::{ApiErrors, CreatedKey, KeyList, Me};
 use super::{ApiError, ApiJson, AppState};
 use crate::auth::{issue_key, Caller, Role};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
@@ -41,15 +42,26 @@ pub async fn me(Extension(caller): Extension<Caller>) -> Json<Me> {
     path = "/v1/keys",
     tag = "keys",
     summary = "The tenant's API keys (never the keys themselves)",
+    params(("limit" = Option<usize>, Query, description = "Items in this page (default and most: `limits.max_page_size`, 1000)"),
+        ("offset" = Option<usize>, Query, description = "Items skipped (the previous page's `next_offset`)")),
     responses((status = 200, body = KeyList), ApiErrors),
     security(("api_key" = []))
 )]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Query(query): Query<PageQuery>,
 ) -> Result<Json<KeyList>, ApiError> {
-    let keys = state.runtime.store.list_api_keys(&caller.tenant_id).await?;
-    Ok(Json(KeyList { keys }))
+    let page = query.page(&state.runtime.config.limits, None)?;
+    let listed = state
+        .runtime
+        .store
+        .list_api_keys_page(&caller.tenant_id, page)
+        .await?;
+    Ok(Json(KeyList {
+        keys: listed.items,
+        next_offset: next_offset(page, listed.more),
+    }))
 }
 
 #[utoipa::path(

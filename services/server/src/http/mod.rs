@@ -9,8 +9,10 @@ pub mod fuzzing;
 pub mod guard;
 mod keys;
 mod openapi;
+mod pages;
 mod schema;
 mod search;
+mod stream;
 mod web;
 
 use std::sync::Arc;
@@ -45,6 +47,10 @@ pub struct AppState {
     pub limiter: Arc<guard::RateLimiter>,
     /// Bounds generation work in flight and waiting.
     pub llm_gate: Arc<guard::LlmGate>,
+    /// Each tenant's share of concurrent searches.
+    pub tenant_searches: Arc<guard::TenantGate>,
+    /// Each tenant's share of concurrent answers and chat completions.
+    pub tenant_asks: Arc<guard::TenantGate>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -53,8 +59,11 @@ impl AppState {
     /// State for a runtime, with limits from its configuration.
     pub fn new(runtime: Runtime, wake: Arc<Notify>, metrics: Arc<Metrics>) -> Self {
         let server = &runtime.config.server;
+        let limits = &runtime.config.limits;
         AppState {
-            keys: Arc::new(KeyVerifier::new(runtime.store.clone())),
+            tenant_searches: guard::TenantGate::new(limits.tenant_searches, "searches"),
+            tenant_asks: guard::TenantGate::new(limits.tenant_asks, "answers"),
+            keys: Arc::new(KeyVerifier::new(runtime.store.clone(), limits)),
             limiter: Arc::new(guard::RateLimiter::new(server.rate_limit_per_minute)),
             llm_gate: Arc::new(guard::LlmGate::new(
                 server.llm_concurrency,

@@ -60,6 +60,8 @@ pub enum ApiErrors {
 pub struct CollectionList {
     /// By name.
     pub collections: Vec<Collection>,
+    /// `offset` of the next page; null on the last page.
+    pub next_offset: Option<usize>,
 }
 
 /// `GET /v1/documents`.
@@ -67,6 +69,8 @@ pub struct CollectionList {
 pub struct DocumentList {
     /// Newest first.
     pub documents: Vec<DocumentRecord>,
+    /// `offset` of the next page; null on the last page.
+    pub next_offset: Option<usize>,
 }
 
 /// One file of an upload.
@@ -127,6 +131,8 @@ pub struct DeleteAccepted {
 pub struct JobList {
     /// Newest first.
     pub jobs: Vec<JobRecord>,
+    /// `offset` of the next page; null on the last page.
+    pub next_offset: Option<usize>,
 }
 
 /// `GET /v1/me`.
@@ -145,6 +151,8 @@ pub struct Me {
 pub struct KeyList {
     /// Oldest first, revoked ones included.
     pub keys: Vec<ApiKeyRecord>,
+    /// `offset` of the next page; null on the last page.
+    pub next_offset: Option<usize>,
 }
 
 /// `POST /v1/keys`.

@@ -24,6 +24,7 @@ pub async fn search(
     Extension(caller): Extension<Caller>,
     ApiJson(params): ApiJson<SearchParams>,
 ) -> Result<Json<SearchResults>, ApiError> {
+    let _share = state.tenant_searches.enter(&caller.tenant_id)?;
     let results = run_search(&state.runtime, &caller.tenant_id, params).await?;
     state
         .metrics
