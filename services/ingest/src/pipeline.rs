@@ -17,7 +17,8 @@ use folio_common::model::{ChunkDraft, DocumentFormat};
 /// Re-exported from `folio_common::model`, where the query side reads it too.
 pub use folio_common::model::{StoredSection, StoredStructure, StoredTerm};
 use folio_common::store::{
-    ChunkRecord, IngestResult, JobProgress, JobRecord, JobStage, MetadataStore,
+    ChunkRecord, DocumentStatus, EmbeddingOwner, IngestResult, JobProgress, JobRecord, JobStage,
+    MetadataStore,
 };
 use folio_index::{Bm25Index, Embedder, IndexedChunk, PointPayload, VectorPoint, VectorStore};
 use serde::Serialize;
@@ -195,7 +196,71 @@ impl Pipeline {
 
     /// Runs an ingestion job to its commit. Errors are returned, not
     /// recorded: the worker records them.
+    ///
+    /// A delete may arrive while the job runs (another worker runs the delete
+    /// job): whatever this job wrote after that job cleaned up (index entries,
+    /// embedding-cache entries) would outlive the document. The job writes
+    /// everything before its commit, and the commit sees the delete (the document
+    /// is `deleting` or gone), so a job that ends after the delete was requested,
+    /// committed or failed, removes what it may have written itself. A delete
+    /// requested after the check happened after the writes, so the delete job
+    /// finds them.
     pub async fn ingest(&self, job: &JobRecord) -> Result<IngestSummary, IngestError> {
+        let outcome = self.ingest_version(job).await;
+        if outcome.as_ref().is_ok_and(|summary| summary.committed) {
+            return outcome;
+        }
+        let cleaned = match self.document_is_deleted(job).await {
+            Ok(true) => self.remove_version_leftovers(job).await,
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
+        match (outcome, cleaned) {
+            (Ok(_), Err(e)) => Err(e),
+            (Err(e), Err(cleanup)) => {
+                // The job's own error is the one to record; the leftovers go when
+                // the job is retried or the index is rebuilt.
+                tracing::warn!(document = %job.document_id, error = %cleanup, "removing a deleted document's leftovers failed");
+                Err(e)
+            }
+            (outcome, Ok(())) => outcome,
+        }
+    }
+
+    /// Whether the job's document is being deleted or already gone.
+    async fn document_is_deleted(&self, job: &JobRecord) -> Result<bool, IngestError> {
+        match self
+            .store
+            .get_document(&job.tenant_id, &job.document_id)
+            .await
+        {
+            Ok(document) => Ok(document.status == DocumentStatus::Deleting),
+            Err(folio_common::store::StoreError::NotFound(_)) => Ok(true),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes what an ingestion of a deleted document may have written: its
+    /// version's index entries and the document's embedding-cache entries.
+    async fn remove_version_leftovers(&self, job: &JobRecord) -> Result<(), IngestError> {
+        self.purge_version(job).await?;
+        let forgotten = self
+            .store
+            .forget_embeddings(EmbeddingOwner {
+                tenant_id: &job.tenant_id,
+                document_id: &job.document_id,
+            })
+            .await?;
+        tracing::info!(
+            document = %job.document_id,
+            version = job.version,
+            forgotten,
+            "removed what an ingestion overtaken by its document's deletion wrote"
+        );
+        Ok(())
+    }
+
+    async fn ingest_version(&self, job: &JobRecord) -> Result<IngestSummary, IngestError> {
         let mut timings = StageTimings::default();
         self.fail("after_claim")?;
         self.store
@@ -256,7 +321,11 @@ impl Pipeline {
         // Embedding.
         let started = Instant::now();
         let texts: Vec<String> = drafts.iter().map(ChunkDraft::indexed_text).collect();
-        let (embeddings, cached) = self.embed(Some(job), &texts).await?;
+        let owner = EmbeddingOwner {
+            tenant_id: &job.tenant_id,
+            document_id: &job.document_id,
+        };
+        let (embeddings, cached) = self.embed(owner, Some(job), &texts).await?;
         timings.embed = started.elapsed();
 
         // Indexing.
@@ -298,6 +367,7 @@ impl Pipeline {
     /// whole-text vectors came from the cache.
     async fn embed(
         &self,
+        owner: EmbeddingOwner<'_>,
         job: Option<&JobRecord>,
         texts: &[String],
     ) -> Result<(Vec<ChunkEmbedding>, usize), IngestError> {
@@ -310,7 +380,14 @@ impl Pipeline {
             move |batch: Vec<String>| embedder.embed(&batch)
         };
         let (vectors, cached) = self
-            .embed_cached(job, texts, &embedder.model_id(), (0.1, whole_span), whole)
+            .embed_cached(
+                owner,
+                job,
+                texts,
+                &embedder.model_id(),
+                (0.1, whole_span),
+                whole,
+            )
             .await?;
         if window == 0 {
             let embeddings = vectors
@@ -335,6 +412,7 @@ impl Pipeline {
         };
         let (flat_windows, _) = self
             .embed_cached(
+                owner,
                 job,
                 texts,
                 &embedder.passage_windows_id(window),
@@ -366,6 +444,7 @@ impl Pipeline {
     /// Progress moves across `progress` = (start, span) of the job's share.
     async fn embed_cached<F>(
         &self,
+        owner: EmbeddingOwner<'_>,
         job: Option<&JobRecord>,
         texts: &[String],
         cache_key: &str,
@@ -381,7 +460,7 @@ impl Pipeline {
         let hashes: Vec<String> = texts.iter().map(|t| text_hash(t)).collect();
         let mut known: std::collections::HashMap<String, Vec<f32>> = self
             .store
-            .cached_embeddings(cache_key, &hashes)
+            .cached_embeddings(owner, cache_key, &hashes)
             .await?
             .into_iter()
             .collect();
@@ -419,7 +498,9 @@ impl Pipeline {
                 .zip(values)
                 .map(|(&i, v)| (hashes[i].clone(), v))
                 .collect();
-            self.store.cache_embeddings(cache_key, &entries).await?;
+            self.store
+                .cache_embeddings(owner, cache_key, &entries)
+                .await?;
             known.extend(entries);
             done += batch.len();
             report(done).await;
@@ -515,7 +596,11 @@ impl Pipeline {
             return Ok(0);
         }
         let texts: Vec<String> = records.iter().map(ChunkRecord::indexed_text).collect();
-        let (embeddings, _cached) = self.embed(None, &texts).await?;
+        let owner = EmbeddingOwner {
+            tenant_id,
+            document_id,
+        };
+        let (embeddings, _cached) = self.embed(owner, None, &texts).await?;
         let entries: Vec<IndexedChunk> =
             records.iter().map(index_entry).collect::<Result<_, _>>()?;
         let points: Vec<VectorPoint> = records
