@@ -4,8 +4,10 @@
 //! they drive the real `folio` binary, so the points are armed through the
 //! environment: `FOLIO_FAILPOINTS="before_db_commit=abort,after_parse=error"`.
 //! `abort` kills the process on the spot (as SIGKILL would); `error` fails
-//! the current job with code `injected_failure`. Unset, every point is a
-//! no-op costing one hash lookup per stage.
+//! the current job with code `injected_failure`; `sleep:MS` holds the job
+//! there for MS milliseconds (so that a test can act while a job is at a
+//! known stage, e.g. delete its document). Unset, every point is a no-op
+//! costing one hash lookup per stage.
 
 use std::collections::HashMap;
 
@@ -30,6 +32,8 @@ pub enum FailAction {
     Abort,
     /// Return an error from the stage.
     Error,
+    /// Hold the job at the point for this long, then go on.
+    Sleep(std::time::Duration),
 }
 
 /// The set of armed points.
@@ -54,6 +58,15 @@ impl FailPoints {
             let action = match action {
                 "abort" => FailAction::Abort,
                 "error" => FailAction::Error,
+                other if other.starts_with("sleep:") => {
+                    match other["sleep:".len()..].parse::<u64>() {
+                        Ok(ms) => FailAction::Sleep(std::time::Duration::from_millis(ms)),
+                        Err(_) => {
+                            tracing::warn!(failpoint = name, action = other, "unreadable sleep ignored");
+                            continue;
+                        }
+                    }
+                }
                 other => {
                     tracing::warn!(
                         failpoint = name,
@@ -76,7 +89,7 @@ impl FailPoints {
     /// true when an armed `error` point asks the caller to fail.
     pub fn hit(&self, name: &str) -> bool {
         match self.armed.get(name) {
-            None => false,
+            None | Some(FailAction::Sleep(_)) => false,
             Some(FailAction::Error) => true,
             Some(FailAction::Abort) => {
                 tracing::error!(
@@ -85,6 +98,16 @@ impl FailPoints {
                 );
                 std::process::abort();
             }
+        }
+    }
+}
+
+impl FailPoints {
+    /// How long an armed `sleep` point holds the job at `name`.
+    pub fn delay(&self, name: &str) -> Option<std::time::Duration> {
+        match self.armed.get(name) {
+            Some(FailAction::Sleep(delay)) => Some(*delay),
+            _ => None,
         }
     }
 }
@@ -99,5 +122,16 @@ mod tests {
         assert!(points.hit("after_parse"));
         assert!(!points.hit("after_chunk"), "unknown action ignored");
         assert!(!points.hit("before_db_commit"));
+    }
+
+    #[test]
+    fn sleep_points_hold_without_failing() {
+        let points = FailPoints::parse("after_vector_upsert=sleep:1500,after_parse=sleep:soon");
+        assert!(!points.hit("after_vector_upsert"));
+        assert_eq!(
+            points.delay("after_vector_upsert"),
+            Some(std::time::Duration::from_millis(1500))
+        );
+        assert_eq!(points.delay("after_parse"), None, "unreadable sleep ignored");
     }
 }

@@ -167,7 +167,10 @@ impl Pipeline {
         &self.config
     }
 
-    fn fail(&self, point: &'static str) -> Result<(), IngestError> {
+    async fn fail(&self, point: &'static str) -> Result<(), IngestError> {
+        if let Some(delay) = self.failpoints.delay(point) {
+            tokio::time::sleep(delay).await;
+        }
         if self.failpoints.hit(point) {
             return Err(IngestError::Injected(point));
         }
@@ -262,7 +265,7 @@ impl Pipeline {
 
     async fn ingest_version(&self, job: &JobRecord) -> Result<IngestSummary, IngestError> {
         let mut timings = StageTimings::default();
-        self.fail("after_claim")?;
+        self.fail("after_claim").await?;
         self.store
             .mark_processing(&job.document_id, job.version)
             .await?;
@@ -282,12 +285,12 @@ impl Pipeline {
         if doc.text.trim().is_empty() {
             return Err(IngestError::NoText);
         }
-        self.fail("after_parse")?;
+        self.fail("after_parse").await?;
         let doc = Arc::new(doc);
         self.blobs
             .put_canonical(&version.blob_key, &doc.text)
             .await?;
-        self.fail("after_canonical_write")?;
+        self.fail("after_canonical_write").await?;
         timings.parse = started.elapsed();
 
         // Structuring.
@@ -315,7 +318,7 @@ impl Pipeline {
         if drafts.is_empty() {
             return Err(IngestError::NoText);
         }
-        self.fail("after_chunk")?;
+        self.fail("after_chunk").await?;
         timings.chunk = started.elapsed();
 
         // Embedding.
@@ -342,9 +345,9 @@ impl Pipeline {
                 .map_err(|e| IngestError::Internal(e.to_string()))?,
             chunks: records,
         };
-        self.fail("before_db_commit")?;
+        self.fail("before_db_commit").await?;
         let committed = self.store.complete_ingest(job, &result).await?;
-        self.fail("after_db_commit")?;
+        self.fail("after_db_commit").await?;
         timings.index = started.elapsed();
 
         Ok(IngestSummary {
@@ -505,7 +508,7 @@ impl Pipeline {
             done += batch.len();
             report(done).await;
             if job.is_some() {
-                self.fail("after_embed_batch")?;
+                self.fail("after_embed_batch").await?;
             }
         }
         let values = hashes
@@ -565,7 +568,7 @@ impl Pipeline {
             bm25.commit()
         })
         .await??;
-        self.fail("after_bm25_commit")?;
+        self.fail("after_bm25_commit").await?;
 
         let points: Vec<VectorPoint> = records
             .iter()
@@ -579,7 +582,7 @@ impl Pipeline {
         for batch in points.chunks(256) {
             self.indexes.vectors.upsert(batch).await?;
         }
-        self.fail("after_vector_upsert")?;
+        self.fail("after_vector_upsert").await?;
         Ok(records)
     }
 
@@ -653,7 +656,7 @@ impl Pipeline {
             .vectors
             .delete_document(&job.document_id)
             .await?;
-        self.fail("delete_after_indexes")?;
+        self.fail("delete_after_indexes").await?;
         let versions = match self
             .store
             .list_versions(&job.tenant_id, &job.document_id)
