@@ -15,3 +15,4 @@ mod search;
 mod security;
 mod split;
 mod telemetry;
+mod tenancy;

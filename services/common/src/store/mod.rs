@@ -1023,16 +1023,22 @@ impl MetadataStore {
         Ok(done.rows_affected())
     }
 
-    /// How many embedding-cache entries a tenant has (under any model), for
-    /// consistency checks.
-    pub async fn embedding_count(&self, tenant_id: &str) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query("SELECT COUNT(*) AS n FROM embeddings WHERE tenant_id = $1")
-                .bind(tenant_id)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("n")?,
+    /// How many embedding-cache entries a tenant (or one of its documents) has,
+    /// under any model, for consistency checks.
+    pub async fn embedding_count(
+        &self,
+        tenant_id: &str,
+        document_id: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM embeddings WHERE tenant_id = $1 \
+             AND ($2 = '' OR document_id = $2)",
         )
+        .bind(tenant_id)
+        .bind(document_id.unwrap_or(""))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
     }
 
     // ---- jobs --------------------------------------------------------------------

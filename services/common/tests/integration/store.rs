@@ -528,11 +528,11 @@ async fn deleting_a_document_deletes_its_cached_embeddings_unless_still_live() {
             .await
             .unwrap()
             .is_empty());
-        assert_eq!(store.embedding_count("u").await.unwrap(), 0, "{kind}");
-        assert_eq!(store.embedding_count("t").await.unwrap(), 3, "{kind}");
+        assert_eq!(store.embedding_count("u", None).await.unwrap(), 0, "{kind}");
+        assert_eq!(store.embedding_count("t", None).await.unwrap(), 3, "{kind}");
 
         store.purge_document_rows("first").await.unwrap();
-        assert_eq!(store.embedding_count("t").await.unwrap(), 1, "{kind}");
+        assert_eq!(store.embedding_count("t", None).await.unwrap(), 1, "{kind}");
         let third = store
             .cached_embeddings(owner("t", "third"), "m", &hashes(&["shared", "only-first"]))
             .await
@@ -545,7 +545,7 @@ async fn deleting_a_document_deletes_its_cached_embeddings_unless_still_live() {
             "{kind}"
         );
         store.purge_document_rows("third").await.unwrap();
-        assert_eq!(store.embedding_count("t").await.unwrap(), 0, "{kind}");
+        assert_eq!(store.embedding_count("t", None).await.unwrap(), 0, "{kind}");
     }
 }
 
