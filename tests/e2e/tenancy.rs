@@ -77,7 +77,10 @@ async fn wait_stage(server: &Server, job_id: &str, stages: &[&str]) -> Value {
         if stages.iter().any(|stage| job["stage"] == *stage) {
             return job;
         }
-        assert!(started.elapsed() < SETTLE, "job {job_id} never reached {stages:?}: {job}");
+        assert!(
+            started.elapsed() < SETTLE,
+            "job {job_id} never reached {stages:?}: {job}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -107,11 +110,17 @@ async fn searches(server: &Server) -> Vec<(Vec<(String, Value, Value)>, Vec<Stri
         "What are the payment terms and fees?",
     ] {
         let (status, bm25) = server
-            .post("/v1/search", json!({"query": query, "limit": 10, "mode": "bm25"}))
+            .post(
+                "/v1/search",
+                json!({"query": query, "limit": 10, "mode": "bm25"}),
+            )
             .await;
         assert_eq!(status, 200, "{bm25}");
         let (status, hybrid) = server
-            .post("/v1/search", json!({"query": query, "limit": 10, "mode": "hybrid"}))
+            .post(
+                "/v1/search",
+                json!({"query": query, "limit": 10, "mode": "hybrid"}),
+            )
             .await;
         assert_eq!(status, 200, "{hybrid}");
         let order = hybrid["candidates"]
@@ -133,10 +142,16 @@ async fn another_tenants_uploads_and_deletions_do_not_move_a_tenants_scores() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[]);
     let (status, body) = server
-        .upload(&[(SMALL_CONTRACTS[0], eval_doc(SMALL_CONTRACTS[0]))], "default")
+        .upload(
+            &[(SMALL_CONTRACTS[0], eval_doc(SMALL_CONTRACTS[0]))],
+            "default",
+        )
         .await;
     assert_eq!(status, 202, "{body}");
-    let own = body["documents"][0]["document_id"].as_str().unwrap().to_string();
+    let own = body["documents"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     server.wait_settled(&own, SETTLE).await;
     let before = searches(&server).await;
     assert!(before.iter().all(|(bm25, _)| !bm25.is_empty()));
@@ -149,7 +164,11 @@ async fn another_tenants_uploads_and_deletions_do_not_move_a_tenants_scores() {
     for (_, job) in &jobs {
         assert_eq!(wait_job(&server, &other, job).await["status"], "succeeded");
     }
-    assert_eq!(searches(&server).await, before, "after the other tenant's uploads");
+    assert_eq!(
+        searches(&server).await,
+        before,
+        "after the other tenant's uploads"
+    );
 
     for (document, _) in &jobs {
         let response = other
@@ -160,7 +179,11 @@ async fn another_tenants_uploads_and_deletions_do_not_move_a_tenants_scores() {
         let accepted: Value = response.json().await.unwrap();
         wait_job(&server, &other, accepted["job_id"].as_str().unwrap()).await;
     }
-    assert_eq!(searches(&server).await, before, "after the other tenant's deletions");
+    assert_eq!(
+        searches(&server).await,
+        before,
+        "after the other tenant's deletions"
+    );
     server.kill();
 }
 
@@ -212,11 +235,20 @@ async fn deleting_a_document_removes_its_index_entries_and_cached_embeddings() {
     let server = Server::start(data.path(), &[]);
     let text = eval_doc(SMALL_CONTRACTS[1]);
     let (status, body) = server
-        .upload(&[("first.txt", text.clone()), ("copy.txt", text)], "default")
+        .upload(
+            &[("first.txt", text.clone()), ("copy.txt", text)],
+            "default",
+        )
         .await;
     assert_eq!(status, 202, "{body}");
-    let first = body["documents"][0]["document_id"].as_str().unwrap().to_string();
-    let copy = body["documents"][1]["document_id"].as_str().unwrap().to_string();
+    let first = body["documents"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let copy = body["documents"][1]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for id in [&first, &copy] {
         assert_eq!(server.wait_settled(id, SETTLE).await["status"], "ready");
     }
@@ -256,16 +288,25 @@ async fn a_delete_during_ingestion_with_two_workers_leaves_nothing() {
         ],
     );
     let (status, body) = server
-        .upload(&[(SMALL_CONTRACTS[2], eval_doc(SMALL_CONTRACTS[2]))], "default")
+        .upload(
+            &[(SMALL_CONTRACTS[2], eval_doc(SMALL_CONTRACTS[2]))],
+            "default",
+        )
         .await;
     assert_eq!(status, 202, "{body}");
-    let document = body["documents"][0]["document_id"].as_str().unwrap().to_string();
+    let document = body["documents"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let ingest = body["documents"][0]["job_id"].as_str().unwrap().to_string();
     wait_stage(&server, &ingest, &["chunking", "embedding", "indexing"]).await;
     let (status, accepted) = server.delete(&format!("/v1/documents/{document}")).await;
     assert_eq!(status, 202, "{accepted}");
     let delete = accepted["job_id"].as_str().unwrap().to_string();
-    assert_eq!(wait_job(&server, &server.http, &delete).await["status"], "succeeded");
+    assert_eq!(
+        wait_job(&server, &server.http, &delete).await["status"],
+        "succeeded"
+    );
     wait_job(&server, &server.http, &ingest).await;
     let (status, _) = server.get(&format!("/v1/documents/{document}")).await;
     assert_eq!(status, 404);
@@ -307,7 +348,10 @@ async fn an_upload_dropped_mid_body_leaves_no_partial_file() {
     };
     let started = Instant::now();
     while parts() == 0 {
-        assert!(started.elapsed() < Duration::from_secs(30), "the upload never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the upload never started"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drop(stream);

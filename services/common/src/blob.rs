@@ -445,13 +445,23 @@ mod tests {
             .await
             .unwrap();
         let hour = std::time::Duration::from_secs(3600);
-        assert!(store.sweep_stale_parts(hour).await.unwrap().is_empty(), "fresh parts may be live uploads");
+        assert!(
+            store.sweep_stale_parts(hour).await.unwrap().is_empty(),
+            "fresh parts may be live uploads"
+        );
         assert!(part.exists());
-        let removed = store.sweep_stale_parts(std::time::Duration::ZERO).await.unwrap();
+        let removed = store
+            .sweep_stale_parts(std::time::Duration::ZERO)
+            .await
+            .unwrap();
         assert_eq!(removed.len(), 2, "{removed:?}");
         assert!(!part.exists());
         assert_eq!(store.keys().await.unwrap(), vec![done.key.clone()]);
         assert_eq!(store.read_original(&done.key).await.unwrap(), b"done");
-        assert!(store.sweep_stale_parts(std::time::Duration::ZERO).await.unwrap().is_empty());
+        assert!(store
+            .sweep_stale_parts(std::time::Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

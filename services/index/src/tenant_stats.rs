@@ -22,13 +22,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tantivy::index::SegmentId;
 use tantivy::query::Bm25StatisticsProvider;
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocId, Opstamp, Searcher, SegmentReader, Term};
+use tantivy::{DocId, DocSet, Opstamp, Searcher, SegmentReader, Term};
 
 use crate::IndexError;
 
 /// Tenants whose segment statistics are kept; past this many the cache starts
 /// over, bounding its memory (one bit per document of a shared segment, per tenant).
 const MAX_CACHED_TENANTS: usize = 256;
+
+/// How much dearer looking one member up in a term's postings (a skip-list
+/// seek) is taken to be than checking one posting against the members.
+const SEEK_COST: u64 = 8;
 
 /// A segment as it is at one point of its life: new deletions make a new key.
 type SegmentKey = (SegmentId, Option<Opstamp>, u32);
@@ -140,19 +144,34 @@ impl TenantSegment {
         Ok(tokens)
     }
 
-    /// How many members contain `term`.
+    /// How many members contain `term`: the term's postings checked against
+    /// the members, or, where the tenant has far fewer documents in the segment
+    /// than the term has postings (a small tenant beside a large one), each
+    /// member looked up in the postings.
     fn doc_freq(&self, reader: &SegmentReader, term: &Term) -> tantivy::Result<u64> {
         if self.documents == 0 {
             return Ok(0);
         }
         let inverted = reader.inverted_index(term.field())?;
-        let Some(bits) = &self.members else {
-            return Ok(u64::from(inverted.doc_freq(term)?));
-        };
-        let Some(mut postings) = inverted.read_block_postings(term, IndexRecordOption::Basic)?
-        else {
+        let Some(info) = inverted.get_term_info(term)? else {
             return Ok(0);
         };
+        let Some(bits) = &self.members else {
+            return Ok(u64::from(info.doc_freq));
+        };
+        if self.documents.saturating_mul(SEEK_COST) < u64::from(info.doc_freq) {
+            let mut postings =
+                inverted.read_postings_from_terminfo(&info, IndexRecordOption::Basic)?;
+            let mut count = 0u64;
+            self.for_each_member(reader.max_doc(), |doc| {
+                if postings.doc() <= doc && postings.seek(doc) == doc {
+                    count += 1;
+                }
+            });
+            return Ok(count);
+        }
+        let mut postings =
+            inverted.read_block_postings_from_terminfo(&info, IndexRecordOption::Basic)?;
         let mut count = 0u64;
         loop {
             let docs = postings.docs();
@@ -238,8 +257,10 @@ impl TenantStatisticsCache {
 
     fn lock(
         &self,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, HashMap<SegmentKey, Arc<TenantSegment>>>>, IndexError>
-    {
+    ) -> Result<
+        std::sync::MutexGuard<'_, HashMap<String, HashMap<SegmentKey, Arc<TenantSegment>>>>,
+        IndexError,
+    > {
         self.segments
             .lock()
             .map_err(|_: PoisonError<_>| IndexError::Poisoned("tenant statistics"))

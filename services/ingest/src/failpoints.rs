@@ -62,7 +62,11 @@ impl FailPoints {
                     match other["sleep:".len()..].parse::<u64>() {
                         Ok(ms) => FailAction::Sleep(std::time::Duration::from_millis(ms)),
                         Err(_) => {
-                            tracing::warn!(failpoint = name, action = other, "unreadable sleep ignored");
+                            tracing::warn!(
+                                failpoint = name,
+                                action = other,
+                                "unreadable sleep ignored"
+                            );
                             continue;
                         }
                     }
@@ -132,6 +136,10 @@ mod tests {
             points.delay("after_vector_upsert"),
             Some(std::time::Duration::from_millis(1500))
         );
-        assert_eq!(points.delay("after_parse"), None, "unreadable sleep ignored");
+        assert_eq!(
+            points.delay("after_parse"),
+            None,
+            "unreadable sleep ignored"
+        );
     }
 }

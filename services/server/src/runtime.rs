@@ -211,7 +211,11 @@ impl Runtime {
     /// Removes partial uploads and canonical texts older than
     /// [`Runtime::stale_upload_age`], on either store backend.
     pub async fn sweep_partial_uploads(&self) -> Result<()> {
-        for path in self.blobs.sweep_stale_parts(self.stale_upload_age()).await? {
+        for path in self
+            .blobs
+            .sweep_stale_parts(self.stale_upload_age())
+            .await?
+        {
             tracing::info!(path = %path.display(), "removed a partial upload left by a crash");
         }
         Ok(())

@@ -521,7 +521,11 @@ async fn deleting_a_document_deletes_its_cached_embeddings_unless_still_live() {
             .cached_embeddings(owner("t", "second"), "m", &hashes(&["shared", "new"]))
             .await
             .unwrap();
-        assert_eq!(second, vec![("shared".to_string(), vec![1.0, 2.0])], "{kind}");
+        assert_eq!(
+            second,
+            vec![("shared".to_string(), vec![1.0, 2.0])],
+            "{kind}"
+        );
         // Another tenant with the same texts finds nothing.
         assert!(store
             .cached_embeddings(owner("u", "other"), "m", &hashes(&["shared", "only-first"]))
@@ -537,7 +541,11 @@ async fn deleting_a_document_deletes_its_cached_embeddings_unless_still_live() {
             .cached_embeddings(owner("t", "third"), "m", &hashes(&["shared", "only-first"]))
             .await
             .unwrap();
-        assert_eq!(found(third), vec!["shared"], "{kind}: only the live text stays cached");
+        assert_eq!(
+            found(third),
+            vec!["shared"],
+            "{kind}: only the live text stays cached"
+        );
 
         assert_eq!(
             store.forget_embeddings(owner("t", "second")).await.unwrap(),

@@ -23,7 +23,11 @@ const QUERIES: [&str; 5] = [
 
 /// Every way the index can collect a tenant's hits, on the same committed data:
 /// the default, forced term at a time, forced intersection and exhaustive scoring.
-fn all_searches(dir: &std::path::Path, index: &Bm25Index, tenant: &str) -> Vec<Vec<(uuid::Uuid, u32)>> {
+fn all_searches(
+    dir: &std::path::Path,
+    index: &Bm25Index,
+    tenant: &str,
+) -> Vec<Vec<(uuid::Uuid, u32)>> {
     let follower = || Bm25Index::open_follower(&dir.join("bm25")).unwrap();
     let accumulating = follower().with_intersection_cost(f64::INFINITY);
     let intersecting = follower().with_intersection_cost(0.0);
@@ -58,7 +62,15 @@ fn tenant_a_chunks() -> Vec<IndexedChunk> {
         .enumerate()
         .map(|(i, body)| {
             let collection = if i % 2 == 0 { "contracts" } else { "finance" };
-            chunk("tenant-a", collection, &format!("a-{}", i % 3), 1, i as u32, "Terms", body)
+            chunk(
+                "tenant-a",
+                collection,
+                &format!("a-{}", i % 3),
+                1,
+                i as u32,
+                "Terms",
+                body,
+            )
         })
         .collect()
 }
@@ -74,7 +86,15 @@ fn tenant_b_chunks(round: usize) -> Vec<IndexedChunk> {
                 2 => "confidential audit warranty liability notice agreement period",
                 _ => "written notice of termination of the agreement within days",
             };
-            chunk("tenant-b", "contracts", &format!("b-{round}-{}", i % 5), 1, i as u32, "Termination notice", body)
+            chunk(
+                "tenant-b",
+                "contracts",
+                &format!("b-{round}-{}", i % 5),
+                1,
+                i as u32,
+                "Termination notice",
+                body,
+            )
         })
         .collect()
 }
@@ -89,7 +109,10 @@ fn a_tenants_scores_do_not_move_when_another_tenant_writes() {
     index.add(&tenant_a_chunks()).unwrap();
     index.commit().unwrap();
     let alone = all_searches(dir.path(), &index, "tenant-a");
-    assert!(alone.iter().any(|hits| hits.len() >= 3), "the queries find A's chunks");
+    assert!(
+        alone.iter().any(|hits| hits.len() >= 3),
+        "the queries find A's chunks"
+    );
 
     for round in 0..3 {
         index.add(&tenant_b_chunks(round)).unwrap();
@@ -98,21 +121,35 @@ fn a_tenants_scores_do_not_move_when_another_tenant_writes() {
     // The whole index's statistics did change: B's own scores for the same words
     // differ from A's, which is what tantivy's statistics would have leaked.
     assert!(index.count(&SearchFilter::tenant("tenant-b")).unwrap() == 120);
-    assert_eq!(all_searches(dir.path(), &index, "tenant-a"), alone, "after B's uploads");
+    assert_eq!(
+        all_searches(dir.path(), &index, "tenant-a"),
+        alone,
+        "after B's uploads"
+    );
 
     index.delete_document("b-0-1").unwrap();
     index.delete_document("b-1-3").unwrap();
     index.commit().unwrap();
-    assert_eq!(all_searches(dir.path(), &index, "tenant-a"), alone, "after some of B's deletions");
+    assert_eq!(
+        all_searches(dir.path(), &index, "tenant-a"),
+        alone,
+        "after some of B's deletions"
+    );
 
     for round in 0..3 {
         for document in 0..5 {
-            index.delete_document(&format!("b-{round}-{document}")).unwrap();
+            index
+                .delete_document(&format!("b-{round}-{document}"))
+                .unwrap();
         }
     }
     index.commit().unwrap();
     assert_eq!(index.count(&SearchFilter::tenant("tenant-b")).unwrap(), 0);
-    assert_eq!(all_searches(dir.path(), &index, "tenant-a"), alone, "after all of B's deletions");
+    assert_eq!(
+        all_searches(dir.path(), &index, "tenant-a"),
+        alone,
+        "after all of B's deletions"
+    );
 }
 
 /// Without per-tenant statistics the test above could not pass: the same chunk
@@ -127,23 +164,51 @@ fn identical_chunks_of_two_tenants_score_by_their_own_tenants_statistics() {
         chunk("b", "c", "b-doc", 1, 0, "", text),
     ];
     for i in 0..20 {
-        chunks.push(chunk("b", "c", "b-other", 1, i + 1, "", "notice notice notice"));
+        chunks.push(chunk(
+            "b",
+            "c",
+            "b-other",
+            1,
+            i + 1,
+            "",
+            "notice notice notice",
+        ));
     }
     index.add(&chunks).unwrap();
     index.commit().unwrap();
-    let score = |tenant: &str| index.search("notice", &SearchFilter::tenant(tenant), 50).unwrap();
+    let score = |tenant: &str| {
+        index
+            .search("notice", &SearchFilter::tenant(tenant), 50)
+            .unwrap()
+    };
     let a = score("a");
     let b = score("b");
     assert_eq!(a.len(), 1);
-    let b_same = b.iter().find(|hit| hit.chunk_id == chunks[1].chunk_id).unwrap();
-    assert_ne!(a[0].score, b_same.score, "\"notice\" is rare in A and common in B");
+    let b_same = b
+        .iter()
+        .find(|hit| hit.chunk_id == chunks[1].chunk_id)
+        .unwrap();
+    assert_ne!(
+        a[0].score, b_same.score,
+        "\"notice\" is rare in A and common in B"
+    );
 }
 
 type Row = (bool, u8, u8, Vec<&'static str>, Vec<&'static str>);
 
 const WORDS: [&str; 12] = [
-    "agreement", "party", "terminate", "notice", "days", "payment", "invoice", "license",
-    "indemnify", "confidential", "warranty", "audit",
+    "agreement",
+    "party",
+    "terminate",
+    "notice",
+    "days",
+    "payment",
+    "invoice",
+    "license",
+    "indemnify",
+    "confidential",
+    "warranty",
+    "audit",
 ];
 
 fn words(max: usize) -> impl Strategy<Value = Vec<&'static str>> {
