@@ -278,11 +278,6 @@ pub(crate) struct TenantStatistics<'s> {
 }
 
 impl TenantStatistics<'_> {
-    /// The number of the tenant's live documents.
-    pub(crate) fn documents(&self) -> u64 {
-        self.documents
-    }
-
     /// The number of the tenant's live documents that contain `term`.
     pub(crate) fn term_documents(&self, term: &Term) -> tantivy::Result<u64> {
         if let Some(&known) = self.doc_freqs.borrow().get(term) {
