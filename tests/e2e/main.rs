@@ -17,3 +17,4 @@ mod search;
 mod security;
 mod split;
 mod telemetry;
+mod tenancy;

@@ -41,6 +41,10 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BlobError + '_ {
 
 const ORIGINAL: &str = "original";
 const CANONICAL: &str = "canonical.txt";
+/// An upload being written; renamed to [`ORIGINAL`] once complete.
+const ORIGINAL_PART: &str = "original.part";
+/// Canonical text being written; renamed to [`CANONICAL`] once complete.
+const CANONICAL_PART: &str = "canonical.txt.part";
 
 /// A stored original: where it is and what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +64,10 @@ pub struct BlobStore {
 }
 
 /// An upload being streamed to disk; hashed and size-checked as it goes.
+///
+/// Dropped before [`BlobWriter::finish`] (the client went away and the request's
+/// future was dropped, or the request ran past its deadline), it removes the
+/// partial upload: nothing else would, until the next sweep.
 #[derive(Debug)]
 pub struct BlobWriter {
     key: String,
@@ -68,6 +76,29 @@ pub struct BlobWriter {
     hasher: Sha256,
     written: u64,
     limit: u64,
+    /// Finished or aborted: nothing is left for `drop` to remove.
+    settled: bool,
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let dir = std::mem::take(&mut self.dir);
+        let remove = move || {
+            if let Err(error) = std::fs::remove_dir_all(&dir) {
+                if error.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(dir = %dir.display(), %error, "removing a dropped upload failed; the sweep will");
+                }
+            }
+        };
+        // Inside the runtime the removal must not block a worker thread.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(remove)),
+            Err(_) => remove(),
+        }
+    }
 }
 
 impl BlobWriter {
@@ -82,25 +113,27 @@ impl BlobWriter {
         self.file.write_all(bytes).await.map_err(io_err(&self.dir))
     }
 
-    /// Flushes and seals the upload.
+    /// Flushes and seals the upload (a failure removes it).
     pub async fn finish(mut self) -> Result<StoredBlob, BlobError> {
         self.file.flush().await.map_err(io_err(&self.dir))?;
         self.file.sync_all().await.map_err(io_err(&self.dir))?;
-        let part = self.dir.join("original.part");
+        let part = self.dir.join(ORIGINAL_PART);
         let done = self.dir.join(ORIGINAL);
         tokio::fs::rename(&part, &done)
             .await
             .map_err(io_err(&part))?;
+        self.settled = true;
         Ok(StoredBlob {
-            key: self.key,
-            sha256: hex::encode(self.hasher.finalize()),
+            key: std::mem::take(&mut self.key),
+            sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
             bytes: self.written,
         })
     }
 
     /// Drops the partial upload.
-    pub async fn abort(self) {
+    pub async fn abort(mut self) {
         let _ = tokio::fs::remove_dir_all(&self.dir).await;
+        self.settled = true;
     }
 }
 
@@ -137,7 +170,7 @@ impl BlobStore {
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(io_err(&dir))?;
-        let part = dir.join("original.part");
+        let part = dir.join(ORIGINAL_PART);
         let file = tokio::fs::File::create(&part)
             .await
             .map_err(io_err(&part))?;
@@ -148,6 +181,7 @@ impl BlobStore {
             hasher: Sha256::new(),
             written: 0,
             limit,
+            settled: false,
         })
     }
 
@@ -194,7 +228,7 @@ impl BlobStore {
     /// Writes the canonical text of a version (atomically replaced).
     pub async fn put_canonical(&self, key: &str, text: &str) -> Result<(), BlobError> {
         let dir = self.dir_of(key)?;
-        let tmp = dir.join("canonical.txt.part");
+        let tmp = dir.join(CANONICAL_PART);
         tokio::fs::write(&tmp, text.as_bytes())
             .await
             .map_err(io_err(&tmp))?;
@@ -272,6 +306,50 @@ impl BlobStore {
         Ok(keys)
     }
 
+    /// Removes what interrupted writes left: an upload that never finished (its
+    /// `original.part`, with the key's directory) and a half-written canonical
+    /// text, once untouched for `older_than`. A live upload writes its part
+    /// continuously, and no database row names a key before its upload is
+    /// finished, so this is safe while other processes share the directory
+    /// (unlike [`BlobStore::orphans`], which needs every upload to be over).
+    /// Returns the paths removed.
+    pub async fn sweep_stale_parts(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<Vec<PathBuf>, BlobError> {
+        let stale = |path: &Path| {
+            std::fs::metadata(path)
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age >= older_than)
+        };
+        let mut removed = Vec::new();
+        for key in self.keys().await? {
+            let Ok(dir) = self.dir_of(&key) else {
+                continue;
+            };
+            let part = dir.join(ORIGINAL_PART);
+            if stale(&part) && !dir.join(ORIGINAL).exists() {
+                match tokio::fs::remove_dir_all(&dir).await {
+                    Ok(()) => removed.push(part),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&dir)(e)),
+                }
+                continue;
+            }
+            let canonical_part = dir.join(CANONICAL_PART);
+            if stale(&canonical_part) {
+                match tokio::fs::remove_file(&canonical_part).await {
+                    Ok(()) => removed.push(canonical_part),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&canonical_part)(e)),
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Keys on disk that no DB row references (given the referenced keys).
     pub async fn orphans(&self, referenced: &[String]) -> Result<Vec<String>, BlobError> {
         let referenced: std::collections::HashSet<&str> =
@@ -343,5 +421,66 @@ mod tests {
                 Err(BlobError::InvalidKey(_))
             ));
         }
+    }
+
+    /// Waits (bounded) for the blocking task a dropped writer spawns.
+    async fn settle(store: &BlobStore, expected: usize) -> Vec<String> {
+        for _ in 0..200 {
+            let keys = store.keys().await.unwrap();
+            if keys.len() == expected {
+                return keys;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        store.keys().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_writer_dropped_mid_upload_leaves_no_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path());
+        let kept = store.put_original("t", b"kept", 100).await.unwrap();
+        let mut dropped = store.begin_upload("t", 100).await.unwrap();
+        dropped.write(b"half of it").await.unwrap();
+        drop(dropped);
+        assert_eq!(settle(&store, 1).await, vec![kept.key.clone()]);
+        // Outside a runtime the removal happens at once.
+        let mut dropped = store.begin_upload("t", 100).await.unwrap();
+        dropped.write(b"half").await.unwrap();
+        std::thread::spawn(move || drop(dropped)).join().unwrap();
+        assert_eq!(store.keys().await.unwrap(), vec![kept.key]);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_removes_stale_parts_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path());
+        let done = store.put_original("t", b"done", 100).await.unwrap();
+        // A crash mid-upload and mid canonical write: the files stay behind.
+        let upload = store.begin_upload("t", 100).await.unwrap();
+        let part = upload.dir.join(ORIGINAL_PART);
+        std::mem::forget(upload);
+        tokio::fs::write(store.dir_of(&done.key).unwrap().join(CANONICAL_PART), "x")
+            .await
+            .unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        assert!(
+            store.sweep_stale_parts(hour).await.unwrap().is_empty(),
+            "fresh parts may be live uploads"
+        );
+        assert!(part.exists());
+        let removed = store
+            .sweep_stale_parts(std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert!(!part.exists());
+        assert_eq!(store.keys().await.unwrap(), vec![done.key.clone()]);
+        assert_eq!(store.read_original(&done.key).await.unwrap(), b"done");
+        assert!(store
+            .sweep_stale_parts(std::time::Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

@@ -9,11 +9,12 @@
 //! order costs more than the scoring itself. Adding postings into a dense array
 //! costs a few nanoseconds each, whatever their number, with no cursor to keep.
 //! Scores are tantivy's own BM25 (the same `Bm25Weight`, statistics and field
-//! norms as a `TermQuery`), summed in another order, so they may differ from a
-//! `TopDocs` search's in the last bits.
+//! norms as a `TermQuery`), each document's summed term by term in the query's
+//! order, as tantivy's union of term scorers sums them; block-max WAND sums in
+//! another order, so its scores may differ in the last bits.
 
 use tantivy::fieldnorm::FieldNormReader;
-use tantivy::query::{Bm25Weight, Weight};
+use tantivy::query::{Bm25StatisticsProvider, Bm25Weight, Weight};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, Term};
 
@@ -118,9 +119,10 @@ pub(crate) struct WeightedTerm {
 
 /// The `limit` best-scoring live documents that match any of `terms` (and
 /// `filter`, when given), best first, scored as the sum of each term's boosted
-/// BM25 score; equal scores resolve to the lower address.
+/// BM25 score under `statistics`; equal scores resolve to the lower address.
 pub(crate) fn top_by_accumulation(
     searcher: &Searcher,
+    statistics: &dyn Bm25StatisticsProvider,
     terms: &[WeightedTerm],
     filter: Option<&dyn Weight>,
     limit: usize,
@@ -128,12 +130,12 @@ pub(crate) fn top_by_accumulation(
     if limit == 0 || terms.is_empty() {
         return Ok(Vec::new());
     }
-    // Statistics over the whole index, as a `TermQuery` scored by this searcher has.
+    // The statistics a `TermQuery` scored with this provider has.
     let weights = terms
         .iter()
         .map(|weighted| {
             Ok(
-                Bm25Weight::for_terms(searcher, std::slice::from_ref(&weighted.term))?
+                Bm25Weight::for_terms(statistics, std::slice::from_ref(&weighted.term))?
                     .boost_by(weighted.boost),
             )
         })

@@ -22,6 +22,7 @@ use tantivy::{
 use uuid::Uuid;
 
 use crate::accumulate::{top_by_accumulation, WeightedTerm};
+use crate::tenant_stats::{TenantStatistics, TenantStatisticsCache};
 use crate::types::require_tenant;
 use crate::{Hit, IndexError, IndexedChunk, SearchFilter};
 
@@ -134,6 +135,8 @@ pub struct Bm25Index {
     followed: Option<Mutex<std::time::Instant>>,
     /// See [`Bm25Index::with_intersection_cost`].
     intersection_cost: f64,
+    /// Scores use the searching tenant's statistics only (`tenant_stats.rs`).
+    tenant_statistics: TenantStatisticsCache,
 }
 
 /// A follower reloads before a search at most this often, so another process's
@@ -203,6 +206,10 @@ impl Bm25Index {
             followed: writer
                 .is_none()
                 .then(|| Mutex::new(std::time::Instant::now())),
+            tenant_statistics: TenantStatisticsCache::new(
+                fields.tenant,
+                vec![fields.heading, fields.body],
+            ),
             fields,
             writer: writer.map(Mutex::new),
             reader,
@@ -379,10 +386,18 @@ impl Bm25Index {
         }
         self.catch_up()?;
         let searcher = self.reader.searcher();
-        let top = match self.plain_terms(query_text) {
-            Some(terms) if terms.is_empty() => return Ok(Vec::new()),
-            Some(terms) => self.search_terms(&searcher, &terms, filter, limit, collect)?,
-            None => self.search_parsed(&searcher, query_text, filter, limit)?,
+        let terms = self.plain_terms(query_text);
+        if terms.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
+        let statistics = self
+            .tenant_statistics
+            .statistics(&searcher, &filter.tenant)?;
+        let top = match terms {
+            Some(terms) => {
+                self.search_terms(&searcher, &statistics, &terms, filter, limit, collect)?
+            }
+            None => self.search_parsed(&searcher, &statistics, query_text, filter, limit)?,
         };
         self.hits(&searcher, top)
     }
@@ -493,12 +508,13 @@ impl Bm25Index {
         })
     }
 
-    /// Keeps the `max_query_terms` distinct terms that are rarest in the index
-    /// (highest IDF) with every occurrence: a verbose question's common words move
-    /// scores least and cost most to score.
+    /// Keeps the `max_query_terms` distinct terms that are rarest in the tenant's
+    /// documents (highest IDF) with every occurrence: a verbose question's common
+    /// words move scores least and cost most to score. Rarity is the tenant's own,
+    /// so which words count never depends on another tenant's documents.
     fn most_selective(
         &self,
-        searcher: &Searcher,
+        statistics: &TenantStatistics<'_>,
         terms: &[String],
     ) -> Result<Vec<String>, IndexError> {
         let mut distinct: Vec<&String> = Vec::new();
@@ -512,7 +528,8 @@ impl Bm25Index {
         }
         let mut by_frequency = Vec::with_capacity(distinct.len());
         for term in distinct {
-            let frequency = searcher.doc_freq(&Term::from_field_text(self.fields.body, term))?;
+            let frequency =
+                statistics.term_documents(&Term::from_field_text(self.fields.body, term))?;
             by_frequency.push((frequency, term));
         }
         by_frequency.sort();
@@ -579,16 +596,19 @@ impl Bm25Index {
     fn search_terms(
         &self,
         searcher: &Searcher,
+        statistics: &TenantStatistics<'_>,
         terms: &[String],
         filter: &SearchFilter,
         limit: usize,
         collect: Collect,
     ) -> Result<Vec<(Score, DocAddress)>, IndexError> {
-        let weighted = self.weighted_terms(&self.most_selective(searcher, terms)?);
+        let weighted = self.weighted_terms(&self.most_selective(statistics, terms)?);
         let top_docs = |query: &dyn Query| {
-            Ok::<_, IndexError>(
-                searcher.search(query, &TopDocs::with_limit(limit).order_by_score())?,
-            )
+            Ok::<_, IndexError>(searcher.search_with_statistics_provider(
+                query,
+                &TopDocs::with_limit(limit).order_by_score(),
+                statistics,
+            )?)
         };
         let intersect = || {
             top_docs(&BooleanQuery::new(vec![
@@ -605,7 +625,9 @@ impl Bm25Index {
         let (filter_documents, total) = self.filter_documents(searcher, filter)?;
         if filter_documents >= total {
             return match collect {
-                Collect::Accumulated => top_by_accumulation(searcher, &weighted, None, limit),
+                Collect::Accumulated => {
+                    top_by_accumulation(searcher, statistics, &weighted, None, limit)
+                }
                 Collect::BlockMaxWand | Collect::Exhaustive => {
                     top_docs(&Self::disjunction(&weighted))
                 }
@@ -621,7 +643,13 @@ impl Bm25Index {
                 let members = self
                     .filter_query(filter)
                     .weight(EnableScoring::disabled_from_searcher(searcher))?;
-                return top_by_accumulation(searcher, &weighted, Some(members.as_ref()), limit);
+                return top_by_accumulation(
+                    searcher,
+                    statistics,
+                    &weighted,
+                    Some(members.as_ref()),
+                    limit,
+                );
             }
         }
         intersect()
@@ -631,6 +659,7 @@ impl Bm25Index {
     fn search_parsed(
         &self,
         searcher: &Searcher,
+        statistics: &TenantStatistics<'_>,
         query_text: &str,
         filter: &SearchFilter,
         limit: usize,
@@ -644,7 +673,11 @@ impl Bm25Index {
                     Box::new(ConstScoreQuery::new(self.filter_query(filter), 0.0)),
                 ),
             ]);
-            searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())
+            searcher.search_with_statistics_provider(
+                &query,
+                &TopDocs::with_limit(limit).order_by_score(),
+                statistics,
+            )
         };
         // Some syntax the lenient parser accepts still fails at search time (e.g.
         // `\}:*`, a wildcard on a field that does not exist): user text must never

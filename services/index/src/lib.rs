@@ -18,6 +18,7 @@ mod embedder;
 mod error;
 mod fusion;
 mod int8_matmul;
+mod tenant_stats;
 mod top_k;
 mod types;
 mod vector;

@@ -5,9 +5,11 @@
 //! environment: `FOLIO_FAILPOINTS="before_db_commit=abort,after_parse=error"`.
 //! `abort` kills the process on the spot (as SIGKILL would); `error` fails
 //! the current job with code `injected_failure`; `hang` blocks the calling
-//! thread for good (a decoder stuck in a loop). `in_parser` is passed inside
-//! the parser, in whichever process parses: there `error` panics. Unset,
-//! every point is a no-op costing one hash lookup per stage.
+//! thread for good (a decoder stuck in a loop); `sleep:MS` holds the job
+//! there for MS milliseconds (so that a test can act while a job is at a
+//! known stage, e.g. delete its document). `in_parser` is passed inside the
+//! parser, in whichever process parses: there `error` panics. Unset, every
+//! point is a no-op costing one hash lookup per stage.
 
 use std::collections::HashMap;
 
@@ -35,6 +37,8 @@ pub enum FailAction {
     Error,
     /// Block the calling thread forever.
     Hang,
+    /// Hold the job at the point for this long, then go on.
+    Sleep(std::time::Duration),
 }
 
 /// The set of armed points.
@@ -60,6 +64,19 @@ impl FailPoints {
                 "abort" => FailAction::Abort,
                 "error" => FailAction::Error,
                 "hang" => FailAction::Hang,
+                other if other.starts_with("sleep:") => {
+                    match other["sleep:".len()..].parse::<u64>() {
+                        Ok(ms) => FailAction::Sleep(std::time::Duration::from_millis(ms)),
+                        Err(_) => {
+                            tracing::warn!(
+                                failpoint = name,
+                                action = other,
+                                "unreadable sleep ignored"
+                            );
+                            continue;
+                        }
+                    }
+                }
                 other => {
                     tracing::warn!(
                         failpoint = name,
@@ -82,7 +99,7 @@ impl FailPoints {
     /// true when an armed `error` point asks the caller to fail.
     pub fn hit(&self, name: &str) -> bool {
         match self.armed.get(name) {
-            None => false,
+            None | Some(FailAction::Sleep(_)) => false,
             Some(FailAction::Error) => true,
             Some(FailAction::Abort) => {
                 tracing::error!(
@@ -111,6 +128,16 @@ fn hang(name: &str) -> ! {
     }
 }
 
+impl FailPoints {
+    /// How long an armed `sleep` point holds the job at `name`.
+    pub fn delay(&self, name: &str) -> Option<std::time::Duration> {
+        match self.armed.get(name) {
+            Some(FailAction::Sleep(delay)) => Some(*delay),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +148,20 @@ mod tests {
         assert!(points.hit("after_parse"));
         assert!(!points.hit("after_chunk"), "unknown action ignored");
         assert!(!points.hit("before_db_commit"));
+    }
+
+    #[test]
+    fn sleep_points_hold_without_failing() {
+        let points = FailPoints::parse("after_vector_upsert=sleep:1500,after_parse=sleep:soon");
+        assert!(!points.hit("after_vector_upsert"));
+        assert_eq!(
+            points.delay("after_vector_upsert"),
+            Some(std::time::Duration::from_millis(1500))
+        );
+        assert_eq!(
+            points.delay("after_parse"),
+            None,
+            "unreadable sleep ignored"
+        );
     }
 }

@@ -17,7 +17,8 @@ use folio_common::model::{ChunkDraft, DocumentFormat};
 /// Re-exported from `folio_common::model`, where the query side reads it too.
 pub use folio_common::model::{StoredSection, StoredStructure, StoredTerm};
 use folio_common::store::{
-    ChunkRecord, IngestResult, JobProgress, JobRecord, JobStage, MetadataStore,
+    ChunkRecord, DocumentStatus, EmbeddingOwner, IngestResult, JobProgress, JobRecord, JobStage,
+    MetadataStore,
 };
 use folio_index::{Bm25Index, Embedder, IndexedChunk, PointPayload, VectorPoint, VectorStore};
 use serde::Serialize;
@@ -166,7 +167,10 @@ impl Pipeline {
         &self.config
     }
 
-    fn fail(&self, point: &'static str) -> Result<(), IngestError> {
+    async fn fail(&self, point: &'static str) -> Result<(), IngestError> {
+        if let Some(delay) = self.failpoints.delay(point) {
+            tokio::time::sleep(delay).await;
+        }
         if self.failpoints.hit(point) {
             return Err(IngestError::Injected(point));
         }
@@ -195,9 +199,73 @@ impl Pipeline {
 
     /// Runs an ingestion job to its commit. Errors are returned, not
     /// recorded: the worker records them.
+    ///
+    /// A delete may arrive while the job runs (another worker runs the delete
+    /// job): whatever this job wrote after that job cleaned up (index entries,
+    /// embedding-cache entries) would outlive the document. The job writes
+    /// everything before its commit, and the commit sees the delete (the document
+    /// is `deleting` or gone), so a job that ends after the delete was requested,
+    /// committed or failed, removes what it may have written itself. A delete
+    /// requested after the check happened after the writes, so the delete job
+    /// finds them.
     pub async fn ingest(&self, job: &JobRecord) -> Result<IngestSummary, IngestError> {
+        let outcome = self.ingest_version(job).await;
+        if outcome.as_ref().is_ok_and(|summary| summary.committed) {
+            return outcome;
+        }
+        let cleaned = match self.document_is_deleted(job).await {
+            Ok(true) => self.remove_version_leftovers(job).await,
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
+        match (outcome, cleaned) {
+            (Ok(_), Err(e)) => Err(e),
+            (Err(e), Err(cleanup)) => {
+                // The job's own error is the one to record; the leftovers go when
+                // the job is retried or the index is rebuilt.
+                tracing::warn!(document = %job.document_id, error = %cleanup, "removing a deleted document's leftovers failed");
+                Err(e)
+            }
+            (outcome, Ok(())) => outcome,
+        }
+    }
+
+    /// Whether the job's document is being deleted or already gone.
+    async fn document_is_deleted(&self, job: &JobRecord) -> Result<bool, IngestError> {
+        match self
+            .store
+            .get_document(&job.tenant_id, &job.document_id)
+            .await
+        {
+            Ok(document) => Ok(document.status == DocumentStatus::Deleting),
+            Err(folio_common::store::StoreError::NotFound(_)) => Ok(true),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes what an ingestion of a deleted document may have written: its
+    /// version's index entries and the document's embedding-cache entries.
+    async fn remove_version_leftovers(&self, job: &JobRecord) -> Result<(), IngestError> {
+        self.purge_version(job).await?;
+        let forgotten = self
+            .store
+            .forget_embeddings(EmbeddingOwner {
+                tenant_id: &job.tenant_id,
+                document_id: &job.document_id,
+            })
+            .await?;
+        tracing::info!(
+            document = %job.document_id,
+            version = job.version,
+            forgotten,
+            "removed what an ingestion overtaken by its document's deletion wrote"
+        );
+        Ok(())
+    }
+
+    async fn ingest_version(&self, job: &JobRecord) -> Result<IngestSummary, IngestError> {
         let mut timings = StageTimings::default();
-        self.fail("after_claim")?;
+        self.fail("after_claim").await?;
         self.store
             .mark_processing(&job.document_id, job.version)
             .await?;
@@ -219,12 +287,12 @@ impl Pipeline {
         if doc.text.trim().is_empty() {
             return Err(IngestError::NoText);
         }
-        self.fail("after_parse")?;
+        self.fail("after_parse").await?;
         let doc = Arc::new(doc);
         self.blobs
             .put_canonical(&version.blob_key, &doc.text)
             .await?;
-        self.fail("after_canonical_write")?;
+        self.fail("after_canonical_write").await?;
         timings.parse = started.elapsed();
 
         // Structuring.
@@ -252,13 +320,17 @@ impl Pipeline {
         if drafts.is_empty() {
             return Err(IngestError::NoText);
         }
-        self.fail("after_chunk")?;
+        self.fail("after_chunk").await?;
         timings.chunk = started.elapsed();
 
         // Embedding.
         let started = Instant::now();
         let texts: Vec<String> = drafts.iter().map(ChunkDraft::indexed_text).collect();
-        let (embeddings, cached) = self.embed(Some(job), &texts).await?;
+        let owner = EmbeddingOwner {
+            tenant_id: &job.tenant_id,
+            document_id: &job.document_id,
+        };
+        let (embeddings, cached) = self.embed(owner, Some(job), &texts).await?;
         timings.embed = started.elapsed();
 
         // Indexing.
@@ -275,9 +347,9 @@ impl Pipeline {
                 .map_err(|e| IngestError::Internal(e.to_string()))?,
             chunks: records,
         };
-        self.fail("before_db_commit")?;
+        self.fail("before_db_commit").await?;
         let committed = self.store.complete_ingest(job, &result).await?;
-        self.fail("after_db_commit")?;
+        self.fail("after_db_commit").await?;
         timings.index = started.elapsed();
 
         Ok(IngestSummary {
@@ -300,6 +372,7 @@ impl Pipeline {
     /// whole-text vectors came from the cache.
     async fn embed(
         &self,
+        owner: EmbeddingOwner<'_>,
         job: Option<&JobRecord>,
         texts: &[String],
     ) -> Result<(Vec<ChunkEmbedding>, usize), IngestError> {
@@ -312,7 +385,14 @@ impl Pipeline {
             move |batch: Vec<String>| embedder.embed(&batch)
         };
         let (vectors, cached) = self
-            .embed_cached(job, texts, &embedder.model_id(), (0.1, whole_span), whole)
+            .embed_cached(
+                owner,
+                job,
+                texts,
+                &embedder.model_id(),
+                (0.1, whole_span),
+                whole,
+            )
             .await?;
         if window == 0 {
             let embeddings = vectors
@@ -337,6 +417,7 @@ impl Pipeline {
         };
         let (flat_windows, _) = self
             .embed_cached(
+                owner,
                 job,
                 texts,
                 &embedder.passage_windows_id(window),
@@ -368,6 +449,7 @@ impl Pipeline {
     /// Progress moves across `progress` = (start, span) of the job's share.
     async fn embed_cached<F>(
         &self,
+        owner: EmbeddingOwner<'_>,
         job: Option<&JobRecord>,
         texts: &[String],
         cache_key: &str,
@@ -383,7 +465,7 @@ impl Pipeline {
         let hashes: Vec<String> = texts.iter().map(|t| text_hash(t)).collect();
         let mut known: std::collections::HashMap<String, Vec<f32>> = self
             .store
-            .cached_embeddings(cache_key, &hashes)
+            .cached_embeddings(owner, cache_key, &hashes)
             .await?
             .into_iter()
             .collect();
@@ -421,12 +503,14 @@ impl Pipeline {
                 .zip(values)
                 .map(|(&i, v)| (hashes[i].clone(), v))
                 .collect();
-            self.store.cache_embeddings(cache_key, &entries).await?;
+            self.store
+                .cache_embeddings(owner, cache_key, &entries)
+                .await?;
             known.extend(entries);
             done += batch.len();
             report(done).await;
             if job.is_some() {
-                self.fail("after_embed_batch")?;
+                self.fail("after_embed_batch").await?;
             }
         }
         let values = hashes
@@ -486,7 +570,7 @@ impl Pipeline {
             bm25.commit()
         })
         .await??;
-        self.fail("after_bm25_commit")?;
+        self.fail("after_bm25_commit").await?;
 
         let points: Vec<VectorPoint> = records
             .iter()
@@ -500,7 +584,7 @@ impl Pipeline {
         for batch in points.chunks(256) {
             self.indexes.vectors.upsert(batch).await?;
         }
-        self.fail("after_vector_upsert")?;
+        self.fail("after_vector_upsert").await?;
         Ok(records)
     }
 
@@ -517,7 +601,11 @@ impl Pipeline {
             return Ok(0);
         }
         let texts: Vec<String> = records.iter().map(ChunkRecord::indexed_text).collect();
-        let (embeddings, _cached) = self.embed(None, &texts).await?;
+        let owner = EmbeddingOwner {
+            tenant_id,
+            document_id,
+        };
+        let (embeddings, _cached) = self.embed(owner, None, &texts).await?;
         let entries: Vec<IndexedChunk> =
             records.iter().map(index_entry).collect::<Result<_, _>>()?;
         let points: Vec<VectorPoint> = records
@@ -570,7 +658,7 @@ impl Pipeline {
             .vectors
             .delete_document(&job.document_id)
             .await?;
-        self.fail("delete_after_indexes")?;
+        self.fail("delete_after_indexes").await?;
         let versions = match self
             .store
             .list_versions(&job.tenant_id, &job.document_id)

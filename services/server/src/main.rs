@@ -139,6 +139,7 @@ async fn serve(config: FolioConfig) -> Result<()> {
     };
     let runtime = Runtime::open(config).await?;
     runtime.recover().await?;
+    runtime.spawn_upload_sweeper();
     let wake = Arc::new(Notify::new());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let metrics = Arc::new(metrics::Metrics::default());

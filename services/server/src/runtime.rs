@@ -180,8 +180,10 @@ impl Runtime {
         Ok(self.pipeline.indexes().bm25.count(filter)?)
     }
 
-    /// Start-up recovery for a single-process deployment: jobs left running
-    /// by a crash are requeued and unreferenced upload blobs removed.
+    /// Start-up recovery. A single-process (SQLite) deployment requeues jobs
+    /// left running by a crash and removes every unreferenced upload blob; a
+    /// shared (PostgreSQL) one, where another process may be mid-upload, removes
+    /// the partial uploads no one has written to for [`Runtime::stale_upload_age`].
     pub async fn recover(&self) -> Result<()> {
         if self.store.dialect() == folio_common::store::Dialect::Sqlite {
             let requeued = self.store.requeue_interrupted_jobs().await?;
@@ -194,7 +196,47 @@ impl Runtime {
                 self.blobs.delete(&orphan).await?;
             }
         }
+        self.sweep_partial_uploads().await?;
         Ok(())
+    }
+
+    /// How long a partial upload (`original.part`) stays untouched before the
+    /// sweep takes it for the leftover of a crash: an hour, or twice the request
+    /// deadline when that is longer, since a live upload writes all the time and
+    /// is ended at its deadline (a dropped upload removes itself at once).
+    pub fn stale_upload_age(&self) -> std::time::Duration {
+        let deadline = self.config.server.request_timeout_secs.saturating_mul(2);
+        std::time::Duration::from_secs(deadline.max(3600))
+    }
+
+    /// Removes partial uploads and canonical texts older than
+    /// [`Runtime::stale_upload_age`], on either store backend.
+    pub async fn sweep_partial_uploads(&self) -> Result<()> {
+        for path in self
+            .blobs
+            .sweep_stale_parts(self.stale_upload_age())
+            .await?
+        {
+            tracing::info!(path = %path.display(), "removed a partial upload left by a crash");
+        }
+        Ok(())
+    }
+
+    /// Sweeps partial uploads every [`Runtime::stale_upload_age`] while serving,
+    /// so a long-running process (or one of several sharing the blob directory)
+    /// does not keep a crashed writer's leftovers until its next start.
+    pub fn spawn_upload_sweeper(&self) -> tokio::task::JoinHandle<()> {
+        let runtime = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(runtime.stale_upload_age());
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(error) = runtime.sweep_partial_uploads().await {
+                    tracing::warn!(%error, "sweeping partial uploads failed");
+                }
+            }
+        })
     }
 
     /// The collection `name` of the default tenant, created if needed.

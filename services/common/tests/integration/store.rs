@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use folio_common::store::{
-    ApiKeyRecord, ChunkRecord, Dialect, DocumentStatus, FailureReason, IngestResult, JobKind,
-    MetadataStore, NewVersion, StoreError, SubmitOutcome,
+    ApiKeyRecord, ChunkRecord, Dialect, DocumentStatus, EmbeddingOwner, FailureReason,
+    IngestResult, JobKind, MetadataStore, NewVersion, StoreError, SubmitOutcome,
 };
 use sqlx::Connection;
 
@@ -504,23 +504,92 @@ async fn tenants_and_api_keys_round_trip_and_stay_in_their_tenant() {
 #[tokio::test]
 async fn embedding_cache_round_trips() {
     for (kind, store, _guard) in fresh_stores().await {
+        let owner = EmbeddingOwner {
+            tenant_id: "t",
+            document_id: "d",
+        };
         let entries = vec![
             ("h1".to_string(), vec![0.5f32, -1.25, 3.0]),
             ("h2".to_string(), vec![0.0; 3]),
         ];
-        store.cache_embeddings("m", &entries).await.unwrap();
-        store.cache_embeddings("m", &entries).await.unwrap();
+        store.cache_embeddings(owner, "m", &entries).await.unwrap();
+        store.cache_embeddings(owner, "m", &entries).await.unwrap();
         let mut got = store
-            .cached_embeddings("m", &["h1".into(), "h2".into(), "h3".into()])
+            .cached_embeddings(owner, "m", &["h1".into(), "h2".into(), "h3".into()])
             .await
             .unwrap();
         got.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(got, entries, "{kind}");
         assert!(store
-            .cached_embeddings("other-model", &["h1".into()])
+            .cached_embeddings(owner, "other-model", &["h1".into()])
             .await
             .unwrap()
             .is_empty());
+    }
+}
+
+/// The cache belongs to a tenant's documents: another tenant never reads it, a
+/// deleted document's entries go, and a text another live document of the same
+/// tenant has stays cached.
+#[tokio::test]
+async fn deleting_a_document_deletes_its_cached_embeddings_unless_still_live() {
+    for (kind, store, _guard) in fresh_stores().await {
+        let owner = |tenant_id, document_id| EmbeddingOwner {
+            tenant_id,
+            document_id,
+        };
+        let hashes = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let found = |got: Vec<(String, Vec<f32>)>| {
+            let mut names: Vec<String> = got.into_iter().map(|(hash, _)| hash).collect();
+            names.sort();
+            names
+        };
+        let entries = vec![
+            ("shared".to_string(), vec![1.0f32, 2.0]),
+            ("only-first".to_string(), vec![3.0f32, 4.0]),
+        ];
+        store
+            .cache_embeddings(owner("t", "first"), "m", &entries)
+            .await
+            .unwrap();
+        // The second document has the shared text too: the lookup makes it its own.
+        let second = store
+            .cached_embeddings(owner("t", "second"), "m", &hashes(&["shared", "new"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            second,
+            vec![("shared".to_string(), vec![1.0, 2.0])],
+            "{kind}"
+        );
+        // Another tenant with the same texts finds nothing.
+        assert!(store
+            .cached_embeddings(owner("u", "other"), "m", &hashes(&["shared", "only-first"]))
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.embedding_count("u", None).await.unwrap(), 0, "{kind}");
+        assert_eq!(store.embedding_count("t", None).await.unwrap(), 3, "{kind}");
+
+        store.purge_document_rows("first").await.unwrap();
+        assert_eq!(store.embedding_count("t", None).await.unwrap(), 1, "{kind}");
+        let third = store
+            .cached_embeddings(owner("t", "third"), "m", &hashes(&["shared", "only-first"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            found(third),
+            vec!["shared"],
+            "{kind}: only the live text stays cached"
+        );
+
+        assert_eq!(
+            store.forget_embeddings(owner("t", "second")).await.unwrap(),
+            1,
+            "{kind}"
+        );
+        store.purge_document_rows("third").await.unwrap();
+        assert_eq!(store.embedding_count("t", None).await.unwrap(), 0, "{kind}");
     }
 }
 

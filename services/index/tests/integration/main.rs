@@ -8,4 +8,5 @@ mod embedder;
 mod figures;
 mod hybrid;
 mod tenant_isolation;
+mod tenant_scores;
 mod vector_stores;
