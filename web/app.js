@@ -198,8 +198,8 @@ async function showCitation(c) {
 }
 // The PDF page view: the original, fetched with the key, offered as a link that
 // opens the cited page in the browser's PDF viewer in a new tab. Not in a frame:
-// Chromium shows no PDF in a frame sandboxed without allow-same-origin, and a
-// frame with it would give the document this page's origin. The blob's type is
+// Chromium shows no PDF in a sandboxed frame unless the sandbox keeps the same
+// origin, and such a frame would give the document this page's origin. The blob's type is
 // fixed to PDF, so whatever the server sent, the browser treats it as a PDF.
 let pdfUrl = null;
 async function showPage(c) {

@@ -78,7 +78,12 @@ async fn create_tenant_key(data: &std::path::Path, tenant: &str, role: &str) -> 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_route_refuses_a_missing_wrong_foreign_or_underpowered_key() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), &[]);
+    // Hundreds of wrong keys from one address: the failed-attempt limit (its
+    // own test is in limits.rs) would answer 429 before the 401s checked here.
+    let server = Server::start(
+        data.path(),
+        &[("FOLIO__LIMITS__FAILED_KEYS_PER_MINUTE", "0")],
+    );
     let other_tenant = client_with_key(&create_tenant_key(data.path(), "other", "admin").await);
 
     // Tenant A's data: a document, its job, a collection, a viewer key.

@@ -324,6 +324,7 @@ async fn hostile_documents_fail_alone_and_the_server_stays_small() {
     let deep_docx_id = upload_one(&server, "deep.docx", deep_docx(100_000)).await;
     let good_id = upload_one(&server, "good.txt", eval_doc(SMALL_CONTRACTS[1])).await;
 
+    // Peak RSS while the hostile corpus is parsed (jobs run in upload order).
     let mut peak = 0;
     for (name, id, expected) in &uploaded {
         let doc = server.wait_settled(id, SETTLE).await;
@@ -355,12 +356,16 @@ async fn hostile_documents_fail_alone_and_the_server_stays_small() {
         server.child.try_wait().unwrap().is_none(),
         "the server process must survive every hostile document"
     );
-    let (hwm, _) = memory_mib(pid);
-    peak = peak.max(hwm);
-    println!("server RSS at start {rss_at_start} MiB, peak over the hostile corpus {peak} MiB");
-    // The bombs ask for 64 MiB to 128 GB each; the server itself (embedder
-    // loaded) needs a few hundred MiB.
-    assert!(peak < 1_536, "server peak RSS {peak} MiB");
+    let (after_normal, _) = memory_mib(pid);
+    println!(
+        "server RSS at start {rss_at_start} MiB, peak over the hostile corpus {peak} MiB, \
+         peak after embedding the normal documents {after_normal} MiB"
+    );
+    // The bombs ask for 64 MiB to 128 GB each; the server with its embedder
+    // loaded needs under 1 GiB. (Embedding a normal contract afterwards grows
+    // ONNX Runtime's arena well past that: ingestion's own memory, not the
+    // attack's, and measured in BENCHMARKS.md.)
+    assert!(peak < 1_536, "server peak RSS {peak} MiB while parsing the hostile corpus");
 }
 
 /// The operating system's limits hold where the parser's own checks do not

@@ -70,8 +70,17 @@ pub(super) fn parse_pdf(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocu
     rebuild_page_parents(&mut doc);
     default_media_boxes(&mut doc);
     let form_calls = defuse_xobjects(&mut doc);
-    let page_calls = page_form_calls(&doc, &form_calls);
-    pdf_streams::check_page_costs(&doc, &form_calls, &page_calls, limits)?;
+    let pages = match catch_unwind(AssertUnwindSafe(|| doc.get_pages())) {
+        Ok(pages) => pages,
+        Err(panic) => {
+            return Err(ParseError::Corrupt(format!(
+                "the PDF page tree is broken: {}",
+                panic_message(&*panic)
+            )))
+        }
+    };
+    let page_calls = page_form_calls(&doc, &pages, &form_calls);
+    pdf_streams::check_page_costs(&doc, &pages, &form_calls, &page_calls, limits)?;
     extract_pages(&doc, limits)
 }
 
@@ -79,10 +88,11 @@ pub(super) fn parse_pdf(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocu
 /// the page's (inherited) resources. Pages without a `Do` are not parsed.
 fn page_form_calls(
     doc: &Document,
+    pages: &std::collections::BTreeMap<u32, ObjectId>,
     form_calls: &HashMap<ObjectId, Vec<ObjectId>>,
 ) -> HashMap<ObjectId, Vec<ObjectId>> {
     let mut calls = HashMap::new();
-    for &page in doc.get_pages().values() {
+    for &page in pages.values() {
         let mut content = Vec::new();
         for id in pdf_streams::content_streams(doc, page) {
             if let Some(Object::Stream(stream)) = doc.objects.get(&id) {

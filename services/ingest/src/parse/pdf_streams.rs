@@ -344,13 +344,14 @@ fn run_length(data: &[u8], budget: u64) -> Result<Vec<u8>, u64> {
 /// Streams must already be decoded.
 pub(super) fn check_page_costs(
     doc: &Document,
+    pages: &std::collections::BTreeMap<u32, ObjectId>,
     form_calls: &HashMap<ObjectId, Vec<ObjectId>>,
     page_calls: &HashMap<ObjectId, Vec<ObjectId>>,
     limits: &ParseLimits,
 ) -> Result<(), ParseError> {
     let budget = limits.max_page_content_bytes;
     let mut form_cost: HashMap<ObjectId, u64> = HashMap::new();
-    for (&page_number, &page) in &doc.get_pages() {
+    for (&page_number, &page) in pages {
         let mut cost = content_streams(doc, page)
             .iter()
             .fold(0u64, |sum, id| sum.saturating_add(stream_len(doc, *id)));
