@@ -20,11 +20,15 @@ const dataDir = mkdtempSync(join(tmpdir(), 'folio-ui-'));
 const docPath = join(dataDir, 'supply.md');
 const pdfPath = join(dataDir, 'delivery.pdf');
 writeFileSync(pdfPath, onePagePdf('The Supplier shall deliver the goods within ten (10) days of each order.'));
+// An answer without citation markers is cited only where it quotes the
+// document verbatim (8 words or more), and the 135M model restates a clause
+// rather than marking it: the payment clause is worded as such a restatement
+// would be, so the answer's quote gets its citation.
 writeFileSync(docPath, `# SUPPLY AGREEMENT
 
 ## Article 2 Payment
 
-The Buyer shall pay each invoice within forty-five (45) days of receipt.
+The Buyer must pay each invoice within 45 days of receipt.
 
 ## Article 5 Notices
 
@@ -103,7 +107,7 @@ try {
   await page.getByRole('cell', { name: 'ready', exact: true }).waitFor({ timeout: 120_000 });
 
   await page.fill('#question', 'Within how many days must the Buyer pay each invoice?');
-  // `plain` always cites what it read unless it declines; ALR² may verify nothing.
+  // `plain`: the answer cites the clause it quotes; ALR² may verify nothing.
   await page.selectOption('#pipeline', 'plain');
   await page.click('#ask button');
   // The answer streams in; the citations arrive with the final answer event.
@@ -149,7 +153,7 @@ try {
   const listed = await (await fetch(`${base}/v1/documents`, { headers: { authorization: `Bearer ${key}` } })).json();
   const pdfDoc = listed.documents.find(d => d.name === 'delivery.pdf');
   assert.ok(pdfDoc, 'the PDF is listed');
-  await page.evaluate(id => showPage({ document_id: id, page: 1 }), pdfDoc.document_id);
+  await page.evaluate(id => showPage({ document_id: id, page: 1 }), pdfDoc.id);
   const link = page.locator('#pdf-link');
   await link.waitFor({ state: 'visible' });
   assert.equal(await link.textContent(), 'Open the PDF at page 1');
