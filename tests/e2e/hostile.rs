@@ -45,7 +45,9 @@ impl PdfWriter {
             out.extend_from_slice(b"\nendobj\n");
         }
         let xref = out.len();
-        out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", offsets.len() + 1).as_bytes());
+        out.extend_from_slice(
+            format!("xref\n0 {}\n0000000000 65535 f \n", offsets.len() + 1).as_bytes(),
+        );
         for offset in offsets {
             out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
         }
@@ -91,7 +93,10 @@ fn ascii85(data: &[u8]) -> Vec<u8> {
 }
 
 fn ascii_hex(data: &[u8]) -> Vec<u8> {
-    let mut out: Vec<u8> = data.iter().flat_map(|b| format!("{b:02x}").into_bytes()).collect();
+    let mut out: Vec<u8> = data
+        .iter()
+        .flat_map(|b| format!("{b:02x}").into_bytes())
+        .collect();
     out.push(b'>');
     out
 }
@@ -281,7 +286,11 @@ async fn hostile_documents_fail_alone_and_the_server_stays_small() {
     let (_, rss_at_start) = memory_mib(pid);
 
     let corpus: Vec<(&str, Vec<u8>, &[&str])> = vec![
-        ("flate-bomb.pdf", bomb_pdf(64 * MIB, &["FlateDecode"]), &["decoded_too_large"]),
+        (
+            "flate-bomb.pdf",
+            bomb_pdf(64 * MIB, &["FlateDecode"]),
+            &["decoded_too_large"],
+        ),
         (
             "ascii85-flate-bomb.pdf",
             bomb_pdf(64 * MIB, &["ASCII85Decode", "FlateDecode"]),
@@ -292,7 +301,11 @@ async fn hostile_documents_fail_alone_and_the_server_stays_small() {
             bomb_pdf(64 * MIB, &["ASCIIHexDecode", "FlateDecode"]),
             &["decoded_too_large"],
         ),
-        ("lzw-bomb.pdf", bomb_pdf(64 * MIB, &["LZWDecode"]), &["decoded_too_large"]),
+        (
+            "lzw-bomb.pdf",
+            bomb_pdf(64 * MIB, &["LZWDecode"]),
+            &["decoded_too_large"],
+        ),
         (
             "flate-flate-bomb.pdf",
             bomb_pdf(64 * MIB, &["FlateDecode", "FlateDecode"]),
@@ -314,8 +327,16 @@ async fn hostile_documents_fail_alone_and_the_server_stays_small() {
     ];
     let mut uploaded = Vec::new();
     for (name, bytes, expected) in &corpus {
-        assert!(bytes.len() < 3 * MIB, "{name} is {} bytes: no longer a small upload", bytes.len());
-        uploaded.push((*name, upload_one(&server, name, bytes.clone()).await, *expected));
+        assert!(
+            bytes.len() < 3 * MIB,
+            "{name} is {} bytes: no longer a small upload",
+            bytes.len()
+        );
+        uploaded.push((
+            *name,
+            upload_one(&server, name, bytes.clone()).await,
+            *expected,
+        ));
     }
     // Deep nesting: lopdf, html5ever and quick-xml each may cope, refuse, or
     // (in the parser process) overflow a stack.
@@ -331,9 +352,15 @@ async fn hostile_documents_fail_alone_and_the_server_stays_small() {
         let code = error_code(&doc);
         let (hwm, rss) = memory_mib(pid);
         peak = peak.max(hwm);
-        println!("{name:26} -> {:6} {code:18} server RSS {rss} MiB (peak {hwm} MiB)", doc["status"].as_str().unwrap_or(""));
+        println!(
+            "{name:26} -> {:6} {code:18} server RSS {rss} MiB (peak {hwm} MiB)",
+            doc["status"].as_str().unwrap_or("")
+        );
         assert_eq!(doc["status"], "failed", "{name}: {doc}");
-        assert!(expected.contains(&code.as_str()), "{name}: expected one of {expected:?}, got {doc}");
+        assert!(
+            expected.contains(&code.as_str()),
+            "{name}: expected one of {expected:?}, got {doc}"
+        );
     }
     // Deep HTML and DOCX nesting is parsed or refused, never the server's end.
     for (name, id) in [
@@ -344,7 +371,8 @@ async fn hostile_documents_fail_alone_and_the_server_stays_small() {
         let doc = server.wait_settled(id, SETTLE).await;
         println!("{name:26} -> {} {}", doc["status"], error_code(&doc));
         assert!(
-            doc["status"] == "ready" || !["", "internal_error"].contains(&error_code(&doc).as_str()),
+            doc["status"] == "ready"
+                || !["", "internal_error"].contains(&error_code(&doc).as_str()),
             "{name}: {doc}"
         );
     }
@@ -365,7 +393,10 @@ async fn hostile_documents_fail_alone_and_the_server_stays_small() {
     // loaded needs under 1 GiB. (Embedding a normal contract afterwards grows
     // ONNX Runtime's arena well past that: ingestion's own memory, not the
     // attack's, and measured in BENCHMARKS.md.)
-    assert!(peak < 1_536, "server peak RSS {peak} MiB while parsing the hostile corpus");
+    assert!(
+        peak < 1_536,
+        "server peak RSS {peak} MiB while parsing the hostile corpus"
+    );
 }
 
 /// The operating system's limits hold where the parser's own checks do not
@@ -384,11 +415,19 @@ async fn the_parser_process_is_bounded_by_the_operating_system() {
     let server = Server::start(data.path(), &uncapped);
     let pid = server.child.id();
     // Uncompressed (no ratio to judge): 1 MiB listed 4,000 times is 4 GB of content.
-    let id = upload_one(&server, "repeated.pdf", repeated_contents_pdf(MIB, 4_000, false)).await;
+    let id = upload_one(
+        &server,
+        "repeated.pdf",
+        repeated_contents_pdf(MIB, 4_000, false),
+    )
+    .await;
     let doc = server.wait_settled(&id, SETTLE).await;
     assert_eq!(error_code(&doc), "decoded_too_large", "{doc}");
     let (peak, _) = memory_mib(pid);
-    println!("memory-limited parser: {} ; server peak RSS {peak} MiB", doc["error"]["message"]);
+    println!(
+        "memory-limited parser: {} ; server peak RSS {peak} MiB",
+        doc["error"]["message"]
+    );
     assert!(peak < 1_536, "server peak RSS {peak} MiB");
     drop(server);
 
@@ -398,7 +437,12 @@ async fn the_parser_process_is_bounded_by_the_operating_system() {
     ];
     let server = Server::start(data.path(), &hang);
     let started = std::time::Instant::now();
-    let id = upload_one(&server, "hangs.txt", b"The parser of this one hangs.".to_vec()).await;
+    let id = upload_one(
+        &server,
+        "hangs.txt",
+        b"The parser of this one hangs.".to_vec(),
+    )
+    .await;
     let doc = server.wait_settled(&id, Duration::from_secs(60)).await;
     assert_eq!(error_code(&doc), "parse_timeout", "{doc}");
     println!("hanging parser failed after {:?}", started.elapsed());
@@ -406,7 +450,12 @@ async fn the_parser_process_is_bounded_by_the_operating_system() {
 
     let server = Server::start(data.path(), &[("FOLIO_FAILPOINTS", "in_parser=abort")]);
     let pid = server.child.id();
-    let id = upload_one(&server, "crashes.txt", b"The parser of this one aborts.".to_vec()).await;
+    let id = upload_one(
+        &server,
+        "crashes.txt",
+        b"The parser of this one aborts.".to_vec(),
+    )
+    .await;
     let doc = server.wait_settled(&id, Duration::from_secs(60)).await;
     assert_eq!(error_code(&doc), "parser_crashed", "{doc}");
     let mut server = server;
@@ -437,7 +486,14 @@ async fn a_job_that_kills_its_worker_ends_failed_after_three_attempts() {
     for start in 1..=5 {
         let server = Server::start(data.path(), &armed);
         if poison.is_none() {
-            poison = Some(upload_one(&server, "poison.txt", b"This document kills its parser.".to_vec()).await);
+            poison = Some(
+                upload_one(
+                    &server,
+                    "poison.txt",
+                    b"This document kills its parser.".to_vec(),
+                )
+                .await,
+            );
         }
         let id = poison.clone().unwrap_or_default();
         // Either the process dies mid-parse, or (once the attempts are used up)
@@ -463,12 +519,18 @@ async fn a_job_that_kills_its_worker_ends_failed_after_three_attempts() {
                     break;
                 }
             }
-            assert!(std::time::Instant::now() < deadline, "start {start}: neither died nor failed the job");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "start {start}: neither died nor failed the job"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         drop(server);
     }
-    assert_eq!(deaths, 3, "the poison job may kill its worker max_attempts times, no more");
+    assert_eq!(
+        deaths, 3,
+        "the poison job may kill its worker max_attempts times, no more"
+    );
 
     let server = Server::start(data.path(), &[("FOLIO__PARSE__ISOLATION", "in_process")]);
     let id = poison.unwrap_or_default();

@@ -74,7 +74,10 @@ async fn wait_stage(server: &Server, job_id: &str, stages: &[&str]) -> Value {
     let started = Instant::now();
     loop {
         let (_, job) = server.get(&format!("/v1/jobs/{job_id}")).await;
-        if stages.iter().any(|stage| job["progress"]["stage"] == *stage) {
+        if stages
+            .iter()
+            .any(|stage| job["progress"]["stage"] == *stage)
+        {
             return job;
         }
         assert!(

@@ -122,7 +122,10 @@ impl FailPoints {
 }
 
 fn hang(name: &str) -> ! {
-    tracing::error!(failpoint = name, "failpoint armed with hang: blocking forever");
+    tracing::error!(
+        failpoint = name,
+        "failpoint armed with hang: blocking forever"
+    );
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));
     }

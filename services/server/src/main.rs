@@ -34,7 +34,8 @@ fn main() -> Result<ExitCode> {
     if let Command::ParseChild = &cli.command {
         // Before config, logging or the async runtime: the parser process
         // does one thing, in one thread, under its parent's limits.
-        let code = folio_ingest::parse::serve_child(std::io::stdin().lock(), std::io::stdout().lock());
+        let code =
+            folio_ingest::parse::serve_child(std::io::stdin().lock(), std::io::stdout().lock());
         std::process::exit(code);
     }
     let mut config = load_config(&cli)?;

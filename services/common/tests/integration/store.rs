@@ -352,7 +352,10 @@ async fn requeued_jobs_that_keep_crashing_fail_for_good() {
             .await
             .unwrap();
         let next = store.claim_job("w", 60_000, 3).await.unwrap().unwrap();
-        assert_ne!(next.id, poison.id, "{kind}: the poison job is not claimed a fourth time");
+        assert_ne!(
+            next.id, poison.id,
+            "{kind}: the poison job is not claimed a fourth time"
+        );
         let failed = store.get_job(&t.id, &poison.id).await.unwrap();
         assert_eq!(failed.status, "failed", "{kind}");
         assert_eq!(failed.error.unwrap().code, "crashed_worker", "{kind}");

@@ -155,7 +155,9 @@ async fn parse_in_child(
         process.stdout.take(),
         process.stderr.take(),
     ) else {
-        return Err(ParseError::Crashed("the parser process has no pipes".into()));
+        return Err(ParseError::Crashed(
+            "the parser process has no pipes".into(),
+        ));
     };
 
     // A reply is JSON of at most the text limit, escaped (at worst 6 bytes a
@@ -170,7 +172,10 @@ async fn parse_in_child(
         };
         let read_reply = async {
             let mut reply = Vec::new();
-            let _ = (&mut stdout).take(reply_limit).read_to_end(&mut reply).await;
+            let _ = (&mut stdout)
+                .take(reply_limit)
+                .read_to_end(&mut reply)
+                .await;
             reply
         };
         let read_errors = async {
@@ -205,7 +210,13 @@ async fn parse_in_child(
         }
     }
     let ran_out_of_time = started.elapsed() >= limits.max_parse_time;
-    Err(classify_death(status, &errors, child.memory_bytes, ran_out_of_time, limits))
+    Err(classify_death(
+        status,
+        &errors,
+        child.memory_bytes,
+        ran_out_of_time,
+        limits,
+    ))
 }
 
 /// Why a parser process ended without a reply.
@@ -296,8 +307,7 @@ pub fn serve_child(input: impl Read, mut output: impl Write) -> i32 {
     let mut header = Vec::new();
     // The header is small; a missing newline within 64 KiB is not a request.
     let header_ok =
-        std::io::BufRead::read_until(&mut (&mut input).take(64 * 1024), b'\n', &mut header)
-            .is_ok();
+        std::io::BufRead::read_until(&mut (&mut input).take(64 * 1024), b'\n', &mut header).is_ok();
     let Some(request) = header_ok
         .then(|| serde_json::from_slice::<ChildRequest>(&header).ok())
         .flatten()
@@ -435,7 +445,9 @@ mod tests {
         };
         let mut input = serde_json::to_vec(&request).unwrap_or_default();
         input.push(b'\n');
-        input.extend_from_slice(b"Section 1. Payment\n\nThe Buyer pays within forty-five (45) days.\n");
+        input.extend_from_slice(
+            b"Section 1. Payment\n\nThe Buyer pays within forty-five (45) days.\n",
+        );
         let mut output = Vec::new();
         assert_eq!(serve_child(&input[..], &mut output), 0);
         match serde_json::from_slice::<ChildReply>(&output) {

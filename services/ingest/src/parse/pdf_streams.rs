@@ -102,7 +102,10 @@ fn png_predictor(params: Option<&Object>) -> Option<(usize, usize)> {
             .unwrap_or(default)
             .clamp(1, 1 << 16) as usize
     };
-    let predictor = params.get(b"Predictor").and_then(Object::as_i64).unwrap_or(1);
+    let predictor = params
+        .get(b"Predictor")
+        .and_then(Object::as_i64)
+        .unwrap_or(1);
     if !(10..=15).contains(&predictor) {
         return None;
     }
@@ -123,12 +126,8 @@ fn decode_chain(
     let mut data = raw.to_vec();
     for filter in filters {
         data = match filter.as_slice() {
-            b"FlateDecode" | b"Fl" => {
-                apply_predictor(inflate(&data, budget)?, predictor)
-            }
-            b"LZWDecode" | b"LZW" => {
-                apply_predictor(lzw(&data, early_change, budget)?, predictor)
-            }
+            b"FlateDecode" | b"Fl" => apply_predictor(inflate(&data, budget)?, predictor),
+            b"LZWDecode" | b"LZW" => apply_predictor(lzw(&data, early_change, budget)?, predictor),
             b"ASCII85Decode" | b"A85" => ascii85(&data, budget)?,
             b"ASCIIHexDecode" | b"AHx" => ascii_hex(&data, budget)?,
             b"RunLengthDecode" | b"RL" => run_length(&data, budget)?,
@@ -142,7 +141,8 @@ fn apply_predictor(data: Vec<u8>, predictor: Option<(usize, usize)>) -> Vec<u8> 
     match predictor {
         // The predicted rows are never longer than their input.
         Some((bytes_per_pixel, pixels_per_row)) => {
-            pdf_extract::filters::png::decode_frame(&data, bytes_per_pixel, pixels_per_row).unwrap_or(data)
+            pdf_extract::filters::png::decode_frame(&data, bytes_per_pixel, pixels_per_row)
+                .unwrap_or(data)
         }
         None => data,
     }
@@ -387,7 +387,9 @@ pub(super) fn content_streams(doc: &Document, page: ObjectId) -> Vec<ObjectId> {
     };
     match contents {
         Object::Reference(id) => match doc.objects.get(id) {
-            Some(Object::Array(items)) => items.iter().filter_map(|o| o.as_reference().ok()).collect(),
+            Some(Object::Array(items)) => {
+                items.iter().filter_map(|o| o.as_reference().ok()).collect()
+            }
             _ => vec![*id],
         },
         Object::Array(items) => items.iter().filter_map(|o| o.as_reference().ok()).collect(),
@@ -434,8 +436,7 @@ mod tests {
     use super::*;
 
     fn zlib(data: &[u8]) -> Vec<u8> {
-        let mut encoder =
-            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
         let _ = encoder.write_all(data);
         encoder.finish().unwrap_or_default()
     }
@@ -444,13 +445,25 @@ mod tests {
     fn each_filter_stops_at_its_budget() {
         let big = vec![b'a'; 100_000];
         let flate = vec![b"FlateDecode".to_vec()];
-        assert_eq!(decode_chain(&zlib(&big), &flate, None, true, 200_000), Ok(big.clone()));
-        assert_eq!(decode_chain(&zlib(&big), &flate, None, true, 1_000), Err(1_000));
+        assert_eq!(
+            decode_chain(&zlib(&big), &flate, None, true, 200_000),
+            Ok(big.clone())
+        );
+        assert_eq!(
+            decode_chain(&zlib(&big), &flate, None, true, 1_000),
+            Err(1_000)
+        );
         // ASCII85 over Flate: the chain the old scan missed.
         let a85 = vec![b"ASCII85Decode".to_vec(), b"FlateDecode".to_vec()];
         let encoded = ascii85_encode(&zlib(&big));
-        assert_eq!(decode_chain(&encoded, &a85, None, true, 200_000), Ok(big.clone()));
-        assert_eq!(decode_chain(&encoded, &a85, None, true, 50_000), Err(50_000));
+        assert_eq!(
+            decode_chain(&encoded, &a85, None, true, 200_000),
+            Ok(big.clone())
+        );
+        assert_eq!(
+            decode_chain(&encoded, &a85, None, true, 50_000),
+            Err(50_000)
+        );
         // 'z' expands 1 byte into 4.
         let zeros = vec![b'z'; 10_000];
         assert_eq!(
@@ -460,27 +473,46 @@ mod tests {
         // RunLength: 2 bytes make 128.
         let runs: Vec<u8> = [129u8, b'x'].repeat(1_000);
         let rl = vec![b"RunLengthDecode".to_vec()];
-        assert_eq!(decode_chain(&runs, &rl, None, true, 1_000_000).map(|v| v.len()), Ok(128_000));
+        assert_eq!(
+            decode_chain(&runs, &rl, None, true, 1_000_000).map(|v| v.len()),
+            Ok(128_000)
+        );
         assert_eq!(decode_chain(&runs, &rl, None, true, 10_000), Err(10_000));
         // LZW: a run of one byte compresses well.
         let mut lzw_bytes = Vec::new();
         let mut encoder = weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
         let _ = encoder.into_vec(&mut lzw_bytes).encode_all(&big[..]);
         let lzw_filter = vec![b"LZWDecode".to_vec()];
-        assert_eq!(decode_chain(&lzw_bytes, &lzw_filter, None, true, 200_000), Ok(big.clone()));
-        assert_eq!(decode_chain(&lzw_bytes, &lzw_filter, None, true, 5_000), Err(5_000));
+        assert_eq!(
+            decode_chain(&lzw_bytes, &lzw_filter, None, true, 200_000),
+            Ok(big.clone())
+        );
+        assert_eq!(
+            decode_chain(&lzw_bytes, &lzw_filter, None, true, 5_000),
+            Err(5_000)
+        );
         // Hex, and an image filter that yields nothing.
         assert_eq!(
-            decode_chain(b"48 65 6c6C6f>", &[b"ASCIIHexDecode".to_vec()], None, true, 100),
+            decode_chain(
+                b"48 65 6c6C6f>",
+                &[b"ASCIIHexDecode".to_vec()],
+                None,
+                true,
+                100
+            ),
             Ok(b"Hello".to_vec())
         );
-        assert_eq!(decode_chain(b"\xff\xd8", &[b"DCTDecode".to_vec()], None, true, 100), Ok(vec![]));
+        assert_eq!(
+            decode_chain(b"\xff\xd8", &[b"DCTDecode".to_vec()], None, true, 100),
+            Ok(vec![])
+        );
     }
 
     #[test]
     fn raw_deflate_fallback_is_bounded_too() {
         let big = vec![b'b'; 50_000];
-        let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut encoder =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
         let _ = encoder.write_all(&big);
         let raw = encoder.finish().unwrap_or_default();
         // Two junk bytes where the zlib header would be.
@@ -509,8 +541,20 @@ mod tests {
 
     #[test]
     fn ascii85_round_trips() {
-        for data in [&b""[..], b"a", b"ab", b"abc", b"abcd", b"abcde", b"\0\0\0\0x"] {
-            assert_eq!(ascii85(&ascii85_encode(data), 1_000), Ok(data.to_vec()), "{data:?}");
+        for data in [
+            &b""[..],
+            b"a",
+            b"ab",
+            b"abc",
+            b"abcd",
+            b"abcde",
+            b"\0\0\0\0x",
+        ] {
+            assert_eq!(
+                ascii85(&ascii85_encode(data), 1_000),
+                Ok(data.to_vec()),
+                "{data:?}"
+            );
         }
     }
 
