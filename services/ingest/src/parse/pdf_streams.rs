@@ -299,7 +299,7 @@ fn ascii_hex(data: &[u8], budget: u64) -> Result<Vec<u8>, u64> {
         match high.take() {
             None => high = Some(nibble),
             Some(h) => {
-                if !sink.push(&[h << 4 | nibble]) {
+                if !sink.push(&[(h << 4) | nibble]) {
                     break;
                 }
             }
