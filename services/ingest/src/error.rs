@@ -42,9 +42,44 @@ impl IngestError {
             IngestError::Injected(_) => "injected_failure",
             IngestError::Internal(_) => "internal_error",
         };
+        // The document's own failures are the user's to read; Folio's own
+        // (store, blobs, indexes, crashes) name paths and hosts, which stay in
+        // the server's log.
+        let message = match self {
+            IngestError::Parse(_) | IngestError::NoText | IngestError::Injected(_) => {
+                self.to_string()
+            }
+            IngestError::Store(_)
+            | IngestError::Blob(_)
+            | IngestError::Index(_)
+            | IngestError::Internal(_) => {
+                "Folio failed while ingesting this document; the server log has the details"
+                    .to_string()
+            }
+        };
         FailureReason {
             code: code.to_string(),
-            message: self.to_string(),
+            message,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_of_folio_itself_keep_their_paths_out_of_the_reason() {
+        let io = std::io::Error::other("disk gone");
+        let error = IngestError::Blob(folio_common::blob::BlobError::Io {
+            path: "/srv/folio/blobs/t/u/original".into(),
+            source: io,
+        });
+        assert!(error.to_string().contains("/srv/folio"), "{error}");
+        let reason = error.reason();
+        assert_eq!(reason.code, "blob_error");
+        assert!(!reason.message.contains("/srv/folio"), "{}", reason.message);
+        let parse = IngestError::Parse(ParseError::Encrypted);
+        assert_eq!(parse.reason().message, ParseError::Encrypted.to_string());
     }
 }

@@ -277,8 +277,8 @@ impl Pipeline {
             .store
             .get_version(&job.document_id, job.version)
             .await?;
-        let original = self.blobs.read_original(&version.blob_key).await?;
-        let bytes = original.len() as u64;
+        let (original, bytes) = self.blobs.open_original(&version.blob_key).await?;
+        let original = original.into_std().await;
         let format = DocumentFormat::parse(&version.format).unwrap_or(DocumentFormat::Text);
         let doc = self
             .parser

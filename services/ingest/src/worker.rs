@@ -9,6 +9,7 @@ use folio_common::store::{FailureReason, JobKind, JobRecord};
 use tokio::sync::{watch, Notify};
 
 use crate::pipeline::{IngestSummary, Pipeline};
+use crate::IngestError;
 
 /// What happened to one job.
 #[derive(Debug, Clone)]
@@ -195,11 +196,14 @@ impl Worker {
                 }
                 return JobOutcome::Succeeded(summary);
             }
-            Ok(Err(e)) => e.reason(),
-            Err(join) => FailureReason {
-                code: "internal_error".into(),
-                message: format!("the job crashed: {join}"),
-            },
+            Ok(Err(e)) => {
+                tracing::warn!(job = %job.id, error = %e, "job error");
+                e.reason()
+            }
+            Err(join) => {
+                tracing::error!(job = %job.id, error = %join, "the job crashed");
+                IngestError::Internal(join.to_string()).reason()
+            }
         };
         tracing::warn!(job = %job.id, code = %outcome.code, message = %outcome.message, "job failed");
         let recorded = match job.kind {

@@ -10,9 +10,10 @@
 //! `decoded_too_large` (memory), `parse_timeout` (time) or `parser_crashed`
 //! (anything else), and the server carries on.
 //!
-//! The protocol is one request and one reply: on standard input a JSON
-//! header line ([`ChildRequest`]) and then the document's bytes; on standard
-//! output one JSON [`ChildReply`].
+//! The protocol is one request and one reply: the request ([`ChildRequest`],
+//! JSON) is the child's argument, the document's file is its standard input
+//! (the server never reads it), and one JSON [`ChildReply`] comes back on
+//! standard output.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use folio_common::model::{DocumentFormat, ParsedDocument};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use super::{parse, ParseError, ParseLimits};
 use crate::failpoints::FailPoints;
@@ -93,19 +94,22 @@ impl DocumentParser {
         &self.limits
     }
 
-    /// Parses `bytes` as `format`. Never panics and, with a child process,
-    /// never lets the document touch this process's memory or time.
+    /// Parses the document in `original` (an open file, read from its start)
+    /// as `format`. Never panics and, with a child process, never lets the
+    /// document touch this process's memory or time: the child reads the
+    /// file itself, as its standard input.
     pub async fn parse(
         &self,
         format: DocumentFormat,
-        bytes: Vec<u8>,
+        original: std::fs::File,
         failpoints: &FailPoints,
     ) -> Result<ParsedDocument, ParseError> {
         match &self.child {
-            Some(child) => parse_in_child(child, format, bytes, &self.limits).await,
+            Some(child) => parse_in_child(child, format, original, &self.limits).await,
             None => {
                 let (limits, failpoints) = (self.limits.clone(), failpoints.clone());
                 tokio::task::spawn_blocking(move || {
+                    let bytes = read_document(original, &limits)?;
                     failpoints.parser_hit();
                     parse(format, &bytes, &limits)
                 })
@@ -116,24 +120,35 @@ impl DocumentParser {
     }
 }
 
+/// Reads a document, at most one byte past the input limit (so that
+/// [`parse`] can tell it is too large without reading it all).
+fn read_document(input: impl Read, limits: &ParseLimits) -> Result<Vec<u8>, ParseError> {
+    let mut bytes = Vec::new();
+    input
+        .take(limits.max_input_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| ParseError::Corrupt(format!("cannot read the document: {e}")))?;
+    Ok(bytes)
+}
+
 async fn parse_in_child(
     child: &ChildLimits,
     format: DocumentFormat,
-    bytes: Vec<u8>,
+    original: std::fs::File,
     limits: &ParseLimits,
 ) -> Result<ParsedDocument, ParseError> {
     let request = ChildRequest {
         format,
         limits: limits.clone(),
     };
-    let mut header = serde_json::to_vec(&request)
+    let request = serde_json::to_string(&request)
         .map_err(|e| ParseError::Crashed(format!("cannot encode the parse request: {e}")))?;
-    header.push(b'\n');
 
     let mut command = tokio::process::Command::new(&child.program);
     command
         .arg(CHILD_SUBCOMMAND)
-        .stdin(Stdio::piped())
+        .arg(request)
+        .stdin(Stdio::from(original))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -150,11 +165,8 @@ async fn parse_in_child(
     let mut process = command
         .spawn()
         .map_err(|e| ParseError::Crashed(format!("cannot start the parser process: {e}")))?;
-    let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) = (
-        process.stdin.take(),
-        process.stdout.take(),
-        process.stderr.take(),
-    ) else {
+    let (Some(mut stdout), Some(mut stderr)) = (process.stdout.take(), process.stderr.take())
+    else {
         return Err(ParseError::Crashed(
             "the parser process has no pipes".into(),
         ));
@@ -164,12 +176,6 @@ async fn parse_in_child(
     // character), plus the layout: anything longer is not a reply.
     let reply_limit = limits.max_output_chars as u64 * 6 + limits.max_input_bytes + (1 << 20);
     let exchange = async {
-        let write = async {
-            // A child that dies early closes its end: its exit status says why.
-            let _ = stdin.write_all(&header).await;
-            let _ = stdin.write_all(&bytes).await;
-            drop(stdin);
-        };
         let read_reply = async {
             let mut reply = Vec::new();
             let _ = (&mut stdout)
@@ -186,7 +192,7 @@ async fn parse_in_child(
                 .await;
             errors
         };
-        let ((), reply, errors) = tokio::join!(write, read_reply, read_errors);
+        let (reply, errors) = tokio::join!(read_reply, read_errors);
         let status = process.wait().await;
         (reply, errors, status)
     };
@@ -299,30 +305,22 @@ fn bound_this_process(memory_bytes: u64, cpu_secs: u64) -> std::io::Result<()> {
     set(libc::RLIMIT_CORE, 0, 0)
 }
 
-/// The parse mode of the `folio` binary: reads one request from standard
-/// input, parses, writes one reply to standard output. Returns the process
+/// The parse mode of the `folio` binary: `request` (a JSON [`ChildRequest`],
+/// the argument the server passed) says how to parse the document on
+/// standard input; one reply goes to standard output. Returns the process
 /// exit code (0 when a reply was written, parsed or not).
-pub fn serve_child(input: impl Read, mut output: impl Write) -> i32 {
-    let mut input = std::io::BufReader::new(input);
-    let mut header = Vec::new();
-    // The header is small; a missing newline within 64 KiB is not a request.
-    let header_ok =
-        std::io::BufRead::read_until(&mut (&mut input).take(64 * 1024), b'\n', &mut header).is_ok();
-    let Some(request) = header_ok
-        .then(|| serde_json::from_slice::<ChildRequest>(&header).ok())
-        .flatten()
-    else {
-        eprintln!("parse-child: no valid request header on standard input");
+pub fn serve_child(request: &str, input: impl Read, mut output: impl Write) -> i32 {
+    let Ok(request) = serde_json::from_str::<ChildRequest>(request) else {
+        eprintln!("parse-child: the argument is not a parse request");
         return 2;
     };
-    let mut bytes = Vec::new();
-    let read = (&mut input)
-        .take(request.limits.max_input_bytes + 1)
-        .read_to_end(&mut bytes);
-    if let Err(e) = read {
-        eprintln!("parse-child: cannot read the document: {e}");
-        return 2;
-    }
+    let bytes = match read_document(input, &request.limits) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("parse-child: {e}");
+            return 2;
+        }
+    };
     FailPoints::from_env().parser_hit();
     let reply = match parse(request.format, &bytes, &request.limits) {
         Ok(doc) => ChildReply::Parsed(doc),
@@ -390,6 +388,7 @@ impl WireError {
             "forbidden_xml" => ParseError::ForbiddenXml(detail),
             "decoded_too_large" => ParseError::DecodedTooLarge(detail),
             "parse_timeout" => ParseError::Timeout { limit_secs: limit },
+            "parser_crashed" => ParseError::Crashed(detail),
             _ => ParseError::Crashed(format!("unknown reply {code:?}: {detail}")),
         }
     }
@@ -412,24 +411,7 @@ mod tests {
 
     #[test]
     fn every_error_crosses_the_boundary_intact() {
-        let errors = [
-            ParseError::Empty,
-            ParseError::TooLarge {
-                what: "pages",
-                actual: 9,
-                limit: 5,
-            },
-            ParseError::Encrypted,
-            ParseError::Corrupt("bad xref".into()),
-            ParseError::NoTextLayer,
-            ParseError::Binary,
-            ParseError::UnsupportedEncoding("UTF-32".into()),
-            ParseError::Unsupported("doc".into()),
-            ParseError::ZipBomb("ratio".into()),
-            ParseError::ForbiddenXml("DOCTYPE".into()),
-            ParseError::Timeout { limit_secs: 30 },
-            ParseError::DecodedTooLarge("page 3".into()),
-        ];
+        let errors = super::super::one_of_each_error();
         for error in errors {
             let wire = serde_json::to_vec(&WireError::from_parse_error(&error)).unwrap_or_default();
             let back = serde_json::from_slice::<WireError>(&wire).map(WireError::into_parse_error);
@@ -439,23 +421,20 @@ mod tests {
 
     #[test]
     fn the_child_mode_answers_one_request() {
-        let request = ChildRequest {
+        let request = serde_json::to_string(&ChildRequest {
             format: DocumentFormat::Text,
             limits: ParseLimits::default(),
-        };
-        let mut input = serde_json::to_vec(&request).unwrap_or_default();
-        input.push(b'\n');
-        input.extend_from_slice(
-            b"Section 1. Payment\n\nThe Buyer pays within forty-five (45) days.\n",
-        );
+        })
+        .unwrap_or_default();
+        let document = b"Section 1. Payment\n\nThe Buyer pays within forty-five (45) days.\n";
         let mut output = Vec::new();
-        assert_eq!(serve_child(&input[..], &mut output), 0);
+        assert_eq!(serve_child(&request, &document[..], &mut output), 0);
         match serde_json::from_slice::<ChildReply>(&output) {
             Ok(ChildReply::Parsed(doc)) => assert!(doc.text.contains("forty-five (45) days")),
             other => panic!("unexpected reply {other:?}"),
         }
         let mut output = Vec::new();
-        assert_eq!(serve_child(&b"not json\n"[..], &mut output), 2);
+        assert_eq!(serve_child("not json", &document[..], &mut output), 2);
         assert!(output.is_empty());
     }
 }

@@ -265,6 +265,30 @@ pub(crate) fn pages_split_at_form_feeds(text: &str) -> Vec<folio_common::model::
     pages
 }
 
+/// One error of every kind (tests of codes and of the parser process's replies).
+#[cfg(test)]
+pub(crate) fn one_of_each_error() -> Vec<ParseError> {
+    vec![
+        ParseError::Empty,
+        ParseError::TooLarge {
+            what: "pages",
+            actual: 9,
+            limit: 5,
+        },
+        ParseError::Encrypted,
+        ParseError::Corrupt("bad xref".into()),
+        ParseError::NoTextLayer,
+        ParseError::Binary,
+        ParseError::UnsupportedEncoding("UTF-32".into()),
+        ParseError::Unsupported("doc".into()),
+        ParseError::ZipBomb("ratio".into()),
+        ParseError::ForbiddenXml("DOCTYPE".into()),
+        ParseError::Timeout { limit_secs: 30 },
+        ParseError::DecodedTooLarge("page 3".into()),
+        ParseError::Crashed("killed by signal 11".into()),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,25 +312,7 @@ mod tests {
 
     #[test]
     fn codes_are_distinct() {
-        let errors = [
-            ParseError::Empty,
-            ParseError::TooLarge {
-                what: "pages",
-                actual: 2,
-                limit: 1,
-            },
-            ParseError::Encrypted,
-            ParseError::Corrupt("x".into()),
-            ParseError::NoTextLayer,
-            ParseError::Binary,
-            ParseError::UnsupportedEncoding("UTF-32".into()),
-            ParseError::Unsupported("doc".into()),
-            ParseError::ZipBomb("x".into()),
-            ParseError::ForbiddenXml("x".into()),
-            ParseError::Timeout { limit_secs: 1 },
-            ParseError::DecodedTooLarge("x".into()),
-            ParseError::Crashed("x".into()),
-        ];
+        let errors = one_of_each_error();
         let mut codes: Vec<_> = errors.iter().map(ParseError::code).collect();
         codes.sort_unstable();
         codes.dedup();

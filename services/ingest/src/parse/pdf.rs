@@ -16,9 +16,7 @@
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use folio_common::model::ParsedDocument;
@@ -26,7 +24,6 @@ use pdf_extract::content::{Content, Operation};
 use pdf_extract::{
     Dictionary, Document, MediaBox, Object, ObjectId, OutputDev, OutputError, Transform,
 };
-use regex::bytes::Regex;
 
 use super::builder::{classify, CharClass};
 use super::{pages_split_at_form_feeds, pdf_streams, ParseError, ParseLimits};
@@ -40,7 +37,7 @@ pub(super) fn parse_pdf(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocu
             "not a PDF file (no %PDF header)".into(),
         ));
     }
-    check_stream_expansion(bytes, limits.max_decoded_bytes)?;
+    pdf_streams::check_load_time_streams(bytes, limits)?;
     let mut doc = match catch_unwind(|| Document::load_mem(bytes)) {
         Ok(Ok(doc)) => doc,
         Ok(Err(e)) if mentions_encryption(bytes) => {
@@ -79,51 +76,13 @@ pub(super) fn parse_pdf(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocu
             )))
         }
     };
-    let page_calls = page_form_calls(&doc, &pages, &form_calls);
-    pdf_streams::check_page_costs(&doc, &pages, &form_calls, &page_calls, limits)?;
+    let page_xobjects = |page| {
+        inherited_resources(&doc, page)
+            .and_then(|resources| xobject_names(&doc, resources))
+            .unwrap_or_default()
+    };
+    pdf_streams::check_page_costs(&doc, &pages, &form_calls, page_xobjects, limits)?;
     extract_pages(&doc, limits)
-}
-
-/// The forms each page calls with `Do`, one entry per call, resolved through
-/// the page's (inherited) resources. Pages without a `Do` are not parsed.
-fn page_form_calls(
-    doc: &Document,
-    pages: &std::collections::BTreeMap<u32, ObjectId>,
-    form_calls: &HashMap<ObjectId, Vec<ObjectId>>,
-) -> HashMap<ObjectId, Vec<ObjectId>> {
-    let mut calls = HashMap::new();
-    for &page in pages.values() {
-        let mut content = Vec::new();
-        for id in pdf_streams::content_streams(doc, page) {
-            if let Some(Object::Stream(stream)) = doc.objects.get(&id) {
-                content.extend_from_slice(&stream.content);
-                content.push(b'\n');
-            }
-        }
-        if !content.windows(2).any(|w| w == b"Do") {
-            continue;
-        }
-        let Ok(operations) = Content::decode(&content).map(|c| c.operations) else {
-            continue;
-        };
-        let names = inherited_resources(doc, page)
-            .and_then(|resources| xobject_names(doc, resources))
-            .unwrap_or_default();
-        let called: Vec<ObjectId> = operations
-            .iter()
-            .filter(|op| op.operator == "Do")
-            .filter_map(|op| op.operands.first()?.as_name().ok())
-            .filter_map(|name| {
-                names
-                    .iter()
-                    .find(|(n, _)| n.as_slice() == name)
-                    .map(|(_, target)| *target)
-            })
-            .filter(|target| form_calls.contains_key(target))
-            .collect();
-        calls.insert(page, called);
-    }
-    calls
 }
 
 /// A page's `/Resources`, its own or the nearest ancestor's.
@@ -637,51 +596,6 @@ fn info_title(doc: &Document) -> Option<String> {
     };
     let title = super::builder::collapse_whitespace(&title);
     (!title.is_empty()).then_some(title)
-}
-
-/// Refuses files whose zlib streams would inflate beyond `budget` bytes in
-/// total, before lopdf loads them: loading inflates object streams with no
-/// bound. (Every other stream is decoded later with its whole filter chain,
-/// within bounds, by `pdf_streams`.) Streams that fail to decode are left to
-/// lopdf to judge.
-fn check_stream_expansion(bytes: &[u8], budget: u64) -> Result<(), ParseError> {
-    static STREAM_START: OnceLock<Option<Regex>> = OnceLock::new();
-    let Some(stream_start) = STREAM_START
-        .get_or_init(|| Regex::new(r"stream\r?\n").ok())
-        .as_ref()
-    else {
-        return Ok(());
-    };
-    let mut total: u64 = 0;
-    let mut buffer = vec![0u8; 64 * 1024];
-    for found in stream_start.find_iter(bytes) {
-        if found.start() >= 3 && &bytes[found.start() - 3..found.start()] == b"end" {
-            continue;
-        }
-        let data = &bytes[found.end()..];
-        // zlib header: deflate method, header checksum divisible by 31.
-        let is_zlib = data.len() >= 2
-            && data[0] & 0x0F == 8
-            && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0;
-        if !is_zlib {
-            continue;
-        }
-        let mut inflater = flate2::read::ZlibDecoder::new(data);
-        loop {
-            match inflater.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    total += n as u64;
-                    if total > budget {
-                        return Err(ParseError::DecodedTooLarge(format!(
-                            "the PDF's compressed streams expand beyond {budget} bytes"
-                        )));
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Collects one page's glyphs into lines, with the same geometry rules as

@@ -12,9 +12,10 @@
 //! stream and form it runs counted as often as it runs, is checked against
 //! a page budget before any page is extracted.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 
+use pdf_extract::content::Content;
 use pdf_extract::{Document, Object, ObjectId};
 
 use super::{ParseError, ParseLimits};
@@ -74,6 +75,55 @@ pub(super) fn decode_streams(doc: &mut Document, limits: &ParseLimits) -> Result
         stream.set_plain_content(decoded);
     }
     Ok(spent)
+}
+
+/// How far before `stream` a stream's dictionary is looked for.
+const DICTIONARY_WINDOW: usize = 64 * 1024;
+
+/// Measures, in the raw file, the streams lopdf inflates while it loads
+/// (object streams and cross-reference streams), within the same per-stream
+/// and per-document budgets: loading decodes them with no bound, before
+/// [`decode_streams`] can. A stream whose dictionary is not found within
+/// [`DICTIONARY_WINDOW`] is left to the parser process's memory limit.
+pub(super) fn check_load_time_streams(
+    bytes: &[u8],
+    limits: &ParseLimits,
+) -> Result<(), ParseError> {
+    let mut spent: u64 = 0;
+    let mut from = 0;
+    while let Some(at) = find(&bytes[from..], b"stream").map(|at| from + at) {
+        // A dictionary lies after the previous `stream` keyword, so the
+        // windows never overlap and the scan stays linear in the file.
+        let window = &bytes[at.saturating_sub(DICTIONARY_WINDOW).max(from)..at];
+        from = at + b"stream".len();
+        if bytes[..at].ends_with(b"end") {
+            continue;
+        }
+        let dictionary = match rfind(window, b"obj") {
+            Some(obj) => &window[obj..],
+            None => continue,
+        };
+        if find(dictionary, b"/ObjStm").is_none() && find(dictionary, b"/XRef").is_none() {
+            continue;
+        }
+        let data = bytes[from..].strip_prefix(b"\r").unwrap_or(&bytes[from..]);
+        let data = data.strip_prefix(b"\n").unwrap_or(data);
+        let budget = limits
+            .max_stream_decoded_bytes
+            .min(limits.max_decoded_bytes.saturating_sub(spent));
+        let inflated =
+            inflate(data, budget).map_err(|exceeded| too_large(exceeded, limits, spent))?;
+        spent += inflated.len() as u64;
+    }
+    Ok(())
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
 }
 
 /// The error for a decode that ran past `budget` after `spent` bytes of other streams.
@@ -341,25 +391,38 @@ fn run_length(data: &[u8], budget: u64) -> Result<Vec<u8>, u64> {
 /// of content: its content streams as often as `/Contents` lists them, and
 /// each form XObject as often as it is called (`form_calls`: every `Do` of
 /// a form, one entry per call, after cycles and deep chains were cut).
-/// Streams must already be decoded.
+/// `page_xobjects` gives a page's XObject names. Streams must already be
+/// decoded. Each distinct stream is read once, however often it is listed:
+/// the check itself must not cost what it guards against.
 pub(super) fn check_page_costs(
     doc: &Document,
-    pages: &std::collections::BTreeMap<u32, ObjectId>,
+    pages: &BTreeMap<u32, ObjectId>,
     form_calls: &HashMap<ObjectId, Vec<ObjectId>>,
-    page_calls: &HashMap<ObjectId, Vec<ObjectId>>,
+    page_xobjects: impl Fn(ObjectId) -> Vec<(Vec<u8>, ObjectId)>,
     limits: &ParseLimits,
 ) -> Result<(), ParseError> {
     let budget = limits.max_page_content_bytes;
     let mut form_cost: HashMap<ObjectId, u64> = HashMap::new();
     for (&page_number, &page) in pages {
-        let mut cost = content_streams(doc, page)
-            .iter()
-            .fold(0u64, |sum, id| sum.saturating_add(stream_len(doc, *id)));
-        for &form in page_calls.get(&page).map_or(&[][..], Vec::as_slice) {
-            let called = cost_of_form(doc, form, form_calls, &mut form_cost, budget);
-            cost = cost.saturating_add(called);
-            if cost > budget {
-                break;
+        let mut listed: HashMap<ObjectId, u64> = HashMap::new();
+        for id in content_streams(doc, page) {
+            *listed.entry(id).or_default() += 1;
+        }
+        let mut cost = listed.iter().fold(0u64, |sum, (&id, &times)| {
+            sum.saturating_add(stream_len(doc, id).saturating_mul(times))
+        });
+        if cost <= budget {
+            let forms: Vec<(Vec<u8>, u64)> = page_xobjects(page)
+                .into_iter()
+                .filter(|(_, target)| form_calls.contains_key(target))
+                .map(|(name, target)| {
+                    let run = cost_of_form(doc, target, form_calls, &mut form_cost, budget);
+                    (name, run)
+                })
+                .collect();
+            for (&id, &times) in &listed {
+                let called = forms_run_by(doc, id, &forms);
+                cost = cost.saturating_add(called.saturating_mul(times));
             }
         }
         if cost > budget {
@@ -372,6 +435,39 @@ pub(super) fn check_page_costs(
     Ok(())
 }
 
+/// Bytes of content that one run of content stream `id` makes its page's
+/// forms run (`forms`: name and cost of one call). A page's streams are one
+/// content stream split at any token, so a `Do` whose name sits in another
+/// stream, or a stream that does not parse alone, counts each `Do` as the
+/// page's costliest form: an attacker gains nothing by splitting.
+fn forms_run_by(doc: &Document, id: ObjectId, forms: &[(Vec<u8>, u64)]) -> u64 {
+    let Some(Object::Stream(stream)) = doc.objects.get(&id) else {
+        return 0;
+    };
+    let costliest = forms.iter().map(|(_, run)| *run).max().unwrap_or(0);
+    if costliest == 0 || !stream.content.windows(2).any(|w| w == b"Do") {
+        return 0;
+    }
+    let Ok(content) = Content::decode(&stream.content) else {
+        let calls = stream.content.windows(2).filter(|w| w == b"Do").count() as u64;
+        return calls.saturating_mul(costliest);
+    };
+    content
+        .operations
+        .iter()
+        .filter(|op| op.operator == "Do")
+        .map(
+            |op| match op.operands.first().and_then(|n| n.as_name().ok()) {
+                Some(name) => forms
+                    .iter()
+                    .find(|(n, _)| n.as_slice() == name)
+                    .map_or(0, |(_, run)| *run),
+                None => costliest,
+            },
+        )
+        .fold(0u64, u64::saturating_add)
+}
+
 /// The decoded length of a stream object (0 for anything else).
 fn stream_len(doc: &Document, id: ObjectId) -> u64 {
     match doc.objects.get(&id) {
@@ -381,7 +477,7 @@ fn stream_len(doc: &Document, id: ObjectId) -> u64 {
 }
 
 /// A page's `/Contents` streams, one entry per reference (repeats included).
-pub(super) fn content_streams(doc: &Document, page: ObjectId) -> Vec<ObjectId> {
+fn content_streams(doc: &Document, page: ObjectId) -> Vec<ObjectId> {
     let Ok(contents) = doc.get_dictionary(page).and_then(|d| d.get(b"Contents")) else {
         return Vec::new();
     };
@@ -506,6 +602,28 @@ mod tests {
             decode_chain(b"\xff\xd8", &[b"DCTDecode".to_vec()], None, true, 100),
             Ok(vec![])
         );
+    }
+
+    #[test]
+    fn streams_lopdf_inflates_at_load_are_measured_first() {
+        let bomb = zlib(&vec![b' '; 64 * 1024 * 1024]);
+        let file = |dictionary: &str| {
+            let mut bytes = format!(
+                "%PDF-1.7\n1 0 obj\n<< {dictionary} /Filter /FlateDecode /Length {} >>\nstream\n",
+                bomb.len()
+            )
+            .into_bytes();
+            bytes.extend_from_slice(&bomb);
+            bytes.extend_from_slice(b"\nendstream\nendobj\n");
+            bytes
+        };
+        let limits = ParseLimits::default();
+        for dictionary in ["/Type /ObjStm /N 1 /First 4", "/Type /XRef /Size 2"] {
+            let err = check_load_time_streams(&file(dictionary), &limits).unwrap_err();
+            assert_eq!(err.code(), "decoded_too_large", "{dictionary}: {err}");
+        }
+        // Other streams are decoded after loading, by `decode_streams`, not twice.
+        assert_eq!(check_load_time_streams(&file(""), &limits), Ok(()));
     }
 
     #[test]

@@ -536,7 +536,7 @@ fn pdf_flate_bomb_is_refused_before_inflating() {
         .set("Contents", content_id);
     let bytes = pdf_bytes(&mut doc);
     assert!(bytes.len() < 1024 * 1024, "{} bytes", bytes.len());
-    // Over the document's budget: refused by the scan before lopdf loads it.
+    // Over the document's budget.
     let limits = ParseLimits {
         max_decoded_bytes: 16 * 1024 * 1024,
         ..ParseLimits::default()
@@ -555,6 +555,93 @@ fn pdf_flate_bomb_is_refused_before_inflating() {
     };
     let doc = parse(DocumentFormat::Pdf, &bytes, &lifted).unwrap();
     assert!(doc.text.starts_with("Bomb"));
+}
+
+/// Peak resident memory of this test process, in MiB (Linux).
+fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kib| kib / 1024)
+}
+
+/// The first page of `doc` with its `/Contents` set to `contents`.
+fn set_page_contents(doc: &mut Document, contents: Vec<Object>) {
+    let page_id = doc.get_pages()[&1];
+    doc.get_object_mut(page_id)
+        .unwrap()
+        .as_dict_mut()
+        .unwrap()
+        .set("Contents", contents);
+}
+
+#[test]
+fn pdf_content_listed_over_and_over_is_refused_without_being_read_over_and_over() {
+    // One 1 MiB stream listed 2,000 times: 2 GB of content for one page.
+    let mut doc = build_pdf(&[&[&["Repeated"]]]);
+    let page_id = doc.get_pages()[&1];
+    let text_id = doc
+        .get_dictionary(page_id)
+        .unwrap()
+        .get(b"Contents")
+        .unwrap()
+        .clone();
+    let mut spaces = Stream::new(dictionary! {}, vec![b' '; 1024 * 1024]);
+    spaces.compress().unwrap();
+    let spaces_id = doc.add_object(spaces);
+    let mut contents = vec![text_id];
+    contents.extend(std::iter::repeat_n(Object::Reference(spaces_id), 2_000));
+    set_page_contents(&mut doc, contents);
+    let bytes = pdf_bytes(&mut doc);
+    let before = peak_rss_mib();
+    let err = parse(DocumentFormat::Pdf, &bytes, &ParseLimits::default()).unwrap_err();
+    assert_eq!(err.code(), "decoded_too_large", "{err}");
+    let grown = peak_rss_mib().saturating_sub(before);
+    assert!(grown < 256, "the check itself took {grown} MiB");
+}
+
+#[test]
+fn pdf_form_calls_split_across_content_streams_still_count() {
+    // The page's streams `/M` and ` Do` only make a call together, and the
+    // pair is listed over and over; form M runs 100 KiB each time.
+    let build = |pairs: usize| {
+        let mut doc = build_pdf(&[&[&["Split calls"]]]);
+        let page_id = doc.get_pages()[&1];
+        let text_id = doc
+            .get_dictionary(page_id)
+            .unwrap()
+            .get(b"Contents")
+            .unwrap()
+            .clone();
+        let form_id = doc.add_object(Stream::new(
+            dictionary! { "Type" => "XObject", "Subtype" => "Form", "BBox" => vec![0.into(), 0.into(), 10.into(), 10.into()] },
+            vec![b' '; 100 * 1024],
+        ));
+        let font_id = doc.add_object(dictionary! {
+            "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        });
+        doc.get_object_mut(page_id).unwrap().as_dict_mut().unwrap().set(
+            "Resources",
+            dictionary! { "Font" => dictionary! { "F1" => font_id }, "XObject" => dictionary! { "M" => form_id } },
+        );
+        let name_id = doc.add_object(Stream::new(dictionary! {}, b"/M".to_vec()));
+        let call_id = doc.add_object(Stream::new(dictionary! {}, b" Do".to_vec()));
+        let mut contents = vec![text_id];
+        for _ in 0..pairs {
+            contents.push(Object::Reference(name_id));
+            contents.push(Object::Reference(call_id));
+        }
+        set_page_contents(&mut doc, contents);
+        pdf_bytes(&mut doc)
+    };
+    // 1,000 calls: 100 MB of form content, over the 64 MiB page budget.
+    let err = parse(DocumentFormat::Pdf, &build(1_000), &ParseLimits::default()).unwrap_err();
+    assert_eq!(err.code(), "decoded_too_large", "{err}");
+    // 100 calls (10 MB) are within it and the page's text comes out.
+    let doc = parse(DocumentFormat::Pdf, &build(100), &ParseLimits::default()).unwrap();
+    assert!(doc.text.contains("Split calls"), "{}", doc.text);
 }
 
 // ------------------------------------------------------------------ HTML
