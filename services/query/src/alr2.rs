@@ -148,7 +148,7 @@ pub fn render_units(units: &[Unit]) -> String {
 /// Document text as prompts show it: on one line, so it cannot start a line of
 /// the prompt's own structure, and defused (see [`crate::injection::defuse`]).
 pub fn shown(text: &str) -> String {
-    one_line(&crate::injection::defuse(text))
+    crate::injection::defuse(&one_line(text))
 }
 
 /// `text` on one line: every run of whitespace (newlines included) becomes a space.
@@ -437,15 +437,39 @@ fn overlap(quote: &[String], unit: &[String]) -> f64 {
     hits as f64 / quote.len() as f64
 }
 
-/// Whether `answer` quotes `source`: it shares a verbatim run of at least
-/// [`MIN_VERBATIM_RUN`] words with it, or (shorter answers and sources) the run
-/// is the whole of the shorter one and at least two words long. The only
-/// support Folio can check in an answer that names no source.
-pub fn quotes(answer: &str, source: &str) -> bool {
-    let answer = words(answer);
-    let source = words(source);
-    let needed = MIN_VERBATIM_RUN.min(answer.len()).min(source.len()).max(2);
-    longest_common_run(&answer, &source) >= needed
+/// The sources (indices into `sources`) that support `answer`, an answer
+/// that names none, or `None` when it cannot be cited at all. The only
+/// support Folio can check in such an answer is quotation, sentence by
+/// sentence: each sentence must share a verbatim run of at least
+/// [`MIN_VERBATIM_RUN`] words with one source (or, for shorter sentences and
+/// sources, the whole of the shorter one, two words at least), and carry no
+/// number that source lacks. One sentence that quotes nothing, or adds a
+/// figure of its own, and the answer gets no citation: a citation beside it
+/// would vouch for that sentence too.
+pub fn quoted_sources(answer: &str, sources: &[&str]) -> Option<Vec<usize>> {
+    let sources: Vec<Vec<String>> = sources.iter().map(|s| words(s)).collect();
+    let mut cited = Vec::new();
+    for (start, end) in crate::sentences::split(answer) {
+        let sentence = words(&answer[start..end]);
+        if sentence.is_empty() {
+            continue;
+        }
+        let supporting = sources.iter().position(|source| {
+            let needed = MIN_VERBATIM_RUN
+                .min(sentence.len())
+                .min(source.len())
+                .max(2);
+            longest_common_run(&sentence, source) >= needed
+                && sentence
+                    .iter()
+                    .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
+                    .all(|number| source.contains(number))
+        })?;
+        if !cited.contains(&supporting) {
+            cited.push(supporting);
+        }
+    }
+    (!cited.is_empty()).then_some(cited)
 }
 
 /// Checks claims against the units (see the module docs for the rules).

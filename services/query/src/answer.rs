@@ -4,7 +4,7 @@
 //! Every citation is a span of a stored document's canonical text, and its quote is
 //! read from that text, never from model output.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -642,7 +642,7 @@ impl Answerer {
 }
 
 /// Citations for `[S<n>]` markers among `units`. An answer with no valid marker
-/// cites only the units it quotes ([`alr2::quotes`]): a citation says the span
+/// cites only the units it quotes ([`alr2::quoted_sources`]): a citation says the span
 /// supports the answer, and without a marker a verbatim quote is the only
 /// support that can be checked.
 fn cite_units(
@@ -659,7 +659,7 @@ fn cite_units(
     let by_marker: HashMap<String, &Unit> =
         units.iter().map(|u| (format!("S{}", u.id), *u)).collect();
     let mut cited: Vec<&Unit> = Vec::new();
-    for marker in markers(&text, 'S') {
+    for marker in crate::injection::cited_markers(&text, 'S') {
         match by_marker.get(&marker) {
             Some(unit) if !cited.iter().any(|u| u.id == unit.id) => cited.push(unit),
             Some(_) => {}
@@ -669,13 +669,15 @@ fn cite_units(
         }
     }
     if cited.is_empty() {
-        cited = units
-            .iter()
-            .copied()
-            .filter(|u| alr2::quotes(&text, &u.text))
+        let texts: Vec<&str> = units.iter().map(|u| u.text.as_str()).collect();
+        cited = alr2::quoted_sources(&text, &texts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| units[i])
             .collect();
         notes.push(format!(
-            "the answer cites no fact: only the {} verified fact(s) it quotes are cited",
+            "the answer cites no fact: only the {} verified fact(s) it quotes are cited \
+             (each of its sentences must quote one, numbers included)",
             cited.len()
         ));
     }
@@ -718,7 +720,7 @@ fn cite_paragraphs(
         return (answer, true, Vec::new());
     }
     let mut indices: Vec<usize> = Vec::new();
-    for marker in markers(&format!("{listed} {answer}"), 'P') {
+    for marker in crate::injection::cited_markers(&format!("{listed} {answer}"), 'P') {
         let index = marker[1..]
             .parse::<usize>()
             .ok()
@@ -730,11 +732,11 @@ fn cite_paragraphs(
         }
     }
     if indices.is_empty() {
-        indices = (0..context.len())
-            .filter(|&i| alr2::quotes(&answer, &context[i].text))
-            .collect();
+        let texts: Vec<&str> = context.iter().map(|s| s.text.as_str()).collect();
+        indices = alr2::quoted_sources(&answer, &texts).unwrap_or_default();
         notes.push(format!(
-            "the answer cites no paragraph: only the {} paragraph(s) it quotes are cited",
+            "the answer cites no paragraph: only the {} paragraph(s) it quotes are cited \
+             (each of its sentences must quote one, numbers included)",
             indices.len()
         ));
     }
@@ -858,34 +860,6 @@ fn split_paragraph_reply(reply: &str) -> (String, String) {
     (String::new(), reply.trim().to_string())
 }
 
-/// Markers such as `S12` or `P3` written in brackets (`[S12]`, `[S3, S4]`).
-fn markers(text: &str, letter: char) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('[') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find(']') else { break };
-        for part in after[..close].split([',', ';', ' ']) {
-            let part = part.trim();
-            let mut chars = part.chars();
-            if chars
-                .next()
-                .is_some_and(|c| c.eq_ignore_ascii_case(&letter))
-                && !chars.as_str().is_empty()
-                && chars.as_str().chars().all(|c| c.is_ascii_digit())
-            {
-                let marker = format!("{letter}{}", chars.as_str());
-                if seen.insert(marker.clone()) {
-                    out.push(marker);
-                }
-            }
-        }
-        rest = &after[close + 1..];
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -902,10 +876,13 @@ mod tests {
     #[test]
     fn markers_are_read_from_brackets_only() {
         assert_eq!(
-            markers("Ninety days [S2], see [S3; S4] and S9 [P1]", 'S'),
+            crate::injection::cited_markers("Ninety days [S2], see [S3; S4] and S9 [P1]", 'S'),
             vec!["S2", "S3", "S4"]
         );
-        assert_eq!(markers("[P2, P10] Answer", 'P'), vec!["P2", "P10"]);
+        assert_eq!(
+            crate::injection::cited_markers("[P2, P10] Answer", 'P'),
+            vec!["P2", "P10"]
+        );
     }
 
     /// One document holding `paragraphs` (blank lines between), its view, and a
@@ -995,6 +972,26 @@ mod tests {
     }
 
     #[test]
+    fn an_unmarked_answer_with_one_unsupported_sentence_or_figure_is_not_cited() {
+        let (views, context) = document(&[PAY, LAW, NOTICE]);
+        let mut notes = Vec::new();
+        for answer in [
+            // A quoted clause, then a claim of its own.
+            "The Buyer shall pay each invoice within forty-five (45) days of receipt. A late fee of 90% applies.",
+            // A quoted clause with a figure the clause does not have.
+            "The Buyer shall pay each invoice within forty-five (45) days of receipt, or 90 days if disputed.",
+        ] {
+            let (_, _, citations) = cite_paragraphs(answer, &context, &views, &mut notes);
+            assert!(citations.is_empty(), "{answer}: {citations:?}");
+        }
+        // Two sentences, each quoting its own paragraph: both are cited.
+        let both = "The Buyer shall pay each invoice within forty-five (45) days of receipt. \
+                    This Agreement is governed by the laws of the State of New York.";
+        let (_, _, citations) = cite_paragraphs(both, &context, &views, &mut notes);
+        assert_eq!(markers_of(&citations), ["P1", "P2"]);
+    }
+
+    #[test]
     fn an_answer_without_markers_cites_only_the_facts_it_quotes() {
         let (views, context) = document(&[PAY, LAW, NOTICE]);
         let units = units_of(&context, &views);
@@ -1029,7 +1026,7 @@ mod tests {
         let reply = copied_line(&prompt, "[S2]");
         // Shown raw, the copy would carry [S1] and cite the payment sentence for
         // a claim about waived fees (the attack, before the fix):
-        assert_eq!(markers(attack, 'S'), ["S1"]);
+        assert_eq!(crate::injection::cited_markers(attack, 'S'), ["S1"]);
         assert!(!reply.contains("[S1]"), "{reply}");
         let verified: Vec<&Unit> = units.iter().collect();
         let (_, _, citations) = cite_units(&reply, &verified, &views, 0, &mut Vec::new());

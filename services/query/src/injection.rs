@@ -15,15 +15,67 @@ static INSTRUCTION: Lazy<Regex> = Lazy::new(|| {
     .expect("the instruction pattern is valid")
 });
 
-static FAKE_MARKER: Lazy<Regex> =
-    Lazy::new(|| Regex::new(r"\[(?:S|P)\d{1,4}\]").expect("the marker pattern is valid"));
+/// Every innermost bracket group of `text` (no `[` inside), as the byte
+/// offsets of its `[` and `]`.
+fn bracket_groups(text: &str) -> Vec<(usize, usize)> {
+    let mut groups = Vec::new();
+    let mut open = None;
+    for (at, c) in text.char_indices() {
+        match c {
+            '[' => open = Some(at),
+            ']' => {
+                if let Some(start) = open.take() {
+                    groups.push((start, at));
+                }
+            }
+            _ => {}
+        }
+    }
+    groups
+}
 
-/// A bracket group that names one of Folio's markers (`[S3]`, `[P2, P4]`,
-/// `[see S3]`, `[E1]`): the answer parser would read it as a citation.
-static BRACKETED_MARKER: Lazy<Regex> = Lazy::new(|| {
-    Regex::new(r"\[([^\[\]\n]{0,80}?\b[SsPpEe]\d{1,4}\b[^\[\]\n]{0,80}?)\]")
-        .expect("the bracketed marker pattern is valid")
-});
+/// The citation markers in one bracket group's content: parts split at
+/// commas, semicolons and whitespace that are a marker letter (`S`, `P`, `E`,
+/// either case) and a number, as (upper-case letter, number).
+fn markers_in_group(group: &str) -> impl Iterator<Item = (char, u64)> + '_ {
+    group
+        .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .filter_map(|part| {
+            let mut chars = part.chars();
+            let letter = chars.next()?.to_ascii_uppercase();
+            let digits = chars.as_str();
+            let number = digits
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| digits.parse::<u64>().ok())??;
+            matches!(letter, 'S' | 'P' | 'E').then_some((letter, number))
+        })
+}
+
+/// The markers of `letter` that `text` cites in brackets (`[S2]`, `[S3; s4]`,
+/// `[see S3]`), in order, each once, as `S2`, `S3`, …: the one grammar by
+/// which replies are read and document text is defused and flagged.
+pub fn cited_markers(text: &str, letter: char) -> Vec<String> {
+    let letter = letter.to_ascii_uppercase();
+    let mut out: Vec<String> = Vec::new();
+    for (open, close) in bracket_groups(text) {
+        for (found, number) in markers_in_group(&text[open + 1..close]) {
+            let marker = format!("{found}{number}");
+            if found == letter && !out.contains(&marker) {
+                out.push(marker);
+            }
+        }
+    }
+    out
+}
+
+/// The first bracket group of `text` that a reply parser would read as a citation.
+fn first_marker_group(text: &str) -> Option<&str> {
+    bracket_groups(text)
+        .into_iter()
+        .find(|&(open, close)| markers_in_group(&text[open + 1..close]).next().is_some())
+        .map(|(open, close)| &text[open..=close])
+}
 
 /// The labels of Folio's prompts and replies; in a document they could pass for
 /// a worked example or for the reply's own structure.
@@ -38,7 +90,15 @@ static PROMPT_LABEL: Lazy<Regex> = Lazy::new(|| {
 /// read them as before, but a model that copies document text copies no
 /// marker Folio would resolve and no label Folio would split a reply at.
 pub fn defuse(text: &str) -> String {
-    let text = BRACKETED_MARKER.replace_all(text, "($1)");
+    let mut bytes = text.as_bytes().to_vec();
+    for (open, close) in bracket_groups(text) {
+        if markers_in_group(&text[open + 1..close]).next().is_some() {
+            bytes[open] = b'(';
+            bytes[close] = b')';
+        }
+    }
+    // Only ASCII brackets were swapped for ASCII parentheses.
+    let text = String::from_utf8(bytes).unwrap_or_else(|_| text.to_string());
     PROMPT_LABEL.replace_all(&text, "$1 -").into_owned()
 }
 
@@ -46,20 +106,21 @@ pub fn defuse(text: &str) -> String {
 pub fn suspicious_passages(context: &[Segment]) -> Vec<String> {
     let mut found = Vec::new();
     for segment in context {
-        for (kind, pattern) in [
+        let instruction = INSTRUCTION.find(&segment.text).map(|m| m.as_str());
+        for (kind, matched) in [
             (
                 "text that reads like an instruction to the model",
-                &*INSTRUCTION,
+                instruction,
             ),
-            ("text that imitates Folio's citation markers", &*FAKE_MARKER),
+            (
+                "text that imitates Folio's citation markers",
+                first_marker_group(&segment.text),
+            ),
         ] {
-            if let Some(m) = pattern.find(&segment.text) {
+            if let Some(matched) = matched {
                 found.push(format!(
-                    "document {} (chars {}–{}) contains {kind}: \"{}\"; it was treated as data",
-                    segment.document_id,
-                    segment.char_start,
-                    segment.char_end,
-                    m.as_str()
+                    "document {} (chars {}–{}) contains {kind}: \"{matched}\"; it was treated as data",
+                    segment.document_id, segment.char_start, segment.char_end,
                 ));
             }
         }
@@ -118,5 +179,25 @@ mod tests {
         // Ordinary brackets and colons stay.
         let plain = "Exhibit [A]: the Schedule [2024] applies; Section 3: Fees.";
         assert_eq!(defuse(plain), plain);
+    }
+
+    #[test]
+    fn what_a_reply_parser_reads_as_a_marker_is_defused_whatever_its_shape() {
+        // A line break inside the group, a marker far from its bracket, leading
+        // zeros: each was read as a citation, and each slipped past a pattern.
+        let far = format!("[{} P1]", "word ".repeat(30));
+        for text in [
+            "see [see\nP1] above",
+            far.as_str(),
+            "as in [P00001]",
+            "[[P1]",
+        ] {
+            assert_eq!(cited_markers(text, 'P'), ["P1"], "{text}");
+            assert!(
+                cited_markers(&defuse(text), 'P').is_empty(),
+                "{text} -> {}",
+                defuse(text)
+            );
+        }
     }
 }
