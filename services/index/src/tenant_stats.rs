@@ -12,8 +12,9 @@
 //! A tenant's document count and summed field lengths cost a walk over its
 //! share of each segment, so they are cached per segment: a segment never
 //! changes except for its deletions, which the cache key includes. A term's
-//! document frequency is counted per search from its postings, for free where
-//! a segment holds only the tenant's live documents.
+//! document frequency is free where a segment holds only the tenant's live
+//! documents; elsewhere it is counted from its postings once and remembered
+//! with the segment.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -26,9 +27,14 @@ use tantivy::{DocId, DocSet, Opstamp, Searcher, SegmentReader, Term};
 
 use crate::IndexError;
 
-/// Tenants whose segment statistics are kept; past this many the cache starts
-/// over, bounding its memory (one bit per document of a shared segment, per tenant).
+/// Tenants whose segment statistics are kept; past this many the one that
+/// searched least recently is dropped, bounding the memory (one bit per
+/// document of a shared segment, per tenant).
 const MAX_CACHED_TENANTS: usize = 256;
+
+/// Terms whose counts one tenant's segment remembers: counting a common
+/// word walks its postings, and the same words come back search after search.
+const MAX_CACHED_TERMS: usize = 512;
 
 /// How much dearer looking one member up in a term's postings (a skip-list
 /// seek) is taken to be than checking one posting against the members.
@@ -55,6 +61,8 @@ struct TenantSegment {
     documents: u64,
     /// The members' summed lengths (decoded field norms) of each cached field.
     tokens: Vec<(Field, u64)>,
+    /// Terms counted before (the segment never changes under its key).
+    doc_freqs: Mutex<HashMap<Term, u64>>,
 }
 
 impl TenantSegment {
@@ -99,6 +107,7 @@ impl TenantSegment {
             members,
             documents,
             tokens: Vec::with_capacity(cached_fields.len()),
+            doc_freqs: Mutex::default(),
         };
         for &field in cached_fields {
             let tokens = segment.field_tokens(reader, field)?;
@@ -159,9 +168,31 @@ impl TenantSegment {
         let Some(bits) = &self.members else {
             return Ok(u64::from(info.doc_freq));
         };
+        let known = |freqs: &HashMap<Term, u64>| freqs.get(term).copied();
+        if let Some(count) = self.doc_freqs.lock().ok().as_deref().and_then(known) {
+            return Ok(count);
+        }
+        let count = self.count_members_in(reader, &inverted, &info, bits)?;
+        if let Ok(mut freqs) = self.doc_freqs.lock() {
+            if freqs.len() >= MAX_CACHED_TERMS {
+                freqs.clear();
+            }
+            freqs.insert(term.clone(), count);
+        }
+        Ok(count)
+    }
+
+    /// How many members the postings of `info` hold (see [`Self::doc_freq`]).
+    fn count_members_in(
+        &self,
+        reader: &SegmentReader,
+        inverted: &tantivy::InvertedIndexReader,
+        info: &tantivy::postings::TermInfo,
+        bits: &[u64],
+    ) -> tantivy::Result<u64> {
         if self.documents.saturating_mul(SEEK_COST) < u64::from(info.doc_freq) {
             let mut postings =
-                inverted.read_postings_from_terminfo(&info, IndexRecordOption::Basic)?;
+                inverted.read_postings_from_terminfo(info, IndexRecordOption::Basic)?;
             let mut count = 0u64;
             self.for_each_member(reader.max_doc(), |doc| {
                 if postings.doc() <= doc && postings.seek(doc) == doc {
@@ -171,7 +202,7 @@ impl TenantSegment {
             return Ok(count);
         }
         let mut postings =
-            inverted.read_block_postings_from_terminfo(&info, IndexRecordOption::Basic)?;
+            inverted.read_block_postings_from_terminfo(info, IndexRecordOption::Basic)?;
         let mut count = 0u64;
         loop {
             let docs = postings.docs();
@@ -193,7 +224,14 @@ pub(crate) struct TenantStatisticsCache {
     tenant_field: Field,
     /// Fields whose lengths are summed once per segment rather than per search.
     cached_fields: Vec<Field>,
-    segments: Mutex<HashMap<String, HashMap<SegmentKey, Arc<TenantSegment>>>>,
+    tenants: Mutex<HashMap<String, CachedTenant>>,
+}
+
+/// One tenant's cached segments, and when it last searched.
+#[derive(Debug)]
+struct CachedTenant {
+    used: std::time::Instant,
+    segments: HashMap<SegmentKey, Arc<TenantSegment>>,
 }
 
 impl TenantStatisticsCache {
@@ -201,7 +239,7 @@ impl TenantStatisticsCache {
         Self {
             tenant_field,
             cached_fields,
-            segments: Mutex::default(),
+            tenants: Mutex::default(),
         }
     }
 
@@ -214,8 +252,11 @@ impl TenantStatisticsCache {
         let readers = searcher.segment_readers();
         let keys: Vec<SegmentKey> = readers.iter().map(segment_key).collect();
         let mut segments: Vec<Option<Arc<TenantSegment>>> = {
-            let cache = self.lock()?;
-            let known = cache.get(tenant);
+            let mut cache = self.lock()?;
+            let known = cache.get_mut(tenant).map(|known| {
+                known.used = std::time::Instant::now();
+                &known.segments
+            });
             keys.iter()
                 .map(|key| known.and_then(|known| known.get(key)).cloned())
                 .collect()
@@ -237,12 +278,26 @@ impl TenantStatisticsCache {
         if !computed.is_empty() {
             let mut cache = self.lock()?;
             if cache.len() >= MAX_CACHED_TENANTS && !cache.contains_key(tenant) {
-                cache.clear();
+                let least_recent = cache
+                    .iter()
+                    .min_by_key(|(_, known)| known.used)
+                    .map(|(name, _)| name.clone());
+                if let Some(name) = least_recent {
+                    cache.remove(&name);
+                }
             }
-            let known = cache.entry(tenant.to_string()).or_default();
-            // Segments merged away or with newer deletions are not searched again.
-            known.retain(|key, _| keys.contains(key));
-            known.extend(computed);
+            // A new segment means merges or deletions: segments merged away or
+            // with newer deletions are not searched again, by any tenant.
+            for known in cache.values_mut() {
+                known.segments.retain(|key, _| keys.contains(key));
+            }
+            let known = cache
+                .entry(tenant.to_string())
+                .or_insert_with(|| CachedTenant {
+                    used: std::time::Instant::now(),
+                    segments: HashMap::new(),
+                });
+            known.segments.extend(computed);
         }
         let segments: Vec<Arc<TenantSegment>> = segments.into_iter().flatten().collect();
         let documents = segments.iter().map(|segment| segment.documents).sum();
@@ -255,13 +310,8 @@ impl TenantStatisticsCache {
         })
     }
 
-    fn lock(
-        &self,
-    ) -> Result<
-        std::sync::MutexGuard<'_, HashMap<String, HashMap<SegmentKey, Arc<TenantSegment>>>>,
-        IndexError,
-    > {
-        self.segments
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, CachedTenant>>, IndexError> {
+        self.tenants
             .lock()
             .map_err(|_: PoisonError<_>| IndexError::Poisoned("tenant statistics"))
     }

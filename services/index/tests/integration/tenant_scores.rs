@@ -194,6 +194,59 @@ fn identical_chunks_of_two_tenants_score_by_their_own_tenants_statistics() {
     );
 }
 
+/// A's hits in an index holding only `a_chunks`: the reference, scored with
+/// tantivy's own statistics of that index.
+fn hits_alone(a_chunks: &[IndexedChunk], query: &str) -> Vec<(uuid::Uuid, u32)> {
+    let dir = tempfile::tempdir().unwrap();
+    let alone = Bm25Index::open_or_create(&dir.path().join("bm25")).unwrap();
+    alone.add(a_chunks).unwrap();
+    alone.commit().unwrap();
+    exact(&alone.search(query, &SearchFilter::tenant("a"), 10).unwrap())
+}
+
+/// A small tenant beside a large one in one segment: its word counts come from
+/// looking its few documents up in long postings (not from walking them), and a
+/// deletion after its statistics were cached is counted, both as an index of
+/// its own would score them.
+#[test]
+fn a_small_tenant_in_a_shared_segment_scores_as_alone_before_and_after_a_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Bm25Index::open_or_create(&dir.path().join("bm25")).unwrap();
+    let mut a_chunks: Vec<IndexedChunk> = [
+        "Termination requires ninety days written notice.",
+        "Notice of a claim is due within ten days.",
+        "Payment is due on receipt of the invoice.",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, body)| chunk("a", "c", &format!("a-{i}"), 1, i as u32, "", body))
+    .collect();
+    let mut all = a_chunks.clone();
+    for i in 0..200 {
+        all.push(chunk(
+            "b",
+            "c",
+            &format!("b-{i}"),
+            1,
+            0,
+            "",
+            "notice of termination and notice of payment",
+        ));
+    }
+    // One commit: one segment shared by both tenants.
+    index.add(&all).unwrap();
+    index.commit().unwrap();
+    let query = "notice termination payment";
+    let search = || exact(&index.search(query, &SearchFilter::tenant("a"), 10).unwrap());
+    assert_eq!(search(), hits_alone(&a_chunks, query));
+    // Searched again from the cache: the same.
+    assert_eq!(search(), hits_alone(&a_chunks, query));
+    index.delete_document("a-1").unwrap();
+    index.commit().unwrap();
+    a_chunks.remove(1);
+    assert_eq!(search(), hits_alone(&a_chunks, query), "after A's deletion");
+}
+
 type Row = (bool, u8, u8, Vec<&'static str>, Vec<&'static str>);
 
 const WORDS: [&str; 12] = [
