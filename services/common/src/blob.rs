@@ -317,8 +317,10 @@ impl BlobStore {
         &self,
         older_than: std::time::Duration,
     ) -> Result<Vec<PathBuf>, BlobError> {
-        let stale = |path: &Path| {
-            std::fs::metadata(path)
+        // Asynchronous file-system calls: the sweep runs beside live requests.
+        let stale = |path: PathBuf| async move {
+            tokio::fs::metadata(&path)
+                .await
                 .and_then(|meta| meta.modified())
                 .ok()
                 .and_then(|modified| modified.elapsed().ok())
@@ -330,7 +332,10 @@ impl BlobStore {
                 continue;
             };
             let part = dir.join(ORIGINAL_PART);
-            if stale(&part) && !dir.join(ORIGINAL).exists() {
+            let finished = tokio::fs::try_exists(dir.join(ORIGINAL))
+                .await
+                .unwrap_or(true);
+            if !finished && stale(part.clone()).await {
                 match tokio::fs::remove_dir_all(&dir).await {
                     Ok(()) => removed.push(part),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -339,7 +344,7 @@ impl BlobStore {
                 continue;
             }
             let canonical_part = dir.join(CANONICAL_PART);
-            if stale(&canonical_part) {
+            if stale(canonical_part.clone()).await {
                 match tokio::fs::remove_file(&canonical_part).await {
                     Ok(()) => removed.push(canonical_part),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -30,7 +30,7 @@ pub enum StoreError {
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// The URL names no supported database.
-    #[error("unsupported store URL {0:?}: use sqlite://PATH or postgres://…")]
+    #[error("unsupported store URL scheme {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     /// A row the caller asked for does not exist (or belongs to another tenant).
     #[error("{0} not found")]
@@ -61,7 +61,9 @@ impl Dialect {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self::Postgres)
         } else {
-            Err(StoreError::UnsupportedUrl(url.to_string()))
+            // The scheme only: the rest of a URL may carry a password.
+            let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+            Err(StoreError::UnsupportedUrl(scheme.to_string()))
         }
     }
 
@@ -416,14 +418,7 @@ impl MetadataStore {
 
     /// A tenant's keys, oldest first.
     pub async fn list_api_keys(&self, tenant_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, tenant_id, name, role, hash, created_at, revoked_at FROM api_keys \
-             WHERE tenant_id = $1 ORDER BY created_at, id",
-        )
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(api_key_from_row).collect()
+        Ok(self.list_api_keys_page(tenant_id, Page::ALL).await?.items)
     }
 
     /// Revokes a tenant's key; another tenant's key is not found.
@@ -498,33 +493,15 @@ impl MetadataStore {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(Collection {
-                id: row.try_get("id")?,
-                tenant_id: row.try_get("tenant_id")?,
-                name: row.try_get("name")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(collection_from_row).transpose()
     }
 
     /// Every collection of a tenant, by name.
     pub async fn list_collections(&self, tenant_id: &str) -> Result<Vec<Collection>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, tenant_id, name FROM collections WHERE tenant_id = $1 ORDER BY name",
-        )
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(Collection {
-                    id: row.try_get("id")?,
-                    tenant_id: row.try_get("tenant_id")?,
-                    name: row.try_get("name")?,
-                })
-            })
-            .collect()
+        Ok(self
+            .list_collections_page(tenant_id, Page::ALL)
+            .await?
+            .items)
     }
 
     // ---- documents ---------------------------------------------------------------
@@ -634,17 +611,10 @@ impl MetadataStore {
         tenant_id: &str,
         collection_id: Option<&str>,
     ) -> Result<Vec<DocumentRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {DOCUMENT_COLUMNS} {DOCUMENT_JOINS} WHERE d.tenant_id = $1 \
-             AND d.status <> 'deleting' AND ($2 = '' OR d.collection_id = $2) \
-             ORDER BY d.created_at DESC, d.name"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(tenant_id)
-            .bind(collection_id.unwrap_or(""))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(document_from_row).collect()
+        Ok(self
+            .list_documents_page(tenant_id, collection_id, Page::ALL)
+            .await?
+            .items)
     }
 
     /// One document of a tenant; `NotFound` for another tenant's id.
@@ -1111,10 +1081,31 @@ impl MetadataStore {
                     job.attempts
                 ),
             };
-            tracing::warn!(job = %job.id, document = %job.document_id, attempts = job.attempts, "failing a job that crashed its worker");
-            match job.kind {
-                JobKind::Ingest => self.fail_ingest(&job, &reason).await?,
-                _ => self.fail_job(&job.id, &reason).await?,
+            // Failed only if it is still exhausted and unclaimed: between the
+            // read and now another worker may have claimed it, or its own
+            // worker renewed the lease and finished it.
+            let mut tx = self.write_tx().await?;
+            let failed = sqlx::query(
+                "UPDATE jobs SET status = 'failed', stage = 'failed', error_code = $1, error_message = $2, \
+                 lease_owner = NULL, lease_expires_at = NULL, finished_at = $3, updated_at = $3 \
+                 WHERE id = $4 AND attempts >= $5 \
+                 AND (status = 'queued' OR (status = 'running' AND lease_expires_at < $3))",
+            )
+            .bind(&reason.code)
+            .bind(&reason.message)
+            .bind(now)
+            .bind(&job.id)
+            .bind(max_attempts)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if failed && job.kind == JobKind::Ingest {
+                record_ingest_failure(&mut tx, &job, &reason, now).await?;
+            }
+            tx.commit().await?;
+            if failed {
+                tracing::warn!(job = %job.id, document = %job.document_id, attempts = job.attempts, "failed a job that crashed its worker");
             }
         }
         Ok(())
@@ -1341,28 +1332,7 @@ impl MetadataStore {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
         finish_job(&mut tx, &job.id, "failed", Some(reason), now).await?;
-        sqlx::query(
-            "UPDATE document_versions SET status = 'failed', error_code = $1, error_message = $2 \
-             WHERE document_id = $3 AND version = $4",
-        )
-        .bind(&reason.code)
-        .bind(&reason.message)
-        .bind(&job.document_id)
-        .bind(job.version)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE documents SET status = CASE WHEN current_version IS NULL THEN 'failed' ELSE 'ready' END, \
-             error_code = $1, error_message = $2, updated_at = $3 \
-             WHERE id = $4 AND latest_version = $5 AND status <> 'deleting'",
-        )
-        .bind(&reason.code)
-        .bind(&reason.message)
-        .bind(now)
-        .bind(&job.document_id)
-        .bind(job.version)
-        .execute(&mut *tx)
-        .await?;
+        record_ingest_failure(&mut tx, job, reason, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1401,21 +1371,25 @@ impl MetadataStore {
         tenant_id: &str,
         limit: i64,
     ) -> Result<Vec<JobRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 ORDER BY created_at DESC, id LIMIT $2"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(tenant_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(job_from_row).collect()
+        let page = Page {
+            limit: usize::try_from(limit).unwrap_or(0),
+            offset: 0,
+        };
+        Ok(self.list_jobs_page(tenant_id, page).await?.items)
     }
 
     /// Jobs still queued or running (all tenants).
     pub async fn open_job_count(&self) -> Result<i64, StoreError> {
         Ok(self.counts().await?.open_jobs)
     }
+}
+
+fn collection_from_row(row: &AnyRow) -> Result<Collection, StoreError> {
+    Ok(Collection {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+    })
 }
 
 fn api_key_from_row(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
@@ -1453,6 +1427,39 @@ async fn insert_job(
     .execute(&mut **tx)
     .await?;
     Ok(id)
+}
+
+/// Marks an ingestion job's version failed, and its document too unless an
+/// earlier version still serves it.
+async fn record_ingest_failure(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    job: &JobRecord,
+    reason: &FailureReason,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE document_versions SET status = 'failed', error_code = $1, error_message = $2 \
+         WHERE document_id = $3 AND version = $4",
+    )
+    .bind(&reason.code)
+    .bind(&reason.message)
+    .bind(&job.document_id)
+    .bind(job.version)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE documents SET status = CASE WHEN current_version IS NULL THEN 'failed' ELSE 'ready' END, \
+         error_code = $1, error_message = $2, updated_at = $3 \
+         WHERE id = $4 AND latest_version = $5 AND status <> 'deleting'",
+    )
+    .bind(&reason.code)
+    .bind(&reason.message)
+    .bind(now)
+    .bind(&job.document_id)
+    .bind(job.version)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn finish_job(

@@ -1,11 +1,12 @@
 //! One page of a tenant's list: documents, collections, API keys and jobs, in the
 //! same order as the whole lists, so that consecutive pages tile them.
 
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::AssertSqlSafe;
 
 use super::{
-    api_key_from_row, document_from_row, job_from_row, ApiKeyRecord, Collection, DocumentRecord,
-    JobRecord, MetadataStore, StoreError, DOCUMENT_COLUMNS, DOCUMENT_JOINS, JOB_COLUMNS,
+    api_key_from_row, collection_from_row, document_from_row, job_from_row, ApiKeyRecord,
+    Collection, DocumentRecord, JobRecord, MetadataStore, StoreError, DOCUMENT_COLUMNS,
+    DOCUMENT_JOINS, JOB_COLUMNS,
 };
 
 /// Which slice of a list to read: `limit` items after skipping `offset`.
@@ -27,6 +28,12 @@ pub struct PageOf<T> {
 }
 
 impl Page {
+    /// The whole list, in one page.
+    pub const ALL: Page = Page {
+        limit: usize::MAX,
+        offset: 0,
+    };
+
     /// SQL's `LIMIT $a OFFSET $b` binds: one row more than wanted, to learn
     /// whether another page follows.
     fn binds(self) -> (i64, i64) {
@@ -89,15 +96,9 @@ impl MetadataStore {
         .fetch_all(&self.pool)
         .await?;
         let items = rows
-            .into_iter()
-            .map(|row| {
-                Ok(Collection {
-                    id: row.try_get("id")?,
-                    tenant_id: row.try_get("tenant_id")?,
-                    name: row.try_get("name")?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
+            .iter()
+            .map(collection_from_row)
+            .collect::<Result<_, _>>()?;
         Ok(page.cut(items))
     }
 
