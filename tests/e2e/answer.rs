@@ -48,14 +48,32 @@ fn assert_citations_resolve(answer: &Value, text: &str) {
         assert!(c["marker"].as_str().unwrap().len() >= 2);
     }
     // An answer is cited with nothing only when it names no source (no marker)
-    // and quotes none: Folio no longer cites every paragraph for it.
+    // or names only sources it was not given, and does not quote one sentence by
+    // sentence; the trace says which.
     if answer["no_answer"] == false && citations.is_empty() {
         let written = answer["answer"].as_str().unwrap_or("");
         let marked = written.match_indices('[').any(|(at, _)| {
             let rest = &written[at + 1..];
             rest.starts_with(['S', 'P']) && rest[1..].starts_with(|c: char| c.is_ascii_digit())
         });
-        assert!(!marked, "a marked answer without citations: {answer}");
+        match answer["trace"]["notes"].as_array() {
+            Some(notes) => {
+                let said = |what: &str| {
+                    notes
+                        .iter()
+                        .any(|n| n.as_str().unwrap_or("").contains(what))
+                };
+                assert!(
+                    said("the answer cites no"),
+                    "an uncited answer without its reason: {answer}"
+                );
+                assert!(
+                    !marked || said("which is not a verified fact") || said("which was not given"),
+                    "a marked answer without citations: {answer}"
+                );
+            }
+            None => assert!(!marked, "a marked answer without citations: {answer}"),
+        }
     }
 }
 
@@ -89,12 +107,11 @@ async fn ask_over_http_sse_and_the_cli_with_exact_citations() {
         let (status, answer) = server
             .post(
                 "/v1/ask",
-                json!({"question": QUESTION, "documents": [id], "pipeline": pipeline}),
+                json!({"question": QUESTION, "documents": [id], "pipeline": pipeline, "trace": true}),
             )
             .await;
         assert_eq!(status, 200, "{pipeline}: {answer}");
         assert_eq!(answer["pipeline"], pipeline);
-        assert!(answer.get("trace").is_none(), "the trace is opt-in");
         assert!(answer["answer"].as_str().is_some_and(|a| !a.is_empty()));
         assert!(answer["timings"]["total_s"].as_f64().unwrap() > 0.0);
         assert_citations_resolve(&answer, &text);
@@ -181,6 +198,7 @@ async fn ask_over_http_sse_and_the_cli_with_exact_citations() {
         streamed.contains(answer["answer"].as_str().unwrap().trim()),
         "streamed {streamed:?} vs {answer}"
     );
+    assert!(answer.get("trace").is_none(), "the trace is opt-in");
     let citations: Value = serde_json::from_str(&events[events.len() - 3].1).unwrap();
     assert_eq!(citations, answer["citations"]);
     assert_citations_resolve(&answer, &text);

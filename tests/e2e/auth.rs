@@ -12,7 +12,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Value};
 
-use crate::harness::{chat_body, client_with_key, folio_ok, get_json, Server};
+use crate::harness::{chat_body, client_with_key, create_tenant_key, folio_ok, get_json, Server};
 
 /// What a route needs, as the API promises it (README, "Keys and roles").
 fn expected_role(method: &str, path: &str) -> &'static str {
@@ -61,18 +61,6 @@ async fn call(
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn create_tenant_key(data: &std::path::Path, tenant: &str, role: &str) -> String {
-    folio_ok(data, &["admin", "tenant", "create", tenant]);
-    let out = folio_ok(
-        data,
-        &[
-            "admin", "key", "create", "--tenant", tenant, "--role", role, "--json",
-        ],
-    );
-    let created: Value = serde_json::from_slice(&out).unwrap();
-    created["key"].as_str().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]

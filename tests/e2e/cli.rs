@@ -262,31 +262,13 @@ fn an_embedder_change_is_reported_until_the_vectors_are_rebuilt() {
 /// A well-formed one-page PDF whose page draws nothing: what a scan without an
 /// OCR layer looks like to a text extractor.
 fn textless_pdf() -> Vec<u8> {
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << >> >>",
-        "<< /Length 0 >>\nstream\n\nendstream",
-    ];
-    let mut pdf = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(pdf.len());
-        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = pdf.len();
-    pdf.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    let mut pdf = crate::harness::PdfWriter::new();
+    let catalog = pdf.add(b"<< /Type /Catalog /Pages 2 0 R >>".to_vec());
+    pdf.add(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec());
+    pdf.add(
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << >> >>"
+            .to_vec(),
     );
-    for offset in offsets {
-        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    pdf.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    pdf
+    pdf.add(b"<< /Length 0 >>\nstream\n\nendstream".to_vec());
+    pdf.finish(catalog)
 }

@@ -21,6 +21,11 @@ pub fn tiny_docx(body_paragraph: &str) -> Vec<u8> {
 <w:tr><w:tc><w:p><w:r><w:t>Setup</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>$1,000</w:t></w:r></w:p></w:tc></w:tr></w:tbl>
 </w:body></w:document>"#
     );
+    docx_with(&document)
+}
+
+/// A DOCX package holding `document` as its `word/document.xml`.
+pub fn docx_with(document: &str) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     {
         let mut zip = zip::ZipWriter::new(&mut out);

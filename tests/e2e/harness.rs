@@ -453,3 +453,65 @@ pub async fn create_database(admin_url: &str, label: &str) -> String {
     let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
     format!("{base}/{name}")
 }
+
+/// A minimal PDF written object by object, with a correct cross-reference table.
+#[derive(Default)]
+pub struct PdfWriter {
+    objects: Vec<Vec<u8>>,
+}
+
+impl PdfWriter {
+    pub fn new() -> Self {
+        PdfWriter::default()
+    }
+
+    /// Adds an object; returns its number.
+    pub fn add(&mut self, body: Vec<u8>) -> usize {
+        self.objects.push(body);
+        self.objects.len()
+    }
+
+    /// Sets object `number` (reserved earlier with a placeholder).
+    pub fn set(&mut self, number: usize, body: Vec<u8>) {
+        self.objects[number - 1] = body;
+    }
+
+    pub fn finish(self, root: usize) -> Vec<u8> {
+        let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, body) in self.objects.iter().enumerate() {
+            offsets.push(out.len());
+            out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+            out.extend_from_slice(body);
+            out.extend_from_slice(b"\nendobj\n");
+        }
+        let xref = out.len();
+        out.extend_from_slice(
+            format!("xref\n0 {}\n0000000000 65535 f \n", offsets.len() + 1).as_bytes(),
+        );
+        for offset in offsets {
+            out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+        }
+        out.extend_from_slice(
+            format!(
+                "trailer\n<< /Size {} /Root {root} 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+                self.objects.len() + 1
+            )
+            .as_bytes(),
+        );
+        out
+    }
+}
+
+/// Creates tenant `tenant` and a key of `role` for it; returns the key.
+pub async fn create_tenant_key(data: &Path, tenant: &str, role: &str) -> String {
+    folio_ok(data, &["admin", "tenant", "create", tenant]);
+    let out = folio_ok(
+        data,
+        &[
+            "admin", "key", "create", "--tenant", tenant, "--role", role, "--json",
+        ],
+    );
+    let created: Value = serde_json::from_slice(&out).expect("key create prints JSON");
+    created["key"].as_str().expect("a key").to_string()
+}

@@ -9,58 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::documents::{entity_bomb_docx, zip_bomb_docx};
-use crate::harness::{eval_doc, Server, SETTLE, SMALL_CONTRACTS};
-
-/// A minimal PDF written object by object, with a correct cross-reference table.
-struct PdfWriter {
-    objects: Vec<Vec<u8>>,
-}
-
-impl PdfWriter {
-    fn new() -> Self {
-        PdfWriter {
-            objects: Vec::new(),
-        }
-    }
-
-    /// Adds an object; returns its number.
-    fn add(&mut self, body: Vec<u8>) -> usize {
-        self.objects.push(body);
-        self.objects.len()
-    }
-
-    /// Sets object `number` (reserved earlier with a placeholder).
-    fn set(&mut self, number: usize, body: Vec<u8>) {
-        self.objects[number - 1] = body;
-    }
-
-    fn finish(self, root: usize) -> Vec<u8> {
-        let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
-        let mut offsets = Vec::new();
-        for (i, body) in self.objects.iter().enumerate() {
-            offsets.push(out.len());
-            out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
-            out.extend_from_slice(body);
-            out.extend_from_slice(b"\nendobj\n");
-        }
-        let xref = out.len();
-        out.extend_from_slice(
-            format!("xref\n0 {}\n0000000000 65535 f \n", offsets.len() + 1).as_bytes(),
-        );
-        for offset in offsets {
-            out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-        }
-        out.extend_from_slice(
-            format!(
-                "trailer\n<< /Size {} /Root {root} 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-                self.objects.len() + 1
-            )
-            .as_bytes(),
-        );
-        out
-    }
-}
+use crate::documents::{docx_with, entity_bomb_docx, zip_bomb_docx};
+use crate::harness::{eval_doc, PdfWriter, Server, SETTLE, SMALL_CONTRACTS};
 
 fn stream(dict: &str, data: &[u8]) -> Vec<u8> {
     let mut out = format!("<< /Length {} {dict} >>\nstream\n", data.len()).into_bytes();
@@ -230,23 +180,11 @@ fn deep_html(depth: usize) -> Vec<u8> {
 
 /// A DOCX whose body nests `depth` tables (each in the cell of the last).
 fn deep_docx(depth: usize) -> Vec<u8> {
-    let document = format!(
+    docx_with(&format!(
         r#"<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{}<w:p><w:r><w:t>Governing law: Delaware.</w:t></w:r></w:p>{}</w:body></w:document>"#,
         "<w:tbl><w:tr><w:tc>".repeat(depth),
         "</w:tc></w:tr></w:tbl>".repeat(depth)
-    );
-    let mut out = std::io::Cursor::new(Vec::new());
-    {
-        let mut zip = zip::ZipWriter::new(&mut out);
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        zip.start_file("[Content_Types].xml", options).unwrap();
-        zip.write_all(br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#).unwrap();
-        zip.start_file("word/document.xml", options).unwrap();
-        zip.write_all(document.as_bytes()).unwrap();
-        zip.finish().unwrap();
-    }
-    out.into_inner()
+    ))
 }
 
 async fn upload_one(server: &Server, name: &str, bytes: Vec<u8>) -> String {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
-use crate::harness::{client_with_key, folio, folio_ok, Server};
+use crate::harness::{client_with_key, create_tenant_key, folio, Server};
 
 /// The default `limits.max_query_bytes`.
 const MAX_QUERY_BYTES: usize = 4096;
@@ -66,18 +66,6 @@ async fn post(client: &reqwest::Client, url: String, body: &Value) -> (u16, Valu
     let response = client.post(url).json(body).send().await.expect("POST");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn create_tenant_key(data: &std::path::Path, tenant: &str, role: &str) -> String {
-    folio_ok(data, &["admin", "tenant", "create", tenant]);
-    let out = folio_ok(
-        data,
-        &[
-            "admin", "key", "create", "--tenant", tenant, "--role", role, "--json",
-        ],
-    );
-    let created: Value = serde_json::from_slice(&out).expect("key create prints JSON");
-    created["key"].as_str().expect("a key").to_string()
 }
 
 async fn upload_with(client: &reqwest::Client, base: &str, name: &str, bytes: Vec<u8>) -> String {

@@ -10,21 +10,9 @@ use folio_common::store::MetadataStore;
 use folio_index::{Bm25Index, EdgeVectorStore, SearchFilter, VectorStore};
 use serde_json::{json, Value};
 
-use crate::harness::{client_with_key, eval_doc, folio_ok, Server, SMALL_CONTRACTS};
+use crate::harness::{client_with_key, create_tenant_key, eval_doc, Server, SMALL_CONTRACTS};
 
 const SETTLE: Duration = Duration::from_secs(180);
-
-async fn create_tenant_key(data: &Path, tenant: &str) -> String {
-    folio_ok(data, &["admin", "tenant", "create", tenant]);
-    let out = folio_ok(
-        data,
-        &[
-            "admin", "key", "create", "--tenant", tenant, "--role", "editor", "--json",
-        ],
-    );
-    let created: Value = serde_json::from_slice(&out).unwrap();
-    created["key"].as_str().unwrap().to_string()
-}
 
 async fn upload_as(
     server: &Server,
@@ -159,7 +147,7 @@ async fn another_tenants_uploads_and_deletions_do_not_move_a_tenants_scores() {
     let before = searches(&server).await;
     assert!(before.iter().all(|(bm25, _)| !bm25.is_empty()));
 
-    let other = client_with_key(&create_tenant_key(data.path(), "other").await);
+    let other = client_with_key(&create_tenant_key(data.path(), "other", "editor").await);
     let mut jobs = Vec::new();
     for name in &SMALL_CONTRACTS[1..] {
         jobs.push(upload_as(&server, &other, name, eval_doc(name)).await);

@@ -13,14 +13,7 @@ use crate::cli::{AdminCommand, KeyCommand, TenantCommand};
 pub async fn run(config: &FolioConfig, command: AdminCommand) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store = MetadataStore::connect(&config.store_url(), 2)
-        .await
-        .with_context(|| {
-            format!(
-                "opening the metadata store {}",
-                crate::secrets::redacted_url(&config.store_url())
-            )
-        })?;
+    let store = crate::runtime::open_store(config, 2).await?;
     match command {
         AdminCommand::Tenant(TenantCommand::Create { name }) => {
             let name = name.trim();

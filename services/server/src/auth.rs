@@ -170,6 +170,15 @@ const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Entries kept per map before expired ones are swept.
 const SWEEP_ABOVE: usize = 10_000;
 
+/// Most subjects whose failures are counted at once. Past it (a guessing
+/// attack from very many addresses) a subject not yet counted is refused
+/// until expired entries can be swept: failing closed costs only keys that
+/// have not proven themselves on this node.
+const MAX_TRACKED: usize = 200_000;
+
+/// How long a key waits for a hashing slot before it is told to retry.
+const HASHING_WAIT: Duration = Duration::from_secs(5);
+
 /// Recognizes keys on requests, remembering recently verified ones. Argon2 is
 /// deliberately expensive (~19 MiB and tens of milliseconds a hash): at most
 /// `key_verifications` run at once, and a key id or client address that failed
@@ -215,12 +224,19 @@ impl KeyVerifier {
                 return Err(AuthError::Throttled { retry_after });
             }
         }
+        // An id that names no key counts against the address only: guessing
+        // made-up ids must not lock real keys out, nor fill the map with ids.
+        let address_only = &subjects[..subjects.len().min(usize::from(client.is_some()))];
+        let failed_unknown = || {
+            self.failures.record(address_only);
+            AuthError::Invalid
+        };
         let failed = || {
             self.failures.record(&subjects);
             AuthError::Invalid
         };
-        let id = id.ok_or_else(failed)?;
-        let record = self.store.api_key(id).await?.ok_or_else(failed)?;
+        let id = id.ok_or_else(failed_unknown)?;
+        let record = self.store.api_key(id).await?.ok_or_else(failed_unknown)?;
         if record.revoked_at.is_some() {
             return Err(failed());
         }
@@ -228,10 +244,19 @@ impl KeyVerifier {
         // A digest that matched this id's hash before matches it again: the hash of
         // a key never changes, and revocation was checked above.
         let matches = proven || {
-            let permit = Arc::clone(&self.hashing)
-                .acquire_owned()
-                .await
-                .map_err(|e| AuthError::Hash(e.to_string()))?;
+            // A bounded wait for a hashing slot, and the limit checked again
+            // once one is free: attempts sent all at once all passed the first
+            // check, and only the ones before them have been counted since.
+            let permit =
+                tokio::time::timeout(HASHING_WAIT, Arc::clone(&self.hashing).acquire_owned())
+                    .await
+                    .map_err(|_| AuthError::Throttled {
+                        retry_after: Duration::from_secs(1),
+                    })?
+                    .map_err(|e| AuthError::Hash(e.to_string()))?;
+            if let Some(retry_after) = self.failures.blocked(&subjects) {
+                return Err(AuthError::Throttled { retry_after });
+            }
             let key = key.to_string();
             let hash = record.hash.clone();
             tokio::task::spawn_blocking(move || {
@@ -289,7 +314,29 @@ impl KeyVerifier {
 #[derive(Debug)]
 struct FailedAttempts {
     per_window: u32,
-    counts: Mutex<HashMap<String, (u32, Instant)>>,
+    counts: Mutex<FailureCounts>,
+}
+
+#[derive(Debug)]
+struct FailureCounts {
+    by_subject: HashMap<String, (u32, Instant)>,
+    last_sweep: Instant,
+}
+
+impl FailureCounts {
+    /// Drops expired windows, at most once a window: a sweep walks every
+    /// entry, and under attack every entry is fresh.
+    fn sweep(&mut self) {
+        if self.by_subject.len() > SWEEP_ABOVE && self.last_sweep.elapsed() >= FAILURE_WINDOW {
+            self.by_subject
+                .retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+            self.last_sweep = Instant::now();
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.by_subject.len() >= MAX_TRACKED
+    }
 }
 
 impl FailedAttempts {
@@ -297,19 +344,26 @@ impl FailedAttempts {
     fn new(per_window: u32) -> Self {
         FailedAttempts {
             per_window,
-            counts: Mutex::new(HashMap::new()),
+            counts: Mutex::new(FailureCounts {
+                by_subject: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
         }
     }
 
-    /// How long until every subject may try again, if any of them is at its limit.
+    /// How long until every subject may try again, if any of them is at its
+    /// limit (or, with the table full, is not in it).
     fn blocked(&self, subjects: &[String]) -> Option<Duration> {
         if self.per_window == 0 {
             return None;
         }
         let counts = self.counts.lock().ok()?;
+        if counts.full() && subjects.iter().any(|s| !counts.by_subject.contains_key(s)) {
+            return Some(FAILURE_WINDOW.saturating_sub(counts.last_sweep.elapsed()));
+        }
         subjects
             .iter()
-            .filter_map(|subject| counts.get(subject))
+            .filter_map(|subject| counts.by_subject.get(subject))
             .filter(|(failures, since)| {
                 *failures >= self.per_window && since.elapsed() < FAILURE_WINDOW
             })
@@ -324,11 +378,15 @@ impl FailedAttempts {
         let Ok(mut counts) = self.counts.lock() else {
             return;
         };
-        if counts.len() > SWEEP_ABOVE {
-            counts.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
-        }
+        counts.sweep();
         for subject in subjects {
-            let (failures, since) = counts.entry(subject.clone()).or_insert((0, Instant::now()));
+            if counts.full() && !counts.by_subject.contains_key(subject) {
+                continue;
+            }
+            let (failures, since) = counts
+                .by_subject
+                .entry(subject.clone())
+                .or_insert((0, Instant::now()));
             if since.elapsed() >= FAILURE_WINDOW {
                 *failures = 0;
                 *since = Instant::now();

@@ -91,14 +91,7 @@ pub async fn backup(config: &FolioConfig, to: &Path, pg_bin_dir: Option<&Path>) 
     let to = to
         .canonicalize()
         .with_context(|| format!("resolving {}", to.display()))?;
-    let store = MetadataStore::connect(&config.store_url(), 2)
-        .await
-        .with_context(|| {
-            format!(
-                "opening the metadata store {}",
-                crate::secrets::redacted_url(&config.store_url())
-            )
-        })?;
+    let store = crate::runtime::open_store(config, 2).await?;
     // The snapshot the backup describes: its counts and the blobs it references
     // (uploads that arrive later are not in it, and their blobs would be orphans
     // after a restore). PostgreSQL's stays open until its blobs are copied.
@@ -240,9 +233,7 @@ pub async fn restore(
         Dialect::Postgres => {
             // Connecting creates the schema in an empty database; pg_restore's
             // --clean replaces it.
-            let store = MetadataStore::connect(&url, 1)
-                .await
-                .context("connecting to the configured PostgreSQL database")?;
+            let store = crate::runtime::open_store(&config, 1).await?;
             let counts = store.counts().await?;
             if counts != StoreCounts::default() {
                 occupied.push(format!(

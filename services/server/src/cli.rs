@@ -72,7 +72,10 @@ pub enum Command {
     /// Internal: parse one document from standard input under the limits the
     /// server set (the server's parser process).
     #[command(name = "parse-child", hide = true)]
-    ParseChild,
+    ParseChild {
+        /// The parse request (JSON), as the server writes it.
+        request: String,
+    },
 }
 
 /// `folio serve`.

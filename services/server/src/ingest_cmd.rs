@@ -94,22 +94,12 @@ pub fn not_ingested(report: &[serde_json::Value]) -> Vec<(String, String, String
         .iter()
         .filter(|entry| entry["status"] == "failed" || entry["status"] == "rejected")
         .map(|entry| {
-            let name = entry["name"]
-                .as_str()
-                .or_else(|| entry["file"].as_str())
-                .unwrap_or("?")
-                .to_string();
-            let code = entry["error"]["code"]
-                .as_str()
-                .or_else(|| entry["code"].as_str())
-                .unwrap_or("unknown")
-                .to_string();
-            let message = entry["error"]["message"]
-                .as_str()
-                .or_else(|| entry["error"].as_str())
-                .unwrap_or("")
-                .to_string();
-            (name, code, message)
+            let text = |value: &serde_json::Value| value.as_str().unwrap_or("").to_string();
+            (
+                text(&entry["name"]),
+                text(&entry["error"]["code"]),
+                text(&entry["error"]["message"]),
+            )
         })
         .collect()
 }
@@ -187,10 +177,9 @@ pub async fn ingest_files(
                 let code = e
                     .downcast_ref::<crate::upload::UploadError>()
                     .map_or("unreadable_file", crate::upload::UploadError::code);
-                report.push(
-                    json!({"file": path, "name": path.file_name().and_then(|n| n.to_str()),
-                                   "status": "rejected", "code": code, "error": format!("{e:#}")}),
-                );
+                // The same shape as a failed job's entry.
+                report.push(json!({"file": path, "name": path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+                                   "status": "rejected", "error": {"code": code, "message": format!("{e:#}")}}));
                 if !quiet {
                     eprintln!("rejected   {}: {e:#}", path.display());
                 }

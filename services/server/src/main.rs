@@ -31,11 +31,14 @@ fn load_config(cli: &Cli) -> Result<FolioConfig> {
 
 fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
-    if let Command::ParseChild = &cli.command {
+    if let Command::ParseChild { request } = &cli.command {
         // Before config, logging or the async runtime: the parser process
         // does one thing, in one thread, under its parent's limits.
-        let code =
-            folio_ingest::parse::serve_child(std::io::stdin().lock(), std::io::stdout().lock());
+        let code = folio_ingest::parse::serve_child(
+            request,
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+        );
         std::process::exit(code);
     }
     let mut config = load_config(&cli)?;
@@ -84,7 +87,7 @@ fn main() -> Result<ExitCode> {
                 .await
                 .map(drop),
             Command::Admin(command) => admin_cmd::run(&config, command).await,
-            Command::Models(_) | Command::Openapi | Command::ParseChild => {
+            Command::Models(_) | Command::Openapi | Command::ParseChild { .. } => {
                 unreachable!("handled before the runtime starts")
             }
         }

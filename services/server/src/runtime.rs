@@ -46,14 +46,7 @@ impl Runtime {
     pub async fn open(config: FolioConfig) -> Result<Self> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-        let store = MetadataStore::connect(&config.store_url(), config.store.max_connections)
-            .await
-            .with_context(|| {
-                format!(
-                    "opening the metadata store {}",
-                    crate::secrets::redacted_url(&config.store_url())
-                )
-            })?;
+        let store = open_store(&config, config.store.max_connections).await?;
         let blobs = BlobStore::new(config.blob_dir());
         let embedder_dir = config.embedder_dir();
         let ort = config.onnxruntime_path();
@@ -326,4 +319,18 @@ pub fn document_parser(config: &FolioConfig) -> Result<DocumentParser> {
             )
         }
     })
+}
+
+/// Connects to the configured metadata store; an error names the store with
+/// its password masked.
+pub async fn open_store(config: &FolioConfig, max_connections: u32) -> Result<MetadataStore> {
+    let url = config.store_url();
+    MetadataStore::connect(&url, max_connections)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the metadata store {}",
+                crate::secrets::redacted_url(&url)
+            )
+        })
 }

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use folio_common::config::LimitsConfig;
 use folio_index::SearchFilter;
-use folio_query::retrieve::{RetrievalMode, SearchRequest, SearchResults, MAX_LIMIT};
+use folio_query::retrieve::{RetrievalMode, SearchRequest, SearchResults};
 use serde::Deserialize;
 
 use crate::http::ApiError;
@@ -45,20 +45,13 @@ pub async fn search(
     let limits = &runtime.config.limits;
     check_query_length(limits, "query", &params.query)?;
     check_filters(limits, &params.documents, &params.collections)?;
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
     let collection_ids = resolve_collections(runtime, tenant, &params.collections).await?;
     let request = SearchRequest {
         query: params.query,
         filter: SearchFilter::tenant(tenant.to_string())
             .with_collections(collection_ids)
             .with_documents(params.documents),
-        limit,
+        limit: params.limit.unwrap_or(DEFAULT_LIMIT),
         mode: params.mode.unwrap_or(RetrievalMode::Hybrid),
     };
     Ok(runtime.retriever.search(&request).await?)

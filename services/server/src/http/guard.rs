@@ -303,8 +303,10 @@ impl LlmGate {
             )
             .retry_after(Duration::from_secs(5)));
         }
+        // Counted out however the wait ends: a request dropped while it waits
+        // (deadline, client gone) must give its place in the queue back.
+        let _waiting = CountedWaiter(&self.waiting);
         let permit = self.slots.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
         let permit = permit.map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -316,6 +318,15 @@ impl LlmGate {
             _permit: permit,
             _tenant: None,
         })
+    }
+}
+
+/// A request's place in a wait counter, given back when dropped.
+struct CountedWaiter<'a>(&'a AtomicUsize);
+
+impl Drop for CountedWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -404,6 +415,21 @@ impl Drop for TenantSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_waiter_dropped_in_the_queue_gives_its_place_back() {
+        let gate = LlmGate::new(1, 2);
+        let running = gate.enter().await.ok();
+        assert!(running.is_some());
+        for _ in 0..5 {
+            // Waits, then is dropped (as a request at its deadline is).
+            let waited = tokio::time::timeout(Duration::from_millis(20), gate.enter()).await;
+            assert!(waited.is_err(), "no slot is free");
+        }
+        assert_eq!(gate.waiting(), 0);
+        drop(running);
+        assert!(gate.enter().await.is_ok(), "the queue is not left full");
+    }
 
     #[test]
     fn writes_need_an_editor_and_keys_an_admin() {
