@@ -1,5 +1,6 @@
 // Drives the real `folio serve` in Debian's chromium (playwright-core, no browser
-// download): upload a document, wait until it is ready, ask a question, watch the
+// download), its generator a scripted OpenAI-compatible stand-in (below):
+// upload a document, wait until it is ready, ask a question, watch the
 // answer stream in, open a citation and find its span highlighted; check that
 // document text containing markup is shown as text and runs nothing, that a
 // PDF opens at its page in a tab of its own, and that the page's content
@@ -9,6 +10,7 @@
 // /usr/bin/chromium), FOLIO_UI_ARTIFACTS (where failure screenshots go).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -20,15 +22,11 @@ const dataDir = mkdtempSync(join(tmpdir(), 'folio-ui-'));
 const docPath = join(dataDir, 'supply.md');
 const pdfPath = join(dataDir, 'delivery.pdf');
 writeFileSync(pdfPath, onePagePdf('The Supplier shall deliver the goods within ten (10) days of each order.'));
-// An answer without citation markers is cited only where it quotes the
-// document verbatim (8 words or more), and the 135M model restates a clause
-// rather than marking it: the payment clause is worded as such a restatement
-// would be, so the answer's quote gets its citation.
 writeFileSync(docPath, `# SUPPLY AGREEMENT
 
 ## Article 2 Payment
 
-The Buyer must pay each invoice within 45 days of receipt.
+The Buyer shall pay each invoice within forty-five (45) days of receipt.
 
 ## Article 5 Notices
 
@@ -55,10 +53,49 @@ function onePagePdf(line) {
   return pdf;
 }
 
+// A scripted stand-in for an OpenAI-compatible generator (a third party to
+// Folio): the UI is under test here, and it needs an answer whose every
+// sentence its citation supports. The 135M default model seldom writes one
+// (its answers and citations are tested end to end in tests/e2e/answer.rs).
+// It lists the payment clause for ALR²'s fact stage and answers with it,
+// marked, otherwise.
+const ANSWER = 'Relevant paragraphs: [P1]\nAnswer: The Buyer shall pay each invoice within forty-five (45) days of receipt [P1].';
+const FACT = 'S1: "The Buyer shall pay each invoice within forty-five (45) days of receipt."';
+function startScriptedModel() {
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', chunk => { body += chunk; });
+    request.on('end', () => {
+      const asked = JSON.parse(body || '{}');
+      const content = JSON.stringify(asked.messages ?? []).includes('list the sentences') ? FACT : ANSWER;
+      const base = { id: 'scripted', created: 0, model: 'scripted' };
+      if (!asked.stream) {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ ...base, object: 'chat.completion',
+          choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] }));
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      const chunk = (delta, finish) => `data: ${JSON.stringify({ ...base, object: 'chat.completion.chunk',
+        choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+      for (const piece of content.match(/\S+\s*/g) ?? []) response.write(chunk({ content: piece }, null));
+      response.write(chunk({}, 'stop'));
+      response.end('data: [DONE]\n\n');
+    });
+  });
+  return new Promise(resolve => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+const scriptedModel = await startScriptedModel();
+
 function startServer() {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, ['serve', '--bind', '127.0.0.1:0'], {
-      env: { ...process.env, FOLIO_DATA_DIR: dataDir, FOLIO_LOG: 'warn' },
+      env: {
+        ...process.env, FOLIO_DATA_DIR: dataDir, FOLIO_LOG: 'warn',
+        FOLIO__GENERATOR__BACKEND: 'openai',
+        FOLIO__GENERATOR__BASE_URL: `http://127.0.0.1:${scriptedModel.address().port}/v1`,
+        FOLIO__GENERATOR__MODEL: 'scripted',
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let buffer = '';
@@ -107,7 +144,7 @@ try {
   await page.getByRole('cell', { name: 'ready', exact: true }).waitFor({ timeout: 120_000 });
 
   await page.fill('#question', 'Within how many days must the Buyer pay each invoice?');
-  // `plain`: the answer cites the clause it quotes; ALR² may verify nothing.
+  // `plain`: the answer cites the clause it marks; ALR² may verify nothing.
   await page.selectOption('#pipeline', 'plain');
   await page.click('#ask button');
   // The answer streams in; the citations arrive with the final answer event.
@@ -182,6 +219,7 @@ try {
   // Let the server shut down cleanly before its data directory goes.
   const exited = new Promise(resolve => child.once('exit', resolve));
   child.kill('SIGTERM');
+  scriptedModel.close();
   await exited;
   rmSync(dataDir, { recursive: true, force: true });
 }
