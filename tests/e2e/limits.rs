@@ -572,3 +572,82 @@ async fn one_tenants_flood_of_maximum_queries_leaves_another_tenant_answered() {
         "the other tenant waited {worst:.1} s for a search"
     );
 }
+
+/// CPU seconds (user + system) the process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_past_its_deadline_leaves_no_work_running() {
+    let data = tempfile::tempdir().unwrap();
+    // Many long segments for the model to score: far more work than the deadline.
+    let server = Server::start(
+        data.path(),
+        &[
+            ("FOLIO__SERVER__REQUEST_TIMEOUT_SECS", "2"),
+            ("FOLIO__XL3M__CANDIDATES", "60"),
+            ("FOLIO__XL3M__SEGMENT_TOKENS", "512"),
+        ],
+    );
+    let mut text = String::new();
+    for n in 1..=120 {
+        text.push_str(&format!(
+            "Section {n}. The Supplier shall deliver the goods of schedule {n} within {} days of the \
+             purchase order, and the Buyer shall pay each invoice for schedule {n} within {} days \
+             of receipt, failing which interest accrues at {} percent per annum on the unpaid \
+             amount until payment in full.\n\n",
+            n + 10,
+            n + 30,
+            n % 7 + 2
+        ));
+    }
+    let (status, body) = server
+        .upload(&[("schedules.txt", text.into_bytes())], "default")
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["documents"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let settled = server.wait_settled(&id, crate::harness::SETTLE).await;
+    assert_eq!(settled["status"], "ready", "{settled}");
+    let pid = server.child.id();
+
+    let asked = Instant::now();
+    let (status, body) = server
+        .post(
+            "/v1/ask",
+            json!({"question": "When must the Buyer pay the invoices of each schedule?",
+                   "documents": [id], "pipeline": "+xl3m"}),
+        )
+        .await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"]["code"], "request_timeout");
+    assert!(
+        asked.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        asked.elapsed()
+    );
+    // The batch being scored when the deadline passed may finish; nothing after it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = cpu_seconds(pid);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let used = cpu_seconds(pid) - before;
+    println!("CPU used in the 4 s after the deadline (+3 s): {used:.2} s");
+    assert!(
+        used < 1.0,
+        "the abandoned answer kept the server busy: {used:.2} CPU s in 4 s"
+    );
+}

@@ -151,6 +151,10 @@ impl ContextBuilder {
         let model = Arc::clone(&self.model);
         let config = self.config.clone();
         let question = question.to_string();
+        // Dropped with this future (a request deadline, a client gone): scoring
+        // stops after its current batch instead of running on for nobody.
+        let caller = folio_llm::DropSignal::new();
+        let caller_gone = caller.watcher();
         let selected = tokio::task::spawn_blocking(move || {
             let deadline = (config.time_budget_secs > 0)
                 .then(|| Instant::now() + Duration::from_secs(config.time_budget_secs));
@@ -158,6 +162,7 @@ impl ContextBuilder {
                 if let Some(progress) = &progress {
                     progress(done, total);
                 }
+                !caller_gone.dropped()
             };
             let (scored, fallback) = match xl3m::score_segments(
                 model.as_ref(),

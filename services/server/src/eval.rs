@@ -489,7 +489,7 @@ async fn score(
             &segments,
             batch,
             None,
-            &mut |_, _| {},
+            &mut |_, _| true,
         )
     })
     .await??;

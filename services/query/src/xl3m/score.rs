@@ -73,8 +73,9 @@ impl ScoredSegments {
     }
 }
 
-/// Progress callback: `(segments scored, segments total)`.
-pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+/// Progress callback: `(segments scored, segments total)`; returning `false`
+/// stops scoring (the caller is gone), like a deadline that has passed.
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize) -> bool;
 
 /// Scores each segment with one forward pass over `[segment ; question block]`.
 ///
@@ -108,9 +109,9 @@ pub fn score_segments(
 
     let mut scores: Vec<Option<CertaintyScores>> = vec![None; inputs.len()];
     let mut done = 0;
-    progress(done, inputs.len());
+    let mut go_on = progress(done, inputs.len());
     for group in order.chunks(batch.max(1)) {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if !go_on || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
         let batch_inputs: Vec<ScoreInput> = group.iter().map(|&i| inputs[i].clone()).collect();
@@ -121,7 +122,7 @@ pub fn score_segments(
             scores[i] = Some(certainty);
         }
         done += group.len();
-        progress(done, inputs.len());
+        go_on = progress(done, inputs.len());
     }
     Ok(ScoredSegments {
         baseline,

@@ -223,7 +223,10 @@ async fn an_expired_time_budget_keeps_document_order_and_still_gives_context() {
         &segments,
         2,
         Some(std::time::Instant::now()),
-        &mut |done, total| reports.push((done, total)),
+        &mut |done, total| {
+            reports.push((done, total));
+            true
+        },
     )
     .unwrap();
     assert!(
