@@ -11,7 +11,7 @@
 # regression test in the crate it belongs to.
 #
 # Environment: FOLIO_FUZZ_TARGET_DIR (instrumented build, default
-# ~/.cache/folio-fuzz-target), FOLIO_EVAL_DIR (default ../shared/eval),
+# ~/.cache/folio-fuzz-target), FOLIO_EVAL_DIR (default ../shared/eval, else tests/fixtures),
 # FOLIO_FUZZ_JOBS (targets run at once, default 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,10 @@ if ! command -v cargo-fuzz >/dev/null; then
   cargo install cargo-fuzz --locked --version 0.13.2
 fi
 rm -rf fuzz/seeds
-python3 scripts/fuzz_seeds.py fuzz/seeds "${FOLIO_EVAL_DIR:-../shared/eval}" >/dev/null
+# Seeds from the dev set where this checkout has one, else from the committed fixtures.
+seed_docs="${FOLIO_EVAL_DIR:-../shared/eval}"
+[ -d "$seed_docs/docs" ] || seed_docs=tests/fixtures
+python3 scripts/fuzz_seeds.py fuzz/seeds "$seed_docs" >/dev/null
 
 # No sanitizer (the code under test is safe Rust; panics, overflows with debug
 # assertions on, hangs and memory blow-ups are what libFuzzer reports).

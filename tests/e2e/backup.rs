@@ -4,8 +4,8 @@
 //! (`FOLIO_TEST_POSTGRES_URL`, which scripts/test.sh provides).
 
 use crate::harness::{
-    client_with_key, consistency, consistency_with_store, create_database, eval_doc, folio,
-    small_document_set, wait_all_ready, Server,
+    client_with_key, consistency, consistency_with_store, create_database, fixture, folio,
+    small_document_set, wait_all_ready, Server, CONTRACT_PDF,
 };
 use serde_json::{json, Value};
 
@@ -63,10 +63,7 @@ async fn ingest_then_back_up(
     wait_all_ready(server, files.len()).await;
 
     // One more document is still being ingested when the backup runs.
-    let late = (
-        "ulta.pdf".to_string(),
-        eval_doc("fb-ULTABEAUTY_2023Q4_EARNINGS.pdf"),
-    );
+    let late = ("contract.pdf".to_string(), fixture(CONTRACT_PDF));
     let (status, body) = server.upload(&[(&late.0, late.1.clone())], "default").await;
     assert_eq!(status, 202, "{body}");
     files.push(late);

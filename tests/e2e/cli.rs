@@ -1,13 +1,13 @@
 //! The CLI: `folio ingest`, `folio docs …`, `folio models check`.
 
-use crate::harness::{eval_docs, folio, get_json, Server, SMALL_CONTRACTS};
+use crate::harness::{fixture_docs, folio, get_json, Server, SMALL_CONTRACTS};
 
 #[test]
 fn ingest_then_inspect_from_the_command_line() {
     let data = tempfile::tempdir().unwrap();
     let input = tempfile::tempdir().unwrap();
     std::fs::copy(
-        eval_docs().join(SMALL_CONTRACTS[0]),
+        fixture_docs().join(SMALL_CONTRACTS[0]),
         input.path().join("contract.txt"),
     )
     .unwrap();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::harness::{
-    consistency, eval_doc, small_document_set, wait_all_ready, Server, SMALL_CONTRACTS,
+    consistency, fixture, small_document_set, wait_all_ready, Server, CONTRACT_PDF, SMALL_CONTRACTS,
 };
 
 use crate::harness::SETTLE;
@@ -66,10 +66,7 @@ async fn sigkill_during_ingestion_loses_nothing() {
     let mut rng = Lcg(seed);
     let data = tempfile::tempdir().unwrap();
     let mut files = small_document_set();
-    files.push((
-        "ulta.pdf".into(),
-        eval_doc("fb-ULTABEAUTY_2023Q4_EARNINGS.pdf"),
-    ));
+    files.push(("contract.pdf".into(), fixture(CONTRACT_PDF)));
     let server = Server::start(data.path(), OPERATOR_KILLS);
     let named: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     let (status, body) = server.upload(&named, "default").await;
@@ -161,7 +158,7 @@ async fn abort_at_every_stage_boundary_then_recover() {
         "before_db_commit",
         "after_db_commit",
     ];
-    let base = eval_doc(SMALL_CONTRACTS[2]);
+    let base = fixture(SMALL_CONTRACTS[2]);
     for (i, point) in points.iter().enumerate() {
         let server = Server::start(
             data.path(),

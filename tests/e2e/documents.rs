@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::harness::{
-    assert_chunks_are_exact_slices, consistency, eval_doc, Server, SMALL_CONTRACTS,
+    assert_chunks_are_exact_slices, consistency, fixture, Server, CONTRACT_PDF, SMALL_CONTRACTS,
 };
 
 const SETTLE: Duration = Duration::from_secs(300);
@@ -89,7 +89,7 @@ pub fn entity_bomb_docx() -> Vec<u8> {
 async fn upload_ingest_version_and_delete_over_http() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[]);
-    let contract = eval_doc(SMALL_CONTRACTS[0]);
+    let contract = fixture(SMALL_CONTRACTS[0]);
     let html = b"<html><head><title>Q3 report</title><script>alert('x')</script></head><body>\
         <h1>Item 7. Management's Discussion</h1><p>Revenue grew 12% to $4.2 billion.</p>\
         <table><tr><th>Segment</th><th>Revenue</th></tr><tr><td>Cloud</td><td>$2.1B</td></tr></table></body></html>"
@@ -206,7 +206,7 @@ async fn bad_input_fails_only_its_own_job() {
         data.path(),
         &[("FOLIO__SERVER__MAX_UPLOAD_BYTES", "5000000")],
     );
-    let pdf = eval_doc("fb-ULTABEAUTY_2023Q4_EARNINGS.pdf");
+    let pdf = fixture(CONTRACT_PDF);
     let mut garbage = vec![0u8; 4096];
     for (i, b) in garbage.iter_mut().enumerate() {
         *b = (i * 7919 % 251) as u8;
@@ -268,7 +268,7 @@ trailer << /Root 1 0 R /Encrypt 3 0 R /Size 4 >>\n%%EOF\n"
     // A good document after all that is ingested normally.
     let (_, body) = server
         .upload(
-            &[("good.txt", eval_doc(crate::harness::SMALL_CONTRACTS[1]))],
+            &[("good.txt", fixture(crate::harness::SMALL_CONTRACTS[1]))],
             "default",
         )
         .await;

@@ -22,9 +22,9 @@ pub fn models_dir() -> PathBuf {
     dir
 }
 
-/// The dev eval documents.
-pub fn eval_docs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/eval/docs")
+/// The documents the tests upload, committed with the tests (`tests/fixtures`).
+pub fn fixture_docs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/docs")
 }
 
 /// A `folio` command with the data and models directories set.
@@ -295,12 +295,15 @@ pub async fn consistency_with_store(store_url: &str, data_dir: &Path) -> Consist
     }
 }
 
-/// Reads one of the dev eval documents.
-pub fn eval_doc(name: &str) -> Vec<u8> {
-    std::fs::read(eval_docs().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+/// Reads one of the fixture documents.
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture_docs().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// Small dev documents used across tests (CUAD contracts as text).
+/// A contract as its original PDF (CUAD), 93 KB over 13 pages.
+pub const CONTRACT_PDF: &str = "cuad-CORIOINC_07_20_2000-EX-10.5-LICENSE_AND_HOSTING_AGREEMENT.pdf";
+
+/// Small documents used across tests (CUAD contracts as text).
 pub const SMALL_CONTRACTS: &[&str] = &[
     "cuad-ElPolloLocoHoldingsInc_20200306_10-K_EX-10.16_12041700_EX-10.16_Development_Agreement.txt",
     "cuad-CORIOINC_07_20_2000-EX-10.5-LICENSE_AND_HOSTING_AGREEMENT.txt",
@@ -308,15 +311,19 @@ pub const SMALL_CONTRACTS: &[&str] = &[
 ];
 
 /// The small contracts plus one earnings release (as text): a quick, mixed set
-/// for ingestion tests, as (file name, bytes).
+/// for ingestion tests, as (file name, bytes). The contract of [`CONTRACT_PDF`]
+/// is left out, so a test adding that PDF holds no two copies of one text
+/// (their chunks would tie in every ranking).
 pub fn small_document_set() -> Vec<(String, Vec<u8>)> {
+    let pdf_contract = CONTRACT_PDF.trim_end_matches(".pdf");
     let mut files: Vec<(String, Vec<u8>)> = SMALL_CONTRACTS
         .iter()
-        .map(|n| (n.to_string(), eval_doc(n)))
+        .filter(|n| !n.starts_with(pdf_contract))
+        .map(|n| (n.to_string(), fixture(n)))
         .collect();
     files.push((
-        "mgm.txt".into(),
-        eval_doc("fb-MGMRESORTS_2022Q4_EARNINGS.txt"),
+        "earnings.txt".into(),
+        fixture("earnings-harbor-lane-2024q4.txt"),
     ));
     files
 }

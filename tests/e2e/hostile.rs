@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::documents::{docx_with, entity_bomb_docx, zip_bomb_docx};
-use crate::harness::{eval_doc, PdfWriter, Server, SETTLE, SMALL_CONTRACTS};
+use crate::harness::{fixture, PdfWriter, Server, SETTLE, SMALL_CONTRACTS};
 
 fn stream(dict: &str, data: &[u8]) -> Vec<u8> {
     let mut out = format!("<< /Length {} {dict} >>\nstream\n", data.len()).into_bytes();
@@ -281,7 +281,7 @@ async fn hostile_documents_fail_alone_and_the_server_stays_small() {
     let deep_pdf_id = upload_one(&server, "deep-nesting.pdf", deep_nesting_pdf(200_000)).await;
     let deep_html_id = upload_one(&server, "deep.html", deep_html(100_000)).await;
     let deep_docx_id = upload_one(&server, "deep.docx", deep_docx(100_000)).await;
-    let good_id = upload_one(&server, "good.txt", eval_doc(SMALL_CONTRACTS[1])).await;
+    let good_id = upload_one(&server, "good.txt", fixture(SMALL_CONTRACTS[1])).await;
 
     // Peak RSS while the hostile corpus is parsed (jobs run in upload order).
     let mut peak = 0;
@@ -403,7 +403,7 @@ async fn the_parser_process_is_bounded_by_the_operating_system() {
 
     // The same server, unarmed, ingests normally.
     let server = Server::start(data.path(), &[]);
-    let id = upload_one(&server, "good.txt", eval_doc(SMALL_CONTRACTS[1])).await;
+    let id = upload_one(&server, "good.txt", fixture(SMALL_CONTRACTS[1])).await;
     let doc = server.wait_settled(&id, SETTLE).await;
     assert_eq!(doc["status"], "ready", "{doc}");
 }
@@ -476,7 +476,7 @@ async fn a_job_that_kills_its_worker_ends_failed_after_three_attempts() {
     assert_eq!(error_code(&doc), "crashed_worker", "{doc}");
     let (_, jobs) = server.get("/v1/jobs").await;
     println!("jobs after the poison document: {jobs}");
-    let good = upload_one(&server, "good.txt", eval_doc(SMALL_CONTRACTS[1])).await;
+    let good = upload_one(&server, "good.txt", fixture(SMALL_CONTRACTS[1])).await;
     let doc = server.wait_settled(&good, SETTLE).await;
     assert_eq!(doc["status"], "ready", "{doc}");
 }

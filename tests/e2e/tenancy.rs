@@ -10,7 +10,7 @@ use folio_common::store::MetadataStore;
 use folio_index::{Bm25Index, EdgeVectorStore, SearchFilter, VectorStore};
 use serde_json::{json, Value};
 
-use crate::harness::{client_with_key, create_tenant_key, eval_doc, Server, SMALL_CONTRACTS};
+use crate::harness::{client_with_key, create_tenant_key, fixture, Server, SMALL_CONTRACTS};
 
 const SETTLE: Duration = Duration::from_secs(180);
 
@@ -134,7 +134,7 @@ async fn another_tenants_uploads_and_deletions_do_not_move_a_tenants_scores() {
     let server = Server::start(data.path(), &[]);
     let (status, body) = server
         .upload(
-            &[(SMALL_CONTRACTS[0], eval_doc(SMALL_CONTRACTS[0]))],
+            &[(SMALL_CONTRACTS[0], fixture(SMALL_CONTRACTS[0]))],
             "default",
         )
         .await;
@@ -150,7 +150,7 @@ async fn another_tenants_uploads_and_deletions_do_not_move_a_tenants_scores() {
     let other = client_with_key(&create_tenant_key(data.path(), "other", "editor").await);
     let mut jobs = Vec::new();
     for name in &SMALL_CONTRACTS[1..] {
-        jobs.push(upload_as(&server, &other, name, eval_doc(name)).await);
+        jobs.push(upload_as(&server, &other, name, fixture(name)).await);
     }
     for (_, job) in &jobs {
         assert_eq!(wait_job(&server, &other, job).await["status"], "succeeded");
@@ -224,7 +224,7 @@ const NOTHING: Traces = Traces {
 async fn deleting_a_document_removes_its_index_entries_and_cached_embeddings() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[]);
-    let text = eval_doc(SMALL_CONTRACTS[1]);
+    let text = fixture(SMALL_CONTRACTS[1]);
     let (status, body) = server
         .upload(
             &[("first.txt", text.clone()), ("copy.txt", text)],
@@ -280,7 +280,7 @@ async fn a_delete_during_ingestion_with_two_workers_leaves_nothing() {
     );
     let (status, body) = server
         .upload(
-            &[(SMALL_CONTRACTS[2], eval_doc(SMALL_CONTRACTS[2]))],
+            &[(SMALL_CONTRACTS[2], fixture(SMALL_CONTRACTS[2]))],
             "default",
         )
         .await;
