@@ -235,6 +235,31 @@ function showTrace(trace) {
   }
   for (const note of trace.notes ?? []) line(box, `note: ${note}`);
 }
+// The answer, its claims the sources do not support shown struck through and
+// labelled, so they never read as fact.
+function showAnswer(target, value) {
+  const flagged = (value.claims || []).filter((c) => c.shown && !c.supported);
+  if (!flagged.length) {
+    target.textContent = value.answer;
+    return;
+  }
+  target.replaceChildren();
+  for (const claim of value.claims.filter((c) => c.shown)) {
+    const span = document.createElement('span');
+    span.textContent = claim.text + ' ';
+    if (!claim.supported) {
+      span.className = 'unsupported';
+      span.title = `Not supported by its sources: ${claim.reason}`;
+      const label = document.createElement('em');
+      label.className = 'unsupported-label';
+      label.textContent = '(unsupported) ';
+      target.append(span, label);
+    } else {
+      target.append(span);
+    }
+  }
+}
+
 el('ask').addEventListener('submit', async e => {
   e.preventDefault();
   const answer = el('answer'), citations = el('citations'), stage = el('stage');
@@ -246,7 +271,7 @@ el('ask').addEventListener('submit', async e => {
   const res = await api('/v1/ask', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ question: el('question').value, pipeline: el('pipeline').value, stream: true, trace: true, collections: collection ? [collection] : [] }),
+    body: JSON.stringify({ question: el('question').value, pipeline: el('pipeline').value || undefined, stream: true, trace: true, collections: collection ? [collection] : [] }),
   });
   if (!res.ok) {
     const body = await res.json().catch(() => ({}));
@@ -258,7 +283,7 @@ el('ask').addEventListener('submit', async e => {
     if (event === 'stage') stage.textContent = `${value.stage}…`;
     else if (event === 'token') answer.textContent += value.text;
     else if (event === 'answer') {
-      answer.textContent = value.answer;
+      showAnswer(answer, value);
       stage.textContent = `${value.pipeline} · ${value.model} · ${value.timings.total_s.toFixed(1)} s`;
       for (const c of value.citations) {
         const button = document.createElement('button');

@@ -10,6 +10,7 @@ mod backup;
 mod cli;
 mod crash;
 mod documents;
+mod grounded;
 mod hostile;
 mod limits;
 mod load;

@@ -59,7 +59,9 @@ function onePagePdf(line) {
 // (its answers and citations are tested end to end in tests/e2e/answer.rs).
 // It lists the payment clause for ALR²'s fact stage and answers with it,
 // marked, otherwise.
-const ANSWER = 'Relevant paragraphs: [P1]\nAnswer: The Buyer shall pay each invoice within forty-five (45) days of receipt [P1].';
+// The second sentence claims a figure the clause does not hold: the claim check
+// flags it (the stand-in is an OpenAI-compatible backend, so `flag`, not `drop`).
+const ANSWER = 'Relevant paragraphs: [P1]\nAnswer: The Buyer shall pay each invoice within forty-five (45) days of receipt [P1]. A late fee of 5% a month applies [P1].';
 const FACT = 'S1: "The Buyer shall pay each invoice within forty-five (45) days of receipt."';
 function startScriptedModel() {
   const server = createServer((request, response) => {
@@ -144,14 +146,15 @@ try {
   await page.getByRole('cell', { name: 'ready', exact: true }).waitFor({ timeout: 120_000 });
 
   await page.fill('#question', 'Within how many days must the Buyer pay each invoice?');
-  // `plain`: the answer cites the clause it marks; ALR² may verify nothing.
-  await page.selectOption('#pipeline', 'plain');
+  // `extract` (the default with the built-in model): the evidence itself, led
+  // by the period the question asks for.
+  await page.selectOption('#pipeline', 'extract');
   await page.click('#ask button');
-  // The answer streams in; the citations arrive with the final answer event.
-  await page.waitForFunction(() => document.getElementById('answer').textContent.trim().length > 0, null, { timeout: 180_000 });
   await page.locator('#citations button').first().waitFor({ timeout: 180_000 });
   const stage = await page.textContent('#stage');
-  assert.match(stage, /^plain · /, `final status line: ${stage}`);
+  assert.match(stage, /^extract · /, `final status line: ${stage}`);
+  const extracted = await page.textContent('#answer');
+  assert.match(extracted, /^forty-five \(45\) days \[S\d+\]: “The Buyer shall pay each invoice within forty-five \(45\) days of receipt\.”/, extracted);
 
   await page.locator('#citations button').first().click();
   const mark = page.locator('#viewer mark');
@@ -164,11 +167,23 @@ try {
   const outline = page.locator('#outline button');
   assert.ok(await outline.count() >= 2, 'the outline lists the sections');
   assert.match(await outline.allTextContents().then(t => t.join(' | ')), /Payment/);
-  await outline.filter({ hasText: 'Notices' }).first().click();
   if (process.env.FOLIO_UI_SCREENSHOT) {
-    // The README's picture: a streamed answer with its citation highlighted.
+    // The README's picture: the default answer with its citation highlighted.
     await page.screenshot({ path: process.env.FOLIO_UI_SCREENSHOT, fullPage: true });
   }
+  await outline.filter({ hasText: 'Notices' }).first().click();
+
+  // `plain` through the generator: the supported sentence is shown as written,
+  // the one whose figure the clause lacks is struck through and labelled.
+  await page.selectOption('#pipeline', 'plain');
+  await page.click('#ask button');
+  await page.waitForFunction(() => /^plain · /.test(document.getElementById('stage').textContent), null, { timeout: 180_000 });
+  const flagged = page.locator('#answer .unsupported');
+  assert.equal(await flagged.count(), 1, `one claim flagged: ${await page.innerHTML('#answer')}`);
+  assert.match(await flagged.textContent(), /late fee of 5%/);
+  assert.match(await flagged.getAttribute('title'), /^Not supported by its sources: not in the cited text: 5%/);
+  assert.match(await page.textContent('#answer'), /within forty-five \(45\) days of receipt \[P1\]\. A late fee/);
+  await page.locator('#citations button').first().waitFor();
 
   // Markup inside the document is text: shown, never run.
   const viewer = await page.textContent('#viewer');

@@ -85,7 +85,9 @@ pub struct TelemetryConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnswerConfig {
-    /// Default pipeline: `plain`, `+xl3m`, `+alr2`, `+demos` or `full`.
+    /// Default pipeline: `auto` (`extract` with the built-in model on CPU, `full`
+    /// on a GPU or an OpenAI-compatible server), `extract`, `plain`, `+xl3m`,
+    /// `+alr2`, `+demos` or `full`.
     pub pipeline: String,
     /// Retrieved chunks given to the model when XL3M is off.
     pub chunks: usize,
@@ -108,12 +110,29 @@ pub struct AnswerConfig {
     /// unit, in document order). Small models copy the first IDs they see rather
     /// than select; a short, relevance-ordered list also makes the stage fast.
     pub fact_candidates: usize,
+    /// What happens to a generated sentence whose figures, dates or names are not
+    /// in the text it cites: `drop` it, `flag` it (shown, marked unsupported), or
+    /// `auto` (`drop` with the built-in model on CPU, `flag` otherwise).
+    pub unsupported_claims: UnsupportedClaims,
+}
+
+/// What happens to a generated claim its sources do not support.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnsupportedClaims {
+    /// `drop` with the built-in model on CPU, `flag` otherwise.
+    #[default]
+    Auto,
+    /// Left out of the answer (listed in `claims` with `supported: false`).
+    Drop,
+    /// Shown, marked unsupported.
+    Flag,
 }
 
 impl Default for AnswerConfig {
     fn default() -> Self {
         Self {
-            pipeline: "full".into(),
+            pipeline: "auto".into(),
             chunks: 5,
             demos: 3,
             max_fact_tokens: 200,
@@ -122,6 +141,7 @@ impl Default for AnswerConfig {
             seed: 42,
             citation_clause_chars: 1500,
             fact_candidates: 8,
+            unsupported_claims: UnsupportedClaims::Auto,
         }
     }
 }

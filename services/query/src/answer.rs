@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use folio_common::blob::BlobStore;
 use folio_common::config::AnswerConfig;
+use folio_common::config::UnsupportedClaims;
 use folio_common::model::indexed_text;
 use folio_common::store::MetadataStore;
 use folio_index::SearchFilter;
@@ -18,9 +19,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::alr2::{self, AnswerDemo, FactCandidate, FactCheck, Unit};
+use crate::claims::{self, ShownClaim};
 use crate::context::{ContextBuilder, KeyContext, SelectionScope};
 use crate::demos::{self, Demo};
 use crate::document::DocumentView;
+use crate::extract;
 use crate::retrieve::{RetrievalMode, Retriever, SearchRequest, SearchResults};
 use crate::xl3m::Segment;
 use crate::QueryError;
@@ -34,6 +37,8 @@ pub struct Pipeline {
     pub alr2: bool,
     /// Recycled demonstrations in the prompt.
     pub demos: bool,
+    /// No generation: the answer is the best evidence itself ([`crate::extract`]).
+    pub extract: bool,
 }
 
 impl Pipeline {
@@ -42,13 +47,25 @@ impl Pipeline {
         xl3m: true,
         alr2: true,
         demos: true,
+        extract: false,
     };
 
-    /// The ablation names: `plain`, `+xl3m`, `+alr2`, `+demos`, `full` (other
-    /// combinations join their parts: `+xl3m+alr2`).
+    /// The evidence itself, with no generator.
+    pub const EXTRACT: Pipeline = Pipeline {
+        xl3m: false,
+        alr2: false,
+        demos: false,
+        extract: true,
+    };
+
+    /// The ablation names: `extract`, `plain`, `+xl3m`, `+alr2`, `+demos`, `full`
+    /// (other combinations join their parts: `+xl3m+alr2`).
     pub fn name(self) -> String {
         if self == Self::FULL {
             return "full".into();
+        }
+        if self.extract {
+            return "extract".into();
         }
         let mut name = String::new();
         for (on, part) in [
@@ -75,10 +92,14 @@ impl std::str::FromStr for Pipeline {
         if s == "full" {
             return Ok(Self::FULL);
         }
+        if s == "extract" {
+            return Ok(Self::EXTRACT);
+        }
         let mut pipeline = Pipeline {
             xl3m: false,
             alr2: false,
             demos: false,
+            extract: false,
         };
         for part in s.split('+').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
@@ -88,14 +109,17 @@ impl std::str::FromStr for Pipeline {
                 "demos" => pipeline.demos = true,
                 other => {
                     return Err(QueryError::InvalidRequest(format!(
-                        "unknown pipeline part {other:?} (plain, +xl3m, +alr2, +demos, full)"
-                    )))
+                    "unknown pipeline part {other:?} (extract, plain, +xl3m, +alr2, +demos, full)"
+                )))
                 }
             }
         }
         Ok(pipeline)
     }
 }
+
+/// The `model` of an answer that no model wrote.
+pub const EXTRACTIVE_MODEL: &str = "extractive (no generator)";
 
 /// One question to answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,6 +209,9 @@ pub struct AnswerTrace {
     pub fact_candidates: Vec<FactCandidate>,
     /// Facts verified and rejected (ALR²).
     pub facts: Option<FactCheck>,
+    /// How each unit scored as evidence (`extract`), best first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<crate::extract::UnitScore>,
     /// Every model call with its prompt and reply.
     pub calls: Vec<ModelCall>,
     /// Fallbacks taken and markers dropped.
@@ -204,6 +231,10 @@ pub struct Answer {
     pub no_answer: bool,
     /// Supporting spans, in marker order.
     pub citations: Vec<Citation>,
+    /// Each sentence of a generated answer, checked against the text it cites
+    /// (empty for `extract`, whose sentences are the sources themselves).
+    #[serde(default)]
+    pub claims: Vec<ShownClaim>,
     /// Generating model.
     pub model: String,
     /// Tokens over every model call.
@@ -367,11 +398,20 @@ impl Answerer {
         };
         trace.demos = demos.clone();
 
+        let mut checked: Vec<ShownClaim> = Vec::new();
         let (answer_text, no_answer, citations) = if context.is_empty() {
             trace
                 .notes
                 .push("no context was found for the question".into());
             (alr2::INSUFFICIENT.to_string(), true, Vec::new())
+        } else if request.pipeline.extract {
+            send(AskEvent::Stage("answer"));
+            let at = Instant::now();
+            let result = self
+                .extract_answer(question, &context, &views, &mut trace)
+                .await?;
+            timings.answer_s = at.elapsed().as_secs_f64();
+            result
         } else if request.pipeline.alr2 {
             send(AskEvent::Stage("facts"));
             let at = Instant::now();
@@ -386,7 +426,6 @@ impl Answerer {
                 trace
                     .notes
                     .push("no fact was verified: the model is not asked to answer".into());
-                send(AskEvent::Text(alr2::INSUFFICIENT.to_string()));
                 (alr2::INSUFFICIENT.to_string(), true, Vec::new())
             } else {
                 let messages = alr2::answer_prompt(
@@ -394,23 +433,49 @@ impl Answerer {
                     question,
                     &answer_demos(&demos, &trace.units),
                 );
+                // Not streamed: no sentence is shown before its claims are checked.
                 let reply = self
                     .call(
                         "answer",
                         messages,
                         self.config.max_answer_tokens,
-                        events.clone(),
+                        None,
                         &mut trace.calls,
                     )
                     .await?;
                 let units: Vec<&Unit> = check.verified.iter().map(|f| &f.unit).collect();
-                cite_units(
-                    &reply.text,
-                    &units,
-                    &views,
-                    self.config.citation_clause_chars,
-                    &mut trace.notes,
-                )
+                let markers: Vec<String> = units.iter().map(|u| format!("S{}", u.id)).collect();
+                let sources: Vec<claims::Source> = units
+                    .iter()
+                    .zip(&markers)
+                    .map(|(u, marker)| claims::Source {
+                        marker,
+                        text: &u.text,
+                    })
+                    .collect();
+                if alr2::is_insufficient(reply.text.trim()) {
+                    (reply.text.trim().to_string(), true, Vec::new())
+                } else {
+                    match self.checked_claims(
+                        &reply.text,
+                        &sources,
+                        question,
+                        &mut checked,
+                        &mut trace,
+                    ) {
+                        Some(shown) => cite_units(
+                            &shown,
+                            &units,
+                            &views,
+                            self.config.citation_clause_chars,
+                            &mut trace.notes,
+                        ),
+                        None => {
+                            self.extract_answer(question, &context, &views, &mut trace)
+                                .await?
+                        }
+                    }
+                }
             };
             trace.facts = Some(check);
             timings.answer_s = at.elapsed().as_secs_f64();
@@ -419,18 +484,41 @@ impl Answerer {
             send(AskEvent::Stage("answer"));
             let at = Instant::now();
             let messages = paragraph_prompt(&context, question, &demos);
+            // Not streamed: no sentence is shown before its claims are checked.
             let reply = self
                 .call(
                     "answer",
                     messages,
                     self.config.max_answer_tokens,
-                    events.clone(),
+                    None,
                     &mut trace.calls,
                 )
                 .await?;
+            let (_, written) = split_paragraph_reply(&reply.text);
+            let result = if alr2::is_insufficient(&written) {
+                (written, true, Vec::new())
+            } else {
+                let markers: Vec<String> = (1..=context.len()).map(|n| format!("P{n}")).collect();
+                let sources: Vec<claims::Source> = context
+                    .iter()
+                    .zip(&markers)
+                    .map(|(s, marker)| claims::Source {
+                        marker,
+                        text: &s.text,
+                    })
+                    .collect();
+                match self.checked_claims(&written, &sources, question, &mut checked, &mut trace) {
+                    Some(shown) => cite_paragraphs(&shown, &context, &views, &mut trace.notes),
+                    None => {
+                        self.extract_answer(question, &context, &views, &mut trace)
+                            .await?
+                    }
+                }
+            };
             timings.answer_s = at.elapsed().as_secs_f64();
-            cite_paragraphs(&reply.text, &context, &views, &mut trace.notes)
+            result
         };
+        send(AskEvent::Text(answer_text.clone()));
         timings.total_s = started.elapsed().as_secs_f64();
         Ok(Answer {
             question: question.to_string(),
@@ -438,12 +526,173 @@ impl Answerer {
             answer: answer_text,
             no_answer,
             citations,
-            model: self.generator.describe().id,
+            claims: checked,
+            model: if request.pipeline.extract {
+                EXTRACTIVE_MODEL.to_string()
+            } else {
+                self.generator.describe().id
+            },
             prompt_tokens: trace.calls.iter().map(|c| c.prompt_tokens).sum(),
             completion_tokens: trace.calls.iter().map(|c| c.completion_tokens).sum(),
             timings,
             trace,
         })
+    }
+
+    /// Whether a claim its sources do not support is dropped (else flagged).
+    fn drops_unsupported_claims(&self) -> bool {
+        match self.config.unsupported_claims {
+            UnsupportedClaims::Drop => true,
+            UnsupportedClaims::Flag => false,
+            UnsupportedClaims::Auto => {
+                let model = self.generator.describe();
+                model.backend == "candle" && model.device == "cpu"
+            }
+        }
+    }
+
+    /// Checks each claim of `written` against `sources`; returns the text to
+    /// show (the supported claims, each marked with its source, and under
+    /// `flag` the unsupported ones too), or `None` when no claim is supported.
+    fn checked_claims(
+        &self,
+        written: &str,
+        sources: &[claims::Source<'_>],
+        question: &str,
+        checked: &mut Vec<ShownClaim>,
+        trace: &mut AnswerTrace,
+    ) -> Option<String> {
+        let drop = self.drops_unsupported_claims();
+        let mut claims = claims::check_claims(written, sources, question);
+        let mut shown = Vec::new();
+        for claim in &mut claims {
+            claim.shown = claim.supported || !drop;
+            if !claim.shown {
+                continue;
+            }
+            let marked = ['S', 'P']
+                .into_iter()
+                .any(|l| !crate::injection::cited_markers(&claim.text, l).is_empty());
+            // A claim that cited nothing cites the one source that holds it.
+            if claim.supported && !marked && !claim.markers.is_empty() {
+                shown.push(format!("{} [{}]", claim.text, claim.markers.join(", ")));
+            } else {
+                shown.push(claim.text.clone());
+            }
+        }
+        let supported = claims.iter().filter(|c| c.supported).count();
+        if supported < claims.len() {
+            trace.notes.push(format!(
+                "{} of {} claim(s) not supported by their sources: {}",
+                claims.len() - supported,
+                claims.len(),
+                if drop { "dropped" } else { "flagged" }
+            ));
+        }
+        *checked = claims;
+        if supported == 0 {
+            trace.notes.push(
+                "no claim of the generated answer is supported: the evidence is shown instead"
+                    .into(),
+            );
+            return None;
+        }
+        Some(shown.join(" "))
+    }
+
+    /// The `extract` answer: the best-ranked units of the context, verbatim and
+    /// cited, led by the one value of the kind the question asks for.
+    async fn extract_answer(
+        &self,
+        question: &str,
+        context: &[Segment],
+        views: &HashMap<String, DocumentView>,
+        trace: &mut AnswerTrace,
+    ) -> Result<(String, bool, Vec<Citation>), QueryError> {
+        let units = &trace.units;
+        if units.is_empty() {
+            return Ok((alr2::INSUFFICIENT.to_string(), true, Vec::new()));
+        }
+        let texts = units
+            .iter()
+            .map(|u| indexed_text(&u.heading_path, None, &u.text))
+            .collect();
+        let similarities = self.retriever.similarities(question, texts).await?;
+        let ranks: Vec<usize> = units
+            .iter()
+            .map(|u| {
+                context
+                    .iter()
+                    .position(|s| {
+                        s.document_id == u.document_id
+                            && s.char_start <= u.char_start
+                            && u.char_end <= s.char_end
+                    })
+                    .unwrap_or(context.len())
+            })
+            .collect();
+        let ranked = extract::rank(question, units, &similarities, &ranks);
+        let Some(best) = ranked.first().cloned() else {
+            return Ok((alr2::INSUFFICIENT.to_string(), true, Vec::new()));
+        };
+        trace.evidence = ranked.clone();
+        if best.score < extract::NOT_FOUND_BELOW {
+            trace.notes.push(format!(
+                "the best evidence scored {:.3}, below {}: not found",
+                best.score,
+                extract::NOT_FOUND_BELOW
+            ));
+            return Ok((alr2::INSUFFICIENT.to_string(), true, Vec::new()));
+        }
+        let mut chosen: Vec<Unit> = ranked
+            .iter()
+            .take(2)
+            .filter(|r| r.unit == best.unit || r.score >= best.score * extract::SECOND_WITHIN)
+            .filter_map(|r| units.iter().find(|u| u.id == r.unit).cloned())
+            .collect();
+        let mut text = String::new();
+        if let Some(asked) = extract::asked_kind(question) {
+            let chosen_refs: Vec<&Unit> = chosen.iter().collect();
+            let mut value = extract::typed_value(asked, &chosen_refs);
+            if value.is_none() {
+                // The question is about a defined term ("the date of this
+                // agreement" → "EFFECTIVE DATE"): the value may be in the term's
+                // definition, wherever it is in the document.
+                let definition = definitions_about(question, units, views)
+                    .into_iter()
+                    .find_map(|unit| {
+                        let (found, _) = extract::typed_value(asked, &[&unit])?;
+                        Some((unit, found))
+                    });
+                if let Some((unit, found)) = definition {
+                    trace.notes.push(format!(
+                        "the {asked:?} value is in the definition of a term the question is about"
+                    ));
+                    chosen.retain(|u| u.char_start != unit.char_start);
+                    chosen.insert(0, unit);
+                    value = Some((found, 0));
+                }
+            }
+            match value {
+                Some((value, at)) => text.push_str(&format!("{value} [S{}]: ", chosen[at].id)),
+                None => trace.notes.push(format!(
+                    "the question asks for a {asked:?} value; the evidence holds none or several"
+                )),
+            }
+        }
+        let chosen: Vec<&Unit> = chosen.iter().collect();
+        let quotes: Vec<String> = chosen
+            .iter()
+            .map(|u| format!("\u{201c}{}\u{201d} [S{}]", alr2::shown(&u.text), u.id))
+            .collect();
+        text.push_str(&quotes.join(" "));
+        Ok(cite_units(
+            &text,
+            &chosen,
+            views,
+            self.config.citation_clause_chars,
+            &mut trace.notes,
+        ))
     }
 
     async fn load_views(
@@ -755,6 +1004,61 @@ fn cite_paragraphs(
         })
         .collect();
     (answer, false, citations)
+}
+
+/// Definitions of the terms a question is about (every content word of the
+/// question is a word of the term: "date of this agreement" is about
+/// "Effective Date", "when does it expire" is about no term), as units: the
+/// context's own definitions first, then those the document's structure
+/// recorded anywhere in it. New units are numbered after the context's.
+fn definitions_about(
+    question: &str,
+    units: &[Unit],
+    views: &HashMap<String, DocumentView>,
+) -> Vec<Unit> {
+    let asked = extract::content_words(question);
+    if asked.is_empty() {
+        return Vec::new();
+    }
+    let about = |term: &str| {
+        let words = extract::content_words(term);
+        asked.iter().all(|w| words.contains(w))
+    };
+    let mut found: Vec<Unit> = extract::defined_terms(units)
+        .into_iter()
+        .filter(|(term, _)| about(term))
+        .map(|(_, at)| units[at].clone())
+        .collect();
+    let mut next_id = units.iter().map(|u| u.id).max().unwrap_or(0) + 1;
+    let mut documents: Vec<&String> = views.keys().collect();
+    documents.sort();
+    for document_id in documents {
+        let view = &views[document_id];
+        for term in view.structure.terms.iter().filter(|t| about(&t.term)) {
+            if let Some(unit) = units.iter().find(|u| {
+                u.document_id == *document_id
+                    && u.char_start <= term.start
+                    && term.start < u.char_end
+            }) {
+                if !found.iter().any(|f| f.id == unit.id) {
+                    found.push(unit.clone());
+                }
+                continue;
+            }
+            found.push(Unit {
+                id: next_id,
+                document_id: document_id.clone(),
+                version: view.version,
+                char_start: term.start,
+                char_end: term.end,
+                heading_path: Vec::new(),
+                page: view.page_of(term.start),
+                text: view.slice(term.start, term.end).to_string(),
+            });
+            next_id += 1;
+        }
+    }
+    found
 }
 
 /// The demos as worked answers: each with the sentence its answer comes from.

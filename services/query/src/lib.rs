@@ -10,20 +10,25 @@
 //! * [`answer`]: question → cited answer (pipelines `plain` … `full`), built on
 //!   [`alr2`] (numbered units, fact verification), [`demos`] (recycled
 //!   demonstrations) and [`sentences`] (legal-aware splitting).
+//! * [`extract`]: the `extract` pipeline (the evidence itself as the answer),
+//!   with [`values`] (dates, periods, amounts, places found and compared).
 //! * [`document`]: a document's current version (text, structure, chunks) as the
 //!   query side reads it.
 #![warn(missing_docs)]
 
 pub mod alr2;
 pub mod answer;
+pub mod claims;
 pub mod context;
 pub mod demos;
 pub mod document;
 mod error;
+pub mod extract;
 pub mod injection;
 pub mod prompt;
 pub mod retrieve;
 pub mod sentences;
+pub mod values;
 pub mod xl3m;
 
 pub use error::QueryError;

@@ -28,7 +28,8 @@ pub struct AskParams {
     /// Only these collections (names); empty = all.
     #[serde(default)]
     pub collections: Vec<String>,
-    /// `plain`, `+xl3m`, `+alr2`, `+demos` or `full` (default: `[answer] pipeline`).
+    /// `extract`, `plain`, `+xl3m`, `+alr2`, `+demos` or `full` (default: `[answer] pipeline`,
+    /// `auto`: `extract` with the built-in model on CPU, `full` otherwise).
     #[serde(default)]
     pub pipeline: Option<String>,
     /// Include the trace (prompts, scores, facts, timings).
@@ -131,16 +132,31 @@ pub async fn request(
     for document_id in &params.documents {
         runtime.store.get_document(tenant, document_id).await?;
     }
-    let pipeline_name = params
-        .pipeline
-        .clone()
-        .unwrap_or_else(|| runtime.config.answer.pipeline.clone());
-    let pipeline: Pipeline = pipeline_name.parse()?;
+    let pipeline = match params.pipeline.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() => name.parse()?,
+        _ => default_pipeline(&runtime.config)?,
+    };
     Ok(AskRequest {
         question: params.question.clone(),
         filter: SearchFilter::tenant(tenant.to_string())
             .with_collections(collection_ids)
             .with_documents(params.documents.clone()),
         pipeline,
+    })
+}
+
+/// The pipeline of a question that names none: `[answer] pipeline`, where `auto`
+/// means `extract` on the built-in small model (local, CPU), whose sentences
+/// cannot be trusted, and `full` on a GPU or an OpenAI-compatible server.
+pub fn default_pipeline(config: &folio_common::config::FolioConfig) -> Result<Pipeline, ApiError> {
+    let name = config.answer.pipeline.trim();
+    if name != "auto" {
+        return Ok(name.parse()?);
+    }
+    let small_local = config.generator.backend == "local" && config.models.llm_device == "cpu";
+    Ok(if small_local {
+        Pipeline::EXTRACT
+    } else {
+        Pipeline::FULL
     })
 }

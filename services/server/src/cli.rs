@@ -183,7 +183,8 @@ pub struct AskArgs {
         value_delimiter = ','
     )]
     pub collections: Vec<String>,
-    /// Pipeline: plain, +xl3m, +alr2, +demos or full (default: `[answer] pipeline`).
+    /// Pipeline: extract, plain, +xl3m, +alr2, +demos or full (default: `[answer]
+    /// pipeline`, `auto`: extract with the built-in model on CPU, else full).
     #[arg(long, env = "FOLIO_ASK_PIPELINE")]
     pub pipeline: Option<String>,
     /// JSON output (the body of `POST /v1/ask`).

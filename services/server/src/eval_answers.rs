@@ -8,6 +8,12 @@
 //!   page is hit when a citation lies on the gold span's page.
 //! * Everywhere: citation validity (each citation's quote equals the stored text
 //!   at its offsets), the ALR² rejected-fact rate, latency and tokens.
+//! * Grounding, by a strict literal check that shares no code with the answer
+//!   path's own checks (so they never grade themselves): `unsupported_claim_rate`
+//!   is the share of shown claims (sentences of an answer) holding a figure or a
+//!   capitalised name that does not occur in the text they cite;
+//!   `fabricated_value_rate` the share of figures in shown answers that occur
+//!   nowhere in the document.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -50,6 +56,8 @@ pub struct PipelineReport {
     fin_page_hit: Option<f64>,
     citation_validity: f64,
     citations_per_answer: f64,
+    unsupported_claim_rate: f64,
+    fabricated_value_rate: f64,
     rejected_fact_rate: Option<f64>,
     p50_s: f64,
     p95_s: f64,
@@ -72,6 +80,10 @@ struct Tally {
     fin_page_hits: usize,
     citations: usize,
     citations_valid: usize,
+    claims: usize,
+    claims_unsupported: usize,
+    values: usize,
+    values_fabricated: usize,
     facts: usize,
     facts_rejected: usize,
     alr2: bool,
@@ -143,6 +155,11 @@ fn record(
     tally.tokens += answer.prompt_tokens + answer.completion_tokens;
     if !answer.no_answer {
         tally.answered += 1;
+        let grounding = literal_grounding(answer, views.get(&item.document_id));
+        tally.claims += grounding.claims;
+        tally.claims_unsupported += grounding.unsupported;
+        tally.values += grounding.values;
+        tally.values_fabricated += grounding.fabricated;
     }
     for citation in &answer.citations {
         tally.citations += 1;
@@ -246,6 +263,8 @@ fn report(t: &Tally) -> PipelineReport {
         fin_page_hit: ratio(t.fin_page_hits, t.fin_pages),
         citation_validity: ratio(t.citations_valid, t.citations).unwrap_or(1.0),
         citations_per_answer: ratio(t.citations, t.answered).unwrap_or(0.0),
+        unsupported_claim_rate: ratio(t.claims_unsupported, t.claims).unwrap_or(0.0),
+        fabricated_value_rate: ratio(t.values_fabricated, t.values).unwrap_or(0.0),
         rejected_fact_rate: if t.alr2 {
             Some(ratio(t.facts_rejected, t.facts).unwrap_or(0.0))
         } else {
@@ -256,6 +275,168 @@ fn report(t: &Tally) -> PipelineReport {
         tokens_per_question: ratio(t.tokens, t.n).unwrap_or(0.0),
         n: t.n,
     }
+}
+
+/// Counts of the literal grounding check over one shown answer.
+#[derive(Debug, Default, PartialEq)]
+pub struct LiteralGrounding {
+    /// Sentences shown.
+    pub claims: usize,
+    /// Sentences with a figure or name absent from the text they cite.
+    pub unsupported: usize,
+    /// Figures shown.
+    pub values: usize,
+    /// Figures absent from the whole document.
+    pub fabricated: usize,
+}
+
+/// Capitalised words that name nothing in particular.
+const COMMON_CAPITALS: &[&str] = &[
+    "The",
+    "This",
+    "That",
+    "These",
+    "Those",
+    "A",
+    "An",
+    "In",
+    "On",
+    "Of",
+    "For",
+    "And",
+    "Or",
+    "By",
+    "To",
+    "As",
+    "At",
+    "If",
+    "It",
+    "Its",
+    "No",
+    "Not",
+    "Yes",
+    "Each",
+    "Any",
+    "All",
+    "Answer",
+    "Under",
+    "Section",
+    "Agreement",
+    "Party",
+    "Parties",
+    "Company",
+    "I",
+];
+
+/// Digit runs of a text without separators ("1,234.5" → "1234.5"); the
+/// markers `[S3]`/`[P2]` are not figures.
+fn figures(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut previous = ' ';
+    let mut label = false;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            if current.is_empty() {
+                label = previous.is_alphabetic();
+            }
+            current.push(c);
+        } else if (c == '.' || c == ',') && !current.is_empty() {
+            current.push(c);
+        } else {
+            if !current.is_empty() && !label {
+                out.push(current.trim_end_matches(['.', ',']).replace(',', ""));
+            }
+            current.clear();
+        }
+        previous = c;
+    }
+    if !current.is_empty() && !label {
+        out.push(current.trim_end_matches(['.', ',']).replace(',', ""));
+    }
+    out
+}
+
+/// Capitalised words past a sentence's first word, less the common ones.
+fn names(sentence: &str) -> Vec<String> {
+    sentence
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .skip(1)
+        .filter(|w| {
+            w.chars().next().is_some_and(char::is_uppercase)
+                && w.chars().count() >= 3
+                && !w.chars().all(|c| c.is_uppercase() || c.is_ascii_digit())
+                && !COMMON_CAPITALS.contains(w)
+        })
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// The strict literal grounding check of one shown answer against its
+/// citations and its document.
+pub fn literal_grounding(answer: &Answer, view: Option<&DocumentView>) -> LiteralGrounding {
+    let mut out = LiteralGrounding::default();
+    // Figures compare as whole digit runs: "1" is not found inside "2021".
+    let document: std::collections::HashSet<String> = view
+        .map(|v| figures(v.slice(0, v.char_len())))
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let text = answer.answer.replace(['\u{201c}', '\u{201d}'], "\"");
+    let sentences = text
+        .split(['\n'])
+        .flat_map(|line| line.split(". "))
+        .map(str::trim)
+        .filter(|s| s.chars().any(char::is_alphanumeric));
+    for sentence in sentences {
+        out.claims += 1;
+        let cited: Vec<&str> = answer
+            .citations
+            .iter()
+            .filter(|c| sentence.contains(&format!("[{}]", c.marker)))
+            .map(|c| c.quote.as_str())
+            .collect();
+        let cited = if cited.is_empty() {
+            answer.citations.iter().map(|c| c.quote.as_str()).collect()
+        } else {
+            cited
+        };
+        let cited = cited.join(" \n ");
+        let cited_figures: std::collections::HashSet<String> =
+            figures(&cited).into_iter().collect();
+        let cited_lower = cited.to_lowercase();
+        let bare = strip_markers(sentence);
+        let figures = figures(&bare);
+        out.values += figures.len();
+        out.fabricated += figures.iter().filter(|f| !document.contains(*f)).count();
+        let unsupported = figures.iter().any(|f| !cited_figures.contains(f))
+            || names(&bare)
+                .iter()
+                .any(|n| !cited_lower.contains(n.as_str()));
+        if unsupported {
+            out.unsupported += 1;
+        }
+    }
+    out
+}
+
+/// A sentence without its `[S3]`-style markers.
+fn strip_markers(sentence: &str) -> String {
+    let mut out = String::new();
+    let mut rest = sentence;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        match rest[open..].find(']') {
+            Some(close) => rest = &rest[open + close + 1..],
+            None => {
+                rest = &rest[open..];
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Character Jaccard of two half-open ranges.
@@ -369,5 +550,69 @@ mod tests {
         assert_eq!(finance_match("Capex was 1,600 million", "$1577.00"), 0.0);
         assert_eq!(finance_match("There are none.", "There are none"), 1.0);
         assert!(finance_match("none", "There are none") > 0.0);
+    }
+
+    fn answer_citing(text: &str, quote: &str) -> Answer {
+        Answer {
+            question: "q".into(),
+            pipeline: "plain".into(),
+            answer: text.into(),
+            no_answer: false,
+            citations: vec![folio_query::answer::Citation {
+                marker: "S1".into(),
+                document_id: "d".into(),
+                document_name: "d".into(),
+                version: 1,
+                section_path: Vec::new(),
+                char_start: 0,
+                char_end: quote.chars().count(),
+                page: None,
+                quote: quote.into(),
+            }],
+            claims: Vec::new(),
+            model: "m".into(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            timings: Default::default(),
+            trace: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_literal_check_flags_figures_and_names_the_citation_lacks() {
+        let clause = "The Buyer shall pay each invoice within forty-five (45) days. Governed by the laws of the State of New York.";
+        let check = |text: &str| literal_grounding(&answer_citing(text, clause), None);
+        // Faithful: the figure and the place are in the cited clause.
+        let faithful = check("The Buyer pays within 45 days [S1]. New York law governs [S1].");
+        assert_eq!(
+            (faithful.claims, faithful.unsupported, faithful.values),
+            (2, 0, 1)
+        );
+        // The README's screenshot: "1 day" beside a clause that says forty-five.
+        assert_eq!(
+            check("The Buyer must pay each invoice within 1 day [S1].").unsupported,
+            1
+        );
+        // A place the clause does not name.
+        assert_eq!(
+            check("The agreement is governed by Delaware law [S1].").unsupported,
+            1
+        );
+        // Markers and labels are not figures.
+        assert_eq!(check("See [S1] for the Q4 terms.").values, 0);
+        // A figure found nowhere in the document is fabricated.
+        let view = DocumentView::new(
+            "d".into(),
+            "d".into(),
+            1,
+            clause.to_string(),
+            Default::default(),
+            Vec::new(),
+        );
+        let fabricated = literal_grounding(
+            &answer_citing("Dated 2022-01-01 [S1].", clause),
+            Some(&view),
+        );
+        assert_eq!((fabricated.values, fabricated.fabricated), (3, 3));
     }
 }

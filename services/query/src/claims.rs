@@ -1,0 +1,373 @@
+//! The claim check: a generated answer is split into claims (its sentences), and
+//! each claim's checkable content (dates, periods, amounts, shares, numbers,
+//! governing places, quoted strings, capitalised names) must occur in the text
+//! it cites; a claim that cites nothing must occur in one source of the key
+//! context, and then cites that source. A claim that fails is dropped or
+//! flagged, never shown as fact.
+
+use serde::{Deserialize, Serialize};
+
+use crate::values::{find_values, supports, FoundValue};
+
+/// One sentence of a generated answer and the verdict on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ShownClaim {
+    /// The sentence as the model wrote it.
+    pub text: String,
+    /// The markers of the sources it rests on (its own, or the one source of the
+    /// context that supports it when it cited none).
+    pub markers: Vec<String>,
+    /// Whether every checkable part occurs in those sources.
+    pub supported: bool,
+    /// Why: what was checked, or what was missing.
+    pub reason: String,
+    /// Whether the answer text shows it (dropped claims are not shown).
+    pub shown: bool,
+}
+
+/// A text a claim may rest on: a verified fact (`S3`) or a context passage (`P2`).
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// Its marker.
+    pub marker: &'a str,
+    /// Its text.
+    pub text: &'a str,
+}
+
+/// Capitalised words that name nothing in particular (a sentence's first word
+/// is checked too: "Delaware law governs" names a place).
+const COMMON_CAPITALS: &[&str] = &[
+    "The",
+    "This",
+    "That",
+    "These",
+    "Those",
+    "There",
+    "Their",
+    "They",
+    "It",
+    "Its",
+    "In",
+    "On",
+    "Of",
+    "For",
+    "And",
+    "Or",
+    "But",
+    "By",
+    "To",
+    "As",
+    "At",
+    "If",
+    "No",
+    "Not",
+    "Yes",
+    "Each",
+    "Any",
+    "All",
+    "Under",
+    "Upon",
+    "With",
+    "Without",
+    "From",
+    "Answer",
+    "Question",
+    "Section",
+    "Article",
+    "Agreement",
+    "Party",
+    "Parties",
+    "Company",
+    "Yes",
+    "Both",
+    "Either",
+    "Neither",
+    "According",
+    "Based",
+    "However",
+    "Also",
+    "Such",
+    "Documents",
+    "Document",
+    "Verified",
+    "Facts",
+    "Fact",
+    "Paragraph",
+    "Paragraphs",
+    "Relevant",
+];
+
+/// Splits an answer into claims: its sentences, markers kept with the sentence
+/// they close.
+pub fn split_claims(answer: &str) -> Vec<String> {
+    let mut claims: Vec<String> = Vec::new();
+    for line in answer.lines() {
+        for (start, end) in crate::sentences::split(line) {
+            let mut sentence = line[start..end].trim();
+            // Marker groups that open a sentence close the one before it.
+            while let Some(rest) = sentence.strip_prefix('[') {
+                let Some(close) = rest.find(']') else { break };
+                let group = &sentence[..close + 2];
+                let is_marker = ['S', 'P', 'E']
+                    .into_iter()
+                    .any(|l| !crate::injection::cited_markers(group, l).is_empty());
+                let Some(last) = claims.last_mut().filter(|_| is_marker) else {
+                    break;
+                };
+                last.push(' ');
+                last.push_str(group);
+                sentence = sentence[group.len()..].trim_start();
+            }
+            if sentence.chars().any(char::is_alphanumeric) {
+                claims.push(sentence.to_string());
+            }
+        }
+    }
+    claims
+}
+
+fn capitalised_names(claim: &str) -> Vec<String> {
+    claim
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .filter(|w| {
+            w.chars().next().is_some_and(char::is_uppercase)
+                && w.chars().count() >= 3
+                && !COMMON_CAPITALS.contains(w)
+                // "S3", "P12": markers, not names.
+                && !w[1..].chars().all(|c| c.is_ascii_digit())
+        })
+        .map(|w| w.trim_end_matches("'s").to_lowercase())
+        .collect()
+}
+
+fn quoted_strings(claim: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (open, close) in [('"', '"'), ('\u{201c}', '\u{201d}')] {
+        let mut rest = claim;
+        while let Some(at) = rest.find(open) {
+            let after = &rest[at + open.len_utf8()..];
+            let Some(end) = after.find(close) else { break };
+            let quote = after[..end].trim();
+            if quote.split_whitespace().count() >= 2 {
+                out.push(normalise(quote));
+            }
+            rest = &after[end + close.len_utf8()..];
+        }
+    }
+    out
+}
+
+fn normalise(text: &str) -> String {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What of `claim` is missing from `source` (empty: supported), and how much
+/// was checked.
+fn missing_from(claim: &str, source: &str, question: &str) -> (Vec<String>, usize) {
+    let bare = crate::injection::defuse(claim);
+    let source_values: Vec<FoundValue> = find_values(source);
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for value in find_values(&bare) {
+        checked += 1;
+        if !supports(&source_values, &value) {
+            missing.push(bare[value.start..value.end].to_string());
+        }
+    }
+    let source_words = normalise(source);
+    let question_words = normalise(question);
+    // "Licensee's"/"licensee", "Payment"/"payments": a word is found when its
+    // first five letters begin a word of the text.
+    let has_word = |haystack: &str, word: &str| {
+        let stem: String = word.chars().take(5).collect();
+        haystack
+            .split(' ')
+            .any(|w| w == word || (word.chars().count() >= 5 && w.starts_with(&stem)))
+    };
+    for name in capitalised_names(&bare) {
+        checked += 1;
+        if !has_word(&source_words, &name) && !has_word(&question_words, &name) {
+            missing.push(name);
+        }
+    }
+    for quote in quoted_strings(&bare) {
+        checked += 1;
+        if !source_words.contains(&quote) {
+            missing.push(format!("\"{quote}\""));
+        }
+    }
+    (missing, checked)
+}
+
+/// Checks every claim of `answer`. A claim's sources are the ones it marks
+/// among `sources`; a claim that marks none rests on the first source that
+/// supports all of it, if any.
+pub fn check_claims(answer: &str, sources: &[Source<'_>], question: &str) -> Vec<ShownClaim> {
+    split_claims(answer)
+        .into_iter()
+        .map(|text| {
+            let marked: Vec<String> = ['S', 'P']
+                .into_iter()
+                .flat_map(|letter| crate::injection::cited_markers(&text, letter))
+                .filter(|m| sources.iter().any(|s| s.marker == m))
+                .collect();
+            if marked.is_empty() {
+                let found = sources.iter().find(|s| {
+                    let (missing, checked) = missing_from(&text, s.text, question);
+                    checked > 0 && missing.is_empty()
+                });
+                return match found {
+                    Some(source) => ShownClaim {
+                        text,
+                        markers: vec![source.marker.to_string()],
+                        supported: true,
+                        reason: format!(
+                            "cites nothing; every figure and name is in [{}]",
+                            source.marker
+                        ),
+                        shown: true,
+                    },
+                    None => {
+                        let joined: String = sources
+                            .iter()
+                            .map(|s| s.text)
+                            .collect::<Vec<_>>()
+                            .join("\n");
+                        let (missing, checked) = missing_from(&text, &joined, question);
+                        let (supported, reason) = if checked == 0 {
+                            (true, "no figure, date or name to check".to_string())
+                        } else if missing.is_empty() {
+                            (
+                                false,
+                                "cites nothing, and no single source holds all of it".to_string(),
+                            )
+                        } else {
+                            (false, format!("not in the sources: {}", missing.join(", ")))
+                        };
+                        ShownClaim {
+                            text,
+                            markers: Vec::new(),
+                            supported,
+                            reason,
+                            shown: true,
+                        }
+                    }
+                };
+            }
+            let cited: String = sources
+                .iter()
+                .filter(|s| marked.iter().any(|m| m == s.marker))
+                .map(|s| s.text)
+                .collect::<Vec<_>>()
+                .join("\n");
+            let (missing, checked) = missing_from(&text, &cited, question);
+            let (supported, reason) = if !missing.is_empty() {
+                (
+                    false,
+                    format!("not in the cited text: {}", missing.join(", ")),
+                )
+            } else if checked == 0 {
+                (true, "no figure, date or name to check".to_string())
+            } else {
+                (
+                    true,
+                    format!("{checked} figure(s), date(s) or name(s) found in the cited text"),
+                )
+            };
+            ShownClaim {
+                text,
+                markers: marked,
+                supported,
+                reason,
+                shown: true,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAY: &str = "The Buyer shall pay each invoice within forty-five (45) days of receipt.";
+    const LAW: &str = "This Agreement shall be construed in accordance with the laws of the District of Columbia.";
+
+    fn sources() -> Vec<Source<'static>> {
+        vec![
+            Source {
+                marker: "S1",
+                text: PAY,
+            },
+            Source {
+                marker: "S2",
+                text: LAW,
+            },
+        ]
+    }
+
+    #[test]
+    fn the_readme_screenshot_claim_fails_and_its_faithful_rewording_passes() {
+        let claims = check_claims(
+            "The Buyer must pay each invoice within 1 day [S1]. The Buyer pays within 45 days [S1].",
+            &sources(),
+            "Within how many days must the Buyer pay?",
+        );
+        assert_eq!(claims.len(), 2, "{claims:?}");
+        assert!(!claims[0].supported, "{claims:?}");
+        assert!(claims[0].reason.contains("1 day"), "{}", claims[0].reason);
+        assert!(claims[1].supported, "{claims:?}");
+    }
+
+    #[test]
+    fn invented_dates_and_laws_fail_even_beside_the_right_citation() {
+        let question = "Which state's law governs this agreement?";
+        for wrong in [
+            "The law governing this agreement is the Federal Law 111-1-11 [S2].",
+            "The agreement is dated 2022-01-01 [S2].",
+            "Delaware law governs [S2].",
+        ] {
+            let claims = check_claims(wrong, &sources(), question);
+            assert!(claims.iter().all(|c| !c.supported), "{wrong}: {claims:?}");
+        }
+        let right = check_claims(
+            "The laws of the District of Columbia govern [S2].",
+            &sources(),
+            question,
+        );
+        assert!(right[0].supported, "{right:?}");
+    }
+
+    #[test]
+    fn an_unmarked_claim_rests_on_the_one_source_that_holds_it() {
+        let claims = check_claims(
+            "Payment is due within 45 days.",
+            &sources(),
+            "when is payment due",
+        );
+        assert_eq!(claims[0].markers, ["S1"]);
+        assert!(claims[0].supported);
+        let claims = check_claims(
+            "Payment is due within 90 days.",
+            &sources(),
+            "when is payment due",
+        );
+        assert!(!claims[0].supported);
+        assert!(claims[0].markers.is_empty());
+    }
+
+    #[test]
+    fn a_marker_after_the_full_stop_stays_with_its_sentence() {
+        assert_eq!(
+            split_claims("Payment is due within 45 days. [S1] Columbia law governs. [S2]"),
+            [
+                "Payment is due within 45 days. [S1]",
+                "Columbia law governs. [S2]"
+            ]
+        );
+    }
+}
