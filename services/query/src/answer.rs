@@ -231,8 +231,8 @@ pub struct Answer {
     pub no_answer: bool,
     /// Supporting spans, in marker order.
     pub citations: Vec<Citation>,
-    /// Each sentence of a generated answer, checked against the text it cites
-    /// (empty for `extract`, whose sentences are the sources themselves).
+    /// Each claim with its verdict: the sentences of a generated answer, checked
+    /// against the text they cite, or the quotes and value of an `extract` answer.
     #[serde(default)]
     pub claims: Vec<ShownClaim>,
     /// Generating model.
@@ -408,7 +408,7 @@ impl Answerer {
             send(AskEvent::Stage("answer"));
             let at = Instant::now();
             let result = self
-                .extract_answer(question, &context, &views, &mut trace)
+                .extract_answer(question, &context, &views, &mut trace, &mut checked)
                 .await?;
             timings.answer_s = at.elapsed().as_secs_f64();
             result
@@ -471,8 +471,15 @@ impl Answerer {
                             &mut trace.notes,
                         ),
                         None => {
-                            self.extract_answer(question, &context, &views, &mut trace)
-                                .await?
+                            checked.iter_mut().for_each(|c| c.shown = false);
+                            self.extract_answer(
+                                question,
+                                &context,
+                                &views,
+                                &mut trace,
+                                &mut checked,
+                            )
+                            .await?
                         }
                     }
                 }
@@ -510,7 +517,8 @@ impl Answerer {
                 match self.checked_claims(&written, &sources, question, &mut checked, &mut trace) {
                     Some(shown) => cite_paragraphs(&shown, &context, &views, &mut trace.notes),
                     None => {
-                        self.extract_answer(question, &context, &views, &mut trace)
+                        checked.iter_mut().for_each(|c| c.shown = false);
+                        self.extract_answer(question, &context, &views, &mut trace, &mut checked)
                             .await?
                     }
                 }
@@ -608,6 +616,7 @@ impl Answerer {
         context: &[Segment],
         views: &HashMap<String, DocumentView>,
         trace: &mut AnswerTrace,
+        claims: &mut Vec<ShownClaim>,
     ) -> Result<(String, bool, Vec<Citation>), QueryError> {
         let units = &trace.units;
         if units.is_empty() {
@@ -674,7 +683,18 @@ impl Answerer {
                 }
             }
             match value {
-                Some((value, at)) => text.push_str(&format!("{value} [S{}]: ", chosen[at].id)),
+                Some((value, at)) => {
+                    text.push_str(&format!("{value} [S{}]: ", chosen[at].id));
+                    claims.push(ShownClaim {
+                        text: value.clone(),
+                        markers: vec![format!("S{}", chosen[at].id)],
+                        supported: true,
+                        reason: format!(
+                            "the one {asked:?} value of the cited text, as written there"
+                        ),
+                        shown: true,
+                    });
+                }
                 None => trace.notes.push(format!(
                     "the question asks for a {asked:?} value; the evidence holds none or several"
                 )),
@@ -685,6 +705,13 @@ impl Answerer {
             .iter()
             .map(|u| format!("\u{201c}{}\u{201d} [S{}]", alr2::shown(&u.text), u.id))
             .collect();
+        claims.extend(chosen.iter().map(|u| ShownClaim {
+            text: alr2::shown(&u.text),
+            markers: vec![format!("S{}", u.id)],
+            supported: true,
+            reason: "quoted verbatim from the cited text".into(),
+            shown: true,
+        }));
         text.push_str(&quotes.join(" "));
         Ok(cite_units(
             &text,

@@ -451,9 +451,8 @@ pub fn supports(source: &[FoundValue], claimed: &FoundValue) -> bool {
             }
             _ => magnitude(other).is_some_and(|b| close(*a, b) || scaled_alike(*a, b)),
         },
-        (Normal::Amount(a) | Normal::Duration(a, _) | Normal::Percent(a), Normal::Number(b)) => {
-            close(*a, *b)
-        }
+        // A period, amount or share is not supported by a bare number of the same
+        // size ("5%" by "Article 5"): its unit is part of the claim.
         _ => false,
     })
 }
@@ -553,9 +552,15 @@ mod tests {
             let claimed = &find_values(claim)[0];
             assert!(!supports(&said, claimed), "{claim}");
         }
-        // Table cells in millions: "1,840.0" and "$1.84 billion" are one figure.
+        // A bare figure is supported by the cell it repeats.
         let table = find_values("Net sales                           $1,840.0    $1,732.6");
         assert!(supports(&table, &find_values("1,840")[0]));
+        // A share is not supported by a section number of the same size.
+        let headings = find_values("Article 5 Notices");
+        assert!(!supports(
+            &headings,
+            &find_values("a late fee of 5% applies")[0]
+        ));
     }
 
     #[test]
