@@ -681,7 +681,7 @@ impl OutputDev for PageCollector {
             return self.stop(PageStop::TooMuchText);
         }
         self.glyphs += 1;
-        if self.glyphs % GLYPHS_PER_CLOCK_CHECK == 0 && Instant::now() > self.deadline {
+        if self.glyphs.is_multiple_of(GLYPHS_PER_CLOCK_CHECK) && Instant::now() > self.deadline {
             return self.stop(PageStop::Deadline);
         }
         let (x, y) = (trm.m31, trm.m32);
