@@ -384,11 +384,26 @@ pub fn literal_grounding(answer: &Answer, view: Option<&DocumentView>) -> Litera
         .into_iter()
         .collect();
     let text = answer.answer.replace(['\u{201c}', '\u{201d}'], "\"");
-    let sentences = text
-        .split(['\n'])
-        .flat_map(|line| line.split(". "))
-        .map(str::trim)
-        .filter(|s| s.chars().any(char::is_alphanumeric));
+    // A claim ends at its marker group (`… [S2]`), at a line break, or at a
+    // full stop: `“quote one” [S1] “quote two” [S2]` is two claims, each
+    // checked against its own citation.
+    let mut pieces: Vec<String> = Vec::new();
+    for line in text.split('\n') {
+        let mut rest = line;
+        while let Some(close) = rest.find(']') {
+            pieces.push(rest[..=close].to_string());
+            rest = &rest[close + 1..];
+        }
+        pieces.push(rest.to_string());
+    }
+    let sentences: Vec<String> = pieces
+        .iter()
+        // The marker stays with the last sentence before it.
+        .flat_map(|piece| piece.split(". ").map(str::to_string).collect::<Vec<_>>())
+        .map(|s| s.trim().to_string())
+        .filter(|s| s.chars().any(char::is_alphanumeric))
+        .collect();
+    let sentences = sentences.iter().map(String::as_str);
     for sentence in sentences {
         out.claims += 1;
         let cited: Vec<&str> = answer
@@ -600,6 +615,14 @@ mod tests {
         );
         // Markers and labels are not figures.
         assert_eq!(check("See [S1] for the Q4 terms.").values, 0);
+        // Two quotes, each checked against its own citation.
+        let mut two = answer_citing("\u{201c}Pay within 45 days.\u{201d} [S1] \u{201c}Governed by New York law.\u{201d} [S2]", "Pay within 45 days.");
+        let mut second = two.citations[0].clone();
+        second.marker = "S2".into();
+        second.quote = "Governed by New York law.".into();
+        two.citations.push(second);
+        let checked = literal_grounding(&two, None);
+        assert_eq!((checked.claims, checked.unsupported), (2, 0));
         // A figure found nowhere in the document is fabricated.
         let view = DocumentView::new(
             "d".into(),
