@@ -118,12 +118,36 @@ pub fn split_claims(answer: &str) -> Vec<String> {
                 last.push_str(group);
                 sentence = sentence[group.len()..].trim_start();
             }
-            if sentence.chars().any(char::is_alphanumeric) {
+            if !is_reply_label(sentence) {
                 claims.push(sentence.to_string());
             }
         }
     }
     claims
+}
+
+/// Whether a piece of a reply is only the reply format's labels and markers
+/// ("Relevant paragraphs:", "P3:", "Answer:"): nothing to show or check.
+fn is_reply_label(piece: &str) -> bool {
+    let mut rest = piece.trim().to_string();
+    for label in [
+        "relevant paragraphs",
+        "relevant paragraph",
+        "answer",
+        "verified facts",
+    ] {
+        if rest.to_lowercase().starts_with(label) {
+            rest = rest[label.len()..].to_string();
+        }
+    }
+    rest.split(|c: char| c.is_whitespace() || ",;:[]().".contains(c))
+        .filter(|w| !w.is_empty())
+        .all(|w| {
+            let mut chars = w.chars();
+            chars.next().is_some_and(|c| "SPEspe".contains(c))
+                && !chars.as_str().is_empty()
+                && chars.as_str().chars().all(|c| c.is_ascii_digit())
+        })
 }
 
 fn capitalised_names(claim: &str) -> Vec<String> {
@@ -181,17 +205,26 @@ fn missing_from(claim: &str, source: &str, question: &str) -> (Vec<String>, usiz
     }
     let source_words = normalise(source);
     let question_words = normalise(question);
-    // "Licensee's"/"licensee", "Payment"/"payments": a word is found when its
-    // first five letters begin a word of the text.
-    let has_word = |haystack: &str, word: &str| {
+    // A name is found as a word of the text, singular or plural ("Franchisor"
+    // is not "franchise"). Only a sentence's first word, capitalised by its
+    // place, may match by its first five letters ("Payment" / "payments").
+    let has_word = |haystack: &str, word: &str, loosely: bool| {
         let stem: String = word.chars().take(5).collect();
-        haystack
-            .split(' ')
-            .any(|w| w == word || (word.chars().count() >= 5 && w.starts_with(&stem)))
+        haystack.split(' ').any(|w| {
+            w == word
+                || w.strip_suffix('s') == Some(word)
+                || word.strip_suffix('s') == Some(w)
+                || (loosely && word.chars().count() >= 5 && w.starts_with(&stem))
+        })
     };
+    let first_word = bare
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .find(|w| !w.is_empty())
+        .map(|w| w.trim_end_matches("'s").to_lowercase());
     for name in capitalised_names(&bare) {
         checked += 1;
-        if !has_word(&source_words, &name) && !has_word(&question_words, &name) {
+        let loosely = first_word.as_deref() == Some(name.as_str());
+        if !has_word(&source_words, &name, loosely) && !has_word(&question_words, &name, loosely) {
             missing.push(name);
         }
     }
@@ -358,6 +391,23 @@ mod tests {
         );
         assert!(!claims[0].supported);
         assert!(claims[0].markers.is_empty());
+    }
+
+    #[test]
+    fn a_name_must_be_a_word_of_the_source_and_labels_are_not_claims() {
+        let franchise = [Source {
+            marker: "P1",
+            text: "The franchise fee payment goes to the Company within 30 days.",
+        }];
+        let claims = check_claims(
+            "Relevant paragraphs: P1:\nThe fee is paid to the Franchisor within 30 days [P1].",
+            &franchise,
+            "who is paid the fee",
+        );
+        assert_eq!(claims.len(), 1, "{claims:?}");
+        assert!(!claims[0].supported, "{claims:?}");
+        let claims = check_claims("Payments are due within 30 days [P1].", &franchise, "when");
+        assert!(claims[0].supported, "{claims:?}");
     }
 
     #[test]
