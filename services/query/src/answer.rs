@@ -118,6 +118,9 @@ impl std::str::FromStr for Pipeline {
     }
 }
 
+/// Follows a claim that its sources do not support, where `flag` shows it.
+pub const UNSUPPORTED_MARK: &str = "[unsupported]";
+
 /// The `model` of an answer that no model wrote.
 pub const EXTRACTIVE_MODEL: &str = "extractive (no generator)";
 
@@ -463,15 +466,17 @@ impl Answerer {
                         &mut checked,
                         &mut trace,
                     ) {
-                        Some(shown) => cite_units(
-                            &shown,
-                            &units,
-                            &views,
-                            self.config.citation_clause_chars,
-                            &mut trace.notes,
-                        ),
+                        Some((shown, supported)) => {
+                            let (_, no_answer, citations) = cite_units(
+                                &supported,
+                                &units,
+                                &views,
+                                self.config.citation_clause_chars,
+                                &mut trace.notes,
+                            );
+                            (shown, no_answer, citations)
+                        }
                         None => {
-                            checked.iter_mut().for_each(|c| c.shown = false);
                             self.extract_answer(
                                 question,
                                 &context,
@@ -515,9 +520,12 @@ impl Answerer {
                     })
                     .collect();
                 match self.checked_claims(&written, &sources, question, &mut checked, &mut trace) {
-                    Some(shown) => cite_paragraphs(&shown, &context, &views, &mut trace.notes),
+                    Some((shown, supported)) => {
+                        let (_, no_answer, citations) =
+                            cite_paragraphs(&supported, &context, &views, &mut trace.notes);
+                        (shown, no_answer, citations)
+                    }
                     None => {
-                        checked.iter_mut().for_each(|c| c.shown = false);
                         self.extract_answer(question, &context, &views, &mut trace, &mut checked)
                             .await?
                     }
@@ -559,9 +567,12 @@ impl Answerer {
         }
     }
 
-    /// Checks each claim of `written` against `sources`; returns the text to
+    /// Checks each claim of `written` against `sources`. Returns the text to
     /// show (the supported claims, each marked with its source, and under
-    /// `flag` the unsupported ones too), or `None` when no claim is supported.
+    /// `flag` the unsupported ones, each followed by `[unsupported]`) and the
+    /// text citations are read from (the supported claims only: a citation
+    /// vouches for what stands beside it), or `None` when no claim is
+    /// supported, every claim then unshown.
     fn checked_claims(
         &self,
         written: &str,
@@ -569,43 +580,48 @@ impl Answerer {
         question: &str,
         checked: &mut Vec<ShownClaim>,
         trace: &mut AnswerTrace,
-    ) -> Option<String> {
+    ) -> Option<(String, String)> {
         let drop = self.drops_unsupported_claims();
         let mut claims = claims::check_claims(written, sources, question);
         let mut shown = Vec::new();
+        let mut supported = Vec::new();
         for claim in &mut claims {
             claim.shown = claim.supported || !drop;
-            if !claim.shown {
+            if !claim.supported {
+                if claim.shown {
+                    shown.push(format!("{} {UNSUPPORTED_MARK}", claim.text));
+                }
                 continue;
             }
             let marked = ['S', 'P']
                 .into_iter()
                 .any(|l| !crate::injection::cited_markers(&claim.text, l).is_empty());
-            // A claim that cited nothing cites the one source that holds it.
-            if claim.supported && !marked && !claim.markers.is_empty() {
-                shown.push(format!("{} [{}]", claim.text, claim.markers.join(", ")));
+            // A claim that cited nothing cites the source that holds it.
+            let text = if marked || claim.markers.is_empty() {
+                claim.text.clone()
             } else {
-                shown.push(claim.text.clone());
-            }
+                format!("{} [{}]", claim.text, claim.markers.join(", "))
+            };
+            shown.push(text.clone());
+            supported.push(text);
         }
-        let supported = claims.iter().filter(|c| c.supported).count();
-        if supported < claims.len() {
+        let unsupported = claims.len() - supported.len();
+        if unsupported > 0 {
             trace.notes.push(format!(
-                "{} of {} claim(s) not supported by their sources: {}",
-                claims.len() - supported,
+                "{unsupported} of {} claim(s) not supported by their sources: {}",
                 claims.len(),
                 if drop { "dropped" } else { "flagged" }
             ));
         }
-        *checked = claims;
-        if supported == 0 {
+        if supported.is_empty() {
+            claims.iter_mut().for_each(|c| c.shown = false);
             trace.notes.push(
                 "no claim of the generated answer is supported: the evidence is shown instead"
                     .into(),
             );
-            return None;
         }
-        Some(shown.join(" "))
+        *checked = claims;
+        (!supported.is_empty()).then(|| (shown.join(" "), supported.join(" ")))
     }
 
     /// The `extract` answer: the best-ranked units of the context, verbatim and

@@ -190,134 +190,177 @@ fn normalise(text: &str) -> String {
         .join(" ")
 }
 
-/// What of `claim` is missing from `source` (empty: supported), and how much
-/// was checked.
-fn missing_from(claim: &str, source: &str, question: &str) -> (Vec<String>, usize) {
-    let bare = crate::injection::defuse(claim);
-    let source_values: Vec<FoundValue> = find_values(source);
-    let mut checked = 0;
-    let mut missing = Vec::new();
-    for value in find_values(&bare) {
-        checked += 1;
-        if !supports(&source_values, &value) {
-            missing.push(bare[value.start..value.end].to_string());
+/// What a source offers a claim: its values and its words, found once.
+struct Evidence {
+    values: Vec<FoundValue>,
+    words: String,
+}
+
+impl Evidence {
+    fn of(text: &str) -> Self {
+        Evidence {
+            values: find_values(text),
+            words: normalise(text),
         }
     }
-    let source_words = normalise(source);
-    let question_words = normalise(question);
-    // A name is found as a word of the text, singular or plural ("Franchisor"
-    // is not "franchise"). Only a sentence's first word, capitalised by its
-    // place, may match by its first five letters ("Payment" / "payments").
-    let has_word = |haystack: &str, word: &str, loosely: bool| {
-        let stem: String = word.chars().take(5).collect();
-        haystack.split(' ').any(|w| {
-            w == word
-                || w.strip_suffix('s') == Some(word)
-                || word.strip_suffix('s') == Some(w)
-                || (loosely && word.chars().count() >= 5 && w.starts_with(&stem))
-        })
-    };
-    let first_word = bare
-        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
-        .find(|w| !w.is_empty())
-        .map(|w| w.trim_end_matches("'s").to_lowercase());
-    for name in capitalised_names(&bare) {
-        checked += 1;
-        let loosely = first_word.as_deref() == Some(name.as_str());
-        if !has_word(&source_words, &name, loosely) && !has_word(&question_words, &name, loosely) {
-            missing.push(name);
+}
+
+/// A name is found as a word of the text, singular or plural ("Franchisor" is
+/// not "franchise"). Only a sentence's first word, capitalised by its place,
+/// may match by its first five letters ("Payment" / "payments").
+fn has_word(haystack: &str, word: &str, loosely: bool) -> bool {
+    let stem: String = word.chars().take(5).collect();
+    haystack.split(' ').any(|w| {
+        w == word
+            || w.strip_suffix('s') == Some(word)
+            || word.strip_suffix('s') == Some(w)
+            || (loosely && word.chars().count() >= 5 && w.starts_with(&stem))
+    })
+}
+
+/// The checkable content of one claim: its values (as written), capitalised
+/// names (with whether the name may match loosely) and quoted strings.
+struct Checkable {
+    values: Vec<(String, FoundValue)>,
+    names: Vec<(String, bool)>,
+    quotes: Vec<String>,
+}
+
+impl Checkable {
+    fn of(claim: &str) -> Self {
+        let bare = crate::injection::defuse(claim);
+        let values = find_values(&bare)
+            .into_iter()
+            .map(|v| (bare[v.start..v.end].to_string(), v))
+            .collect();
+        let first_word = bare
+            .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+            .find(|w| !w.is_empty())
+            .map(|w| w.trim_end_matches("'s").to_lowercase());
+        let names = capitalised_names(&bare)
+            .into_iter()
+            .map(|name| {
+                let loosely = first_word.as_deref() == Some(name.as_str());
+                (name, loosely)
+            })
+            .collect();
+        Checkable {
+            values,
+            names,
+            quotes: quoted_strings(&bare),
         }
     }
-    for quote in quoted_strings(&bare) {
-        checked += 1;
-        if !source_words.contains(&quote) {
-            missing.push(format!("\"{quote}\""));
-        }
+
+    fn count(&self) -> usize {
+        self.values.len() + self.names.len() + self.quotes.len()
     }
-    (missing, checked)
+
+    /// What no evidence in `within` (nor, for names, the question) holds.
+    fn missing_in(&self, within: &[&Evidence], question: &str) -> Vec<String> {
+        let mut missing = Vec::new();
+        for (written, value) in &self.values {
+            if !within.iter().any(|e| supports(&e.values, value)) {
+                missing.push(written.clone());
+            }
+        }
+        for (name, loosely) in &self.names {
+            let found = within.iter().any(|e| has_word(&e.words, name, *loosely))
+                || has_word(question, name, *loosely);
+            if !found {
+                missing.push(name.clone());
+            }
+        }
+        for quote in &self.quotes {
+            if !within.iter().any(|e| e.words.contains(quote.as_str())) {
+                missing.push(format!("\"{quote}\""));
+            }
+        }
+        missing
+    }
+}
+
+fn verdict(text: String, markers: Vec<String>, supported: bool, reason: String) -> ShownClaim {
+    ShownClaim {
+        text,
+        markers,
+        supported,
+        reason,
+        shown: true,
+    }
 }
 
 /// Checks every claim of `answer`. A claim's sources are the ones it marks
 /// among `sources`; a claim that marks none rests on the first source that
-/// supports all of it, if any.
+/// holds all of its figures and names, or, with none to check, on the source
+/// it quotes ([`alr2::quoted_sources`]); otherwise it is unsupported.
 pub fn check_claims(answer: &str, sources: &[Source<'_>], question: &str) -> Vec<ShownClaim> {
+    let evidence: Vec<Evidence> = sources.iter().map(|s| Evidence::of(s.text)).collect();
+    let texts: Vec<&str> = sources.iter().map(|s| s.text).collect();
+    let question = normalise(question);
     split_claims(answer)
         .into_iter()
         .map(|text| {
-            let marked: Vec<String> = ['S', 'P']
+            let checkable = Checkable::of(&text);
+            let checked = checkable.count();
+            let cited: Vec<usize> = ['S', 'P']
                 .into_iter()
                 .flat_map(|letter| crate::injection::cited_markers(&text, letter))
-                .filter(|m| sources.iter().any(|s| s.marker == m))
+                .filter_map(|m| sources.iter().position(|s| s.marker == m))
                 .collect();
-            if marked.is_empty() {
-                let found = sources.iter().find(|s| {
-                    let (missing, checked) = missing_from(&text, s.text, question);
-                    checked > 0 && missing.is_empty()
-                });
-                return match found {
-                    Some(source) => ShownClaim {
-                        text,
-                        markers: vec![source.marker.to_string()],
-                        supported: true,
-                        reason: format!(
-                            "cites nothing; every figure and name is in [{}]",
-                            source.marker
-                        ),
-                        shown: true,
-                    },
-                    None => {
-                        let joined: String = sources
+            if !cited.is_empty() {
+                let markers = cited
+                    .iter()
+                    .map(|&i| sources[i].marker.to_string())
+                    .collect();
+                let within: Vec<&Evidence> = cited.iter().map(|&i| &evidence[i]).collect();
+                let missing = checkable.missing_in(&within, &question);
+                return if !missing.is_empty() {
+                    let reason = format!("not in the cited text: {}", missing.join(", "));
+                    verdict(text, markers, false, reason)
+                } else if checked == 0 {
+                    let reason = "no figure, date or name to check".to_string();
+                    verdict(text, markers, true, reason)
+                } else {
+                    let reason =
+                        format!("{checked} figure(s), date(s) or name(s) found in the cited text");
+                    verdict(text, markers, true, reason)
+                };
+            }
+            if checked == 0 {
+                return match crate::alr2::quoted_sources(&text, &texts) {
+                    Some(quoted) => {
+                        let markers: Vec<String> = quoted
                             .iter()
-                            .map(|s| s.text)
-                            .collect::<Vec<_>>()
-                            .join("\n");
-                        let (missing, checked) = missing_from(&text, &joined, question);
-                        let (supported, reason) = if checked == 0 {
-                            (true, "no figure, date or name to check".to_string())
-                        } else if missing.is_empty() {
-                            (
-                                false,
-                                "cites nothing, and no single source holds all of it".to_string(),
-                            )
-                        } else {
-                            (false, format!("not in the sources: {}", missing.join(", ")))
-                        };
-                        ShownClaim {
-                            text,
-                            markers: Vec::new(),
-                            supported,
-                            reason,
-                            shown: true,
-                        }
+                            .map(|&i| sources[i].marker.to_string())
+                            .collect();
+                        let reason = format!("cites nothing; quotes [{}]", markers.join(", "));
+                        verdict(text, markers, true, reason)
+                    }
+                    None => {
+                        let reason = "cites nothing and quotes no source".to_string();
+                        verdict(text, Vec::new(), false, reason)
                     }
                 };
             }
-            let cited: String = sources
+            let holder = evidence
                 .iter()
-                .filter(|s| marked.iter().any(|m| m == s.marker))
-                .map(|s| s.text)
-                .collect::<Vec<_>>()
-                .join("\n");
-            let (missing, checked) = missing_from(&text, &cited, question);
-            let (supported, reason) = if !missing.is_empty() {
-                (
-                    false,
-                    format!("not in the cited text: {}", missing.join(", ")),
-                )
-            } else if checked == 0 {
-                (true, "no figure, date or name to check".to_string())
-            } else {
-                (
-                    true,
-                    format!("{checked} figure(s), date(s) or name(s) found in the cited text"),
-                )
-            };
-            ShownClaim {
-                text,
-                markers: marked,
-                supported,
-                reason,
-                shown: true,
+                .position(|e| checkable.missing_in(&[e], &question).is_empty());
+            match holder {
+                Some(i) => {
+                    let marker = sources[i].marker.to_string();
+                    let reason = format!("cites nothing; every figure and name is in [{marker}]");
+                    verdict(text, vec![marker], true, reason)
+                }
+                None => {
+                    let all: Vec<&Evidence> = evidence.iter().collect();
+                    let missing = checkable.missing_in(&all, &question);
+                    let reason = if missing.is_empty() {
+                        "cites nothing, and no single source holds all of it".to_string()
+                    } else {
+                        format!("not in the sources: {}", missing.join(", "))
+                    };
+                    verdict(text, Vec::new(), false, reason)
+                }
             }
         })
         .collect()
@@ -408,6 +451,20 @@ mod tests {
         assert!(!claims[0].supported, "{claims:?}");
         let claims = check_claims("Payments are due within 30 days [P1].", &franchise, "when");
         assert!(claims[0].supported, "{claims:?}");
+    }
+
+    #[test]
+    fn an_unmarked_claim_with_nothing_to_check_stands_only_if_it_quotes_a_source() {
+        let quoted = check_claims("The Buyer shall pay each invoice.", &sources(), "who pays");
+        assert!(quoted[0].supported, "{quoted:?}");
+        assert_eq!(quoted[0].markers, ["S1"]);
+        let invented = check_claims(
+            "The seller may never terminate early.",
+            &sources(),
+            "who pays",
+        );
+        assert!(!invented[0].supported, "{invented:?}");
+        assert!(invented[0].markers.is_empty());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod answering;
 mod common;
+mod grounding;
 mod ingestion;
 mod retrieval;
 mod xl3m;
