@@ -6,3 +6,4 @@ pub mod blob;
 pub mod config;
 pub mod model;
 pub mod store;
+pub mod text;

@@ -7,7 +7,7 @@
 //! claim check (every value of a shown sentence must occur in its source).
 
 use once_cell::sync::Lazy;
-use regex::Regex;
+use regex::{Captures, Regex};
 
 /// What kind of value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -126,53 +126,9 @@ fn month_number(name: &str) -> Option<u32> {
         .map(|i| i as u32 + 1)
 }
 
-/// "forty-five" → 45; "one hundred" is not needed in contracts' periods and
-/// reads as 100 only alone.
+/// "forty-five" → 45 ([`folio_common::text::number_word`]).
 pub fn number_word(word: &str) -> Option<f64> {
-    const UNITS: [&str; 20] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    const TENS: [&str; 8] = [
-        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-    ];
-    let lower = word.trim().to_ascii_lowercase();
-    match lower.as_str() {
-        "hundred" => return Some(100.0),
-        "thousand" => return Some(1000.0),
-        _ => {}
-    }
-    if let Some(i) = UNITS.iter().position(|u| *u == lower) {
-        return Some(i as f64);
-    }
-    let mut parts = lower.split(['-', ' ']).filter(|p| !p.is_empty());
-    let tens = parts.next()?;
-    let tens = TENS.iter().position(|t| *t == tens)? as f64 * 10.0 + 20.0;
-    match parts.next() {
-        None => Some(tens),
-        Some(unit) => UNITS[1..10]
-            .iter()
-            .position(|u| *u == unit)
-            .map(|i| tens + i as f64 + 1.0),
-    }
+    folio_common::text::number_word(word).map(f64::from)
 }
 
 fn scale(word: Option<&str>) -> f64 {
@@ -189,16 +145,103 @@ fn parse_number(digits: &str) -> Option<f64> {
     digits.replace(',', "").trim_end_matches('.').parse().ok()
 }
 
-/// Every value in `text`, left to right; where two patterns match the same
-/// characters the more specific kind wins (a date over its numbers, an amount
+fn date_mdy(c: &Captures<'_>) -> Option<Normal> {
+    Some(Normal::Date(
+        c[3].parse().ok()?,
+        Some(month_number(&c[1])?),
+        Some(c[2].parse().ok()?),
+    ))
+}
+
+fn date_dmy(c: &Captures<'_>) -> Option<Normal> {
+    Some(Normal::Date(
+        c[3].parse().ok()?,
+        Some(month_number(&c[2])?),
+        Some(c[1].parse().ok()?),
+    ))
+}
+
+fn date_iso(c: &Captures<'_>) -> Option<Normal> {
+    Some(Normal::Date(
+        c[1].parse().ok()?,
+        Some(c[2].parse().ok()?),
+        Some(c[3].parse().ok()?),
+    ))
+}
+
+fn date_slash(c: &Captures<'_>) -> Option<Normal> {
+    let (m, d, y): (u32, u32, i32) = (c[1].parse().ok()?, c[2].parse().ok()?, c[3].parse().ok()?);
+    let year = match y {
+        0..50 => y + 2000,
+        50..100 => y + 1900,
+        _ => y,
+    };
+    ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some(Normal::Date(year, Some(m), Some(d)))
+}
+
+fn date_month_year(c: &Captures<'_>) -> Option<Normal> {
+    Some(Normal::Date(
+        c[2].parse().ok()?,
+        Some(month_number(&c[1])?),
+        None,
+    ))
+}
+
+fn amount(c: &Captures<'_>) -> Option<Normal> {
+    Some(Normal::Amount(
+        parse_number(&c[1])? * scale(c.get(2).map(|m| m.as_str())),
+    ))
+}
+
+fn percent(c: &Captures<'_>) -> Option<Normal> {
+    let value = c
+        .get(2)
+        .and_then(|m| parse_number(m.as_str()))
+        .or_else(|| c.get(3).and_then(|m| number_word(m.as_str())))?;
+    Some(Normal::Percent(value))
+}
+
+fn duration(c: &Captures<'_>) -> Option<Normal> {
+    let amount = c
+        .get(2)
+        .or(c.get(3))
+        .and_then(|m| parse_number(m.as_str()))
+        .or_else(|| c.get(1).or(c.get(4)).and_then(|m| number_word(m.as_str())))?;
+    let unit = match c[5].to_ascii_lowercase().as_str() {
+        "day" => "day",
+        "week" => "week",
+        "month" => "month",
+        _ => "year",
+    };
+    Some(Normal::Duration(amount, unit))
+}
+
+/// Reads a value's normal form from a pattern's match.
+type Reader = fn(&Captures<'_>) -> Option<Normal>;
+
+/// The patterns read by [`find_values`], most specific first: where two match
+/// the same characters the earlier wins (a date over its numbers, an amount
 /// over its digits).
+fn readers() -> [(&'static Regex, ValueKind, Reader); 9] {
+    [
+        (&DATE_MDY, ValueKind::Date, date_mdy),
+        (&DATE_DMY, ValueKind::Date, date_dmy),
+        (&DATE_ISO, ValueKind::Date, date_iso),
+        (&DATE_SLASH, ValueKind::Date, date_slash),
+        (&DATE_MY, ValueKind::Date, date_month_year),
+        (&AMOUNT, ValueKind::Amount, amount),
+        (&AMOUNT_WORDS, ValueKind::Amount, amount),
+        (&PERCENT, ValueKind::Percent, percent),
+        (&DURATION, ValueKind::Duration, duration),
+    ]
+}
+
+/// Every value in `text`, left to right: the typed values of [`readers`], then
+/// governing places, then any other number not inside a word.
 pub fn find_values(text: &str) -> Vec<FoundValue> {
     let mut found: Vec<FoundValue> = Vec::new();
-    let push = |found: &mut Vec<FoundValue>, kind, start, end, normal| {
-        if !found
-            .iter()
-            .any(|f: &FoundValue| f.start < end && start < f.end)
-        {
+    let mut push = |kind, start, end, normal| {
+        if !found.iter().any(|f| f.start < end && start < f.end) {
             found.push(FoundValue {
                 kind,
                 start,
@@ -207,163 +250,30 @@ pub fn find_values(text: &str) -> Vec<FoundValue> {
             });
         }
     };
-    for c in DATE_MDY.captures_iter(text) {
-        let whole = c.get(0).expect("group 0");
-        if let (Some(m), Some(d), Some(y)) =
-            (month_number(&c[1]), c[2].parse().ok(), c[3].parse().ok())
-        {
-            push(
-                &mut found,
-                ValueKind::Date,
-                whole.start(),
-                whole.end(),
-                Normal::Date(y, Some(m), Some(d)),
-            );
-        }
-    }
-    for c in DATE_DMY.captures_iter(text) {
-        let whole = c.get(0).expect("group 0");
-        if let (Some(d), Some(m), Some(y)) =
-            (c[1].parse().ok(), month_number(&c[2]), c[3].parse().ok())
-        {
-            push(
-                &mut found,
-                ValueKind::Date,
-                whole.start(),
-                whole.end(),
-                Normal::Date(y, Some(m), Some(d)),
-            );
-        }
-    }
-    for c in DATE_ISO.captures_iter(text) {
-        let whole = c.get(0).expect("group 0");
-        if let (Ok(y), Ok(m), Ok(d)) = (c[1].parse(), c[2].parse(), c[3].parse()) {
-            push(
-                &mut found,
-                ValueKind::Date,
-                whole.start(),
-                whole.end(),
-                Normal::Date(y, Some(m), Some(d)),
-            );
-        }
-    }
-    for c in DATE_SLASH.captures_iter(text) {
-        let whole = c.get(0).expect("group 0");
-        if let (Ok(m), Ok(d), Ok(y)) = (
-            c[1].parse::<u32>(),
-            c[2].parse::<u32>(),
-            c[3].parse::<i32>(),
-        ) {
-            let year = if y < 100 {
-                y + if y < 50 { 2000 } else { 1900 }
-            } else {
-                y
-            };
-            if (1..=12).contains(&m) && (1..=31).contains(&d) {
-                push(
-                    &mut found,
-                    ValueKind::Date,
-                    whole.start(),
-                    whole.end(),
-                    Normal::Date(year, Some(m), Some(d)),
-                );
+    for (pattern, kind, read) in readers() {
+        for c in pattern.captures_iter(text) {
+            if let (Some(whole), Some(normal)) = (c.get(0), read(&c)) {
+                push(kind, whole.start(), whole.end(), normal);
             }
         }
     }
-    for c in DATE_MY.captures_iter(text) {
-        let whole = c.get(0).expect("group 0");
-        if let (Some(m), Ok(y)) = (month_number(&c[1]), c[2].parse()) {
-            push(
-                &mut found,
-                ValueKind::Date,
-                whole.start(),
-                whole.end(),
-                Normal::Date(y, Some(m), None),
-            );
-        }
-    }
-    for c in AMOUNT.captures_iter(text) {
-        let whole = c.get(0).expect("group 0");
-        if let Some(value) = parse_number(&c[1]) {
-            let value = value * scale(c.get(2).map(|m| m.as_str()));
-            push(
-                &mut found,
-                ValueKind::Amount,
-                whole.start(),
-                whole.end(),
-                Normal::Amount(value),
-            );
-        }
-    }
-    for c in AMOUNT_WORDS.captures_iter(text) {
-        let whole = c.get(0).expect("group 0");
-        if let Some(value) = parse_number(&c[1]) {
-            let value = value * scale(c.get(2).map(|m| m.as_str()));
-            push(
-                &mut found,
-                ValueKind::Amount,
-                whole.start(),
-                whole.end(),
-                Normal::Amount(value),
-            );
-        }
-    }
-    for c in PERCENT.captures_iter(text) {
-        let whole = c.get(0).expect("group 0");
-        let value = c
-            .get(2)
-            .and_then(|m| parse_number(m.as_str()))
-            .or_else(|| c.get(3).and_then(|m| number_word(m.as_str())));
-        if let Some(value) = value {
-            push(
-                &mut found,
-                ValueKind::Percent,
-                whole.start(),
-                whole.end(),
-                Normal::Percent(value),
-            );
-        }
-    }
-    for c in DURATION.captures_iter(text) {
-        let whole = c.get(0).expect("group 0");
-        let amount = c
-            .get(2)
-            .or(c.get(3))
-            .and_then(|m| parse_number(m.as_str()))
-            .or_else(|| c.get(1).or(c.get(4)).and_then(|m| number_word(m.as_str())));
-        let unit = match c[5].to_ascii_lowercase().as_str() {
-            "day" => "day",
-            "week" => "week",
-            "month" => "month",
-            _ => "year",
-        };
-        if let Some(amount) = amount {
-            push(
-                &mut found,
-                ValueKind::Duration,
-                whole.start(),
-                whole.end(),
-                Normal::Duration(amount, unit),
-            );
-        }
-    }
     for c in JURISDICTION.captures_iter(text) {
-        let name = c.get(1).expect("group 1");
+        let Some(name) = c.get(1) else { continue };
         let first = name.as_str().split_whitespace().next().unwrap_or("");
         if NOT_PLACES.contains(&first.to_ascii_lowercase().as_str()) {
             continue;
         }
         let trimmed = trim_trailing_common(name.as_str());
+        let normal = Normal::Name(trimmed.to_ascii_lowercase());
         push(
-            &mut found,
             ValueKind::Jurisdiction,
             name.start(),
             name.start() + trimmed.len(),
-            Normal::Name(trimmed.to_ascii_lowercase()),
+            normal,
         );
     }
     for c in NUMBER.captures_iter(text) {
-        let whole = c.get(0).expect("group 0");
+        let Some(whole) = c.get(0) else { continue };
         // A digit run inside a word ("Q4", "10-K", "S3") is a label, not a value.
         let before = text[..whole.start()].chars().next_back();
         let mut after = text[whole.end()..].chars();
@@ -377,7 +287,6 @@ pub fn find_values(text: &str) -> Vec<FoundValue> {
         if let Some(value) = parse_number(digits) {
             let value = value * scale(c.get(1).map(|m| m.as_str()));
             push(
-                &mut found,
                 ValueKind::Number,
                 whole.start(),
                 whole.end(),
@@ -402,19 +311,14 @@ fn trim_trailing_common(name: &str) -> &str {
         "The",
         "For",
     ];
-    let mut end = name.len();
-    let words: Vec<(usize, &str)> = name
-        .split_whitespace()
-        .map(|w| (w.as_ptr() as usize - name.as_ptr() as usize, w))
-        .collect();
-    for (at, word) in words.iter().rev() {
-        if words.len() > 1 && TRAILING.contains(word) && *at > 0 {
-            end = *at;
-        } else {
+    let mut name = name.trim_end();
+    while let Some((rest, last)) = name.rsplit_once(char::is_whitespace) {
+        if !TRAILING.contains(&last) {
             break;
         }
+        name = rest.trim_end();
     }
-    name[..end].trim_end()
+    name
 }
 
 /// The numeric magnitude of a value (dates and names have none).

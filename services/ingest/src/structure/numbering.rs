@@ -1112,30 +1112,7 @@ fn parse_ordinal(text: &str) -> Option<u32> {
     if let Some(n) = roman_value(text) {
         return Some(n);
     }
-    const WORDS: &[&str] = &[
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-    ];
-    let lower = text.to_lowercase();
-    WORDS.iter().position(|w| *w == lower).map(|p| p as u32 + 1)
+    folio_common::text::number_word(text).filter(|n| (1..100).contains(n))
 }
 
 fn exhibit_key(text: &str) -> Vec<u32> {
