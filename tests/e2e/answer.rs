@@ -2,8 +2,6 @@
 //! Folio's OpenAI-compatible `/v1/chat/completions` driven by the OpenAI backend,
 //! and a second node answering through the first one's model over that API.
 
-use std::time::Duration;
-
 use folio_llm::{ChatMessage, GenerateRequest, LanguageModel, OpenAiModel, OpenAiOptions};
 use serde_json::{json, Value};
 
@@ -22,16 +20,9 @@ This Agreement is governed by the laws of the State of Delaware.\n";
 const QUESTION: &str = "Within how many days must the Buyer pay each invoice?";
 
 async fn ingest(server: &Server) -> (String, String) {
-    let (status, body) = server
-        .upload(&[("supply.md", CONTRACT.as_bytes().to_vec())], "contracts")
+    let id = server
+        .ingest_one("supply.md", CONTRACT.as_bytes().to_vec(), "contracts")
         .await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["documents"][0]["document_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let doc = server.wait_settled(&id, Duration::from_secs(120)).await;
-    assert_eq!(doc["status"], "ready", "{doc}");
     let (status, body) = server.get(&format!("/v1/documents/{id}/text")).await;
     assert_eq!(status, 200, "{body}");
     (id, body["text"].as_str().unwrap().to_string())

@@ -3,55 +3,37 @@
 //! hold, from the default pipeline (`extract` on the built-in model) and from a
 //! generator pipeline whose claims are checked.
 
-use std::collections::HashSet;
-
+use folio_query::answer::Answer;
+use folio_query::document::DocumentView;
+use folio_server::eval_answers::{literal_grounding, LiteralGrounding};
 use serde_json::{json, Value};
 
-use crate::harness::{fixture, Server, CONTRACT_PDF, SETTLE};
+use crate::harness::{fixture, Server, CONTRACT_PDF};
 
-/// Every digit run of `text` ("October 29, 1999" → 29, 1999), separators dropped.
-fn figures(text: &str) -> Vec<String> {
-    text.split(|c: char| !(c.is_ascii_digit() || c == ','))
-        .map(|run| run.trim_matches(',').replace(',', ""))
-        .filter(|run| !run.is_empty())
-        .collect()
-}
-
-/// The figures an answer shows (its markers and citation quotes aside) that the
-/// document does not hold.
-fn absent_figures(answer: &Value, document: &HashSet<String>) -> Vec<String> {
-    let mut text = answer["answer"].as_str().unwrap_or("").to_string();
-    // `[S3]`, `[P1, P2]`: markers, not figures.
-    while let (Some(open), Some(close)) = (text.find('['), text.find(']')) {
-        if close < open {
-            break;
-        }
-        text.replace_range(open..=close, " ");
-    }
-    figures(&text)
-        .into_iter()
-        .filter(|f| !document.contains(f))
-        .collect()
+/// `folio eval`'s literal check of a shown answer (asked with its trace, so the
+/// body is a whole [`Answer`]): claims whose figures or names their citations
+/// lack, and figures the document lacks.
+fn grounding(answer: &Value, view: &DocumentView) -> LiteralGrounding {
+    let answer: Answer = serde_json::from_value(answer.clone()).expect("an answer body");
+    literal_grounding(&answer, Some(view))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_contract_pdf_gets_its_governing_law_and_no_invented_date() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[]);
-    let (status, body) = server
-        .upload(&[("corio.pdf", fixture(CONTRACT_PDF))], "contracts")
+    let id = server
+        .ingest_one("corio.pdf", fixture(CONTRACT_PDF), "contracts")
         .await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["documents"][0]["document_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let settled = server.wait_settled(&id, SETTLE).await;
-    assert_eq!(settled["status"], "ready", "{settled}");
     let (_, text) = server.get(&format!("/v1/documents/{id}/text")).await;
-    let document: HashSet<String> = figures(text["text"].as_str().unwrap())
-        .into_iter()
-        .collect();
+    let view = DocumentView::new(
+        id.clone(),
+        "corio.pdf".into(),
+        text["version"].as_i64().unwrap_or(1),
+        text["text"].as_str().unwrap().to_string(),
+        Default::default(),
+        Vec::new(),
+    );
 
     // The default pipeline on the built-in model: the evidence itself.
     for (question, must_name) in [
@@ -62,15 +44,21 @@ async fn a_contract_pdf_gets_its_governing_law_and_no_invented_date() {
         ("how long is the initial term", "five (5) years"),
     ] {
         let (status, answer) = server
-            .post("/v1/ask", json!({"question": question, "documents": [id]}))
+            .post(
+                "/v1/ask",
+                json!({"question": question, "documents": [id], "trace": true}),
+            )
             .await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["pipeline"], "extract", "{answer}");
         assert_eq!(answer["no_answer"], false, "{question}: {answer}");
         let shown = answer["answer"].as_str().unwrap().to_lowercase();
         assert!(shown.contains(must_name), "{question}: {shown}");
-        assert!(
-            absent_figures(&answer, &document).is_empty(),
+        // Quotes and values only: every figure and name is in its citation.
+        let checked = grounding(&answer, &view);
+        assert_eq!(
+            (checked.unsupported, checked.fabricated),
+            (0, 0),
             "{question}: {shown}"
         );
         assert!(!answer["citations"].as_array().unwrap().is_empty());
@@ -86,12 +74,12 @@ async fn a_contract_pdf_gets_its_governing_law_and_no_invented_date() {
         let (status, answer) = server
             .post(
                 "/v1/ask",
-                json!({"question": question, "documents": [id], "pipeline": "plain"}),
+                json!({"question": question, "documents": [id], "pipeline": "plain", "trace": true}),
             )
             .await;
         assert_eq!(status, 200, "{answer}");
-        let absent = absent_figures(&answer, &document);
-        assert!(absent.is_empty(), "{question}: shows {absent:?}: {answer}");
+        let checked = grounding(&answer, &view);
+        assert_eq!(checked.fabricated, 0, "{question}: {answer}");
         for claim in answer["claims"].as_array().unwrap() {
             assert!(
                 claim["reason"].as_str().is_some_and(|r| !r.is_empty()),

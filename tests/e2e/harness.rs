@@ -211,6 +211,20 @@ impl Server {
         }
     }
 
+    /// Uploads one file into `collection` and waits until it is ingested;
+    /// returns its document id.
+    pub async fn ingest_one(&self, name: &str, bytes: Vec<u8>, collection: &str) -> String {
+        let (status, body) = self.upload(&[(name, bytes)], collection).await;
+        assert_eq!(status, 202, "{name}: {body}");
+        let id = body["documents"][0]["document_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no document id in {body}"))
+            .to_string();
+        let settled = self.wait_settled(&id, SETTLE).await;
+        assert_eq!(settled["status"], "ready", "{name}: {settled}");
+        id
+    }
+
     /// SIGKILLs the server.
     pub fn kill(mut self) {
         let _ = self.child.kill();

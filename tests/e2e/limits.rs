@@ -613,16 +613,9 @@ async fn an_answer_past_its_deadline_leaves_no_work_running() {
             n % 7 + 2
         ));
     }
-    let (status, body) = server
-        .upload(&[("schedules.txt", text.into_bytes())], "default")
+    let id = server
+        .ingest_one("schedules.txt", text.into_bytes(), "default")
         .await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["documents"][0]["document_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let settled = server.wait_settled(&id, crate::harness::SETTLE).await;
-    assert_eq!(settled["status"], "ready", "{settled}");
     let pid = server.child.id();
 
     let asked = Instant::now();

@@ -617,21 +617,27 @@ pub fn is_insufficient(reply: &str) -> bool {
         .any(|p| text.contains(p))
 }
 
+/// A unit of document `d` at `id * 100`, for tests here and in `extract`.
+#[cfg(test)]
+pub(crate) fn test_unit(id: usize, heading_path: &[&str], text: &str) -> Unit {
+    Unit {
+        id,
+        document_id: "d".into(),
+        version: 1,
+        char_start: id * 100,
+        char_end: id * 100 + text.chars().count(),
+        heading_path: heading_path.iter().map(|h| h.to_string()).collect(),
+        page: None,
+        text: text.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn unit(id: usize, text: &str) -> Unit {
-        Unit {
-            id,
-            document_id: "d".into(),
-            version: 1,
-            char_start: id * 100,
-            char_end: id * 100 + text.chars().count(),
-            heading_path: vec![],
-            page: None,
-            text: text.into(),
-        }
+        test_unit(id, &[], text)
     }
 
     fn units() -> Vec<Unit> {

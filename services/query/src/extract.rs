@@ -451,16 +451,7 @@ mod tests {
     use super::*;
 
     fn unit(id: usize, heading: &str, text: &str) -> Unit {
-        Unit {
-            id,
-            document_id: "d".into(),
-            version: 1,
-            char_start: id * 100,
-            char_end: id * 100 + text.chars().count(),
-            heading_path: vec![heading.to_string()],
-            page: None,
-            text: text.into(),
-        }
+        crate::alr2::test_unit(id, &[heading], text)
     }
 
     #[test]

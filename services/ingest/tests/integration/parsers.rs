@@ -594,17 +594,21 @@ fn set_page_contents(doc: &mut Document, contents: Vec<Object>) {
         .set("Contents", contents);
 }
 
+/// The `/Contents` entry of a document's first page.
+fn first_page_contents(doc: &Document) -> Object {
+    let page_id = doc.get_pages()[&1];
+    doc.get_dictionary(page_id)
+        .unwrap()
+        .get(b"Contents")
+        .unwrap()
+        .clone()
+}
+
 #[test]
 fn pdf_content_listed_over_and_over_is_refused_without_being_read_over_and_over() {
     // One 1 MiB stream listed 2,000 times: 2 GB of content for one page.
     let mut doc = build_pdf(&[&[&["Repeated"]]]);
-    let page_id = doc.get_pages()[&1];
-    let text_id = doc
-        .get_dictionary(page_id)
-        .unwrap()
-        .get(b"Contents")
-        .unwrap()
-        .clone();
+    let text_id = first_page_contents(&doc);
     let mut spaces = Stream::new(dictionary! {}, vec![b' '; 1024 * 1024]);
     spaces.compress().unwrap();
     let spaces_id = doc.add_object(spaces);
@@ -625,13 +629,7 @@ fn pdf_form_calls_split_across_content_streams_still_count() {
     // pair is listed over and over; form M runs 100 KiB each time.
     let build = |pairs: usize| {
         let mut doc = build_pdf(&[&[&["Split calls"]]]);
-        let page_id = doc.get_pages()[&1];
-        let text_id = doc
-            .get_dictionary(page_id)
-            .unwrap()
-            .get(b"Contents")
-            .unwrap()
-            .clone();
+        let text_id = first_page_contents(&doc);
         let form_id = doc.add_object(Stream::new(
             dictionary! { "Type" => "XObject", "Subtype" => "Form", "BBox" => vec![0.into(), 0.into(), 10.into(), 10.into()] },
             vec![b' '; 100 * 1024],
@@ -639,6 +637,7 @@ fn pdf_form_calls_split_across_content_streams_still_count() {
         let font_id = doc.add_object(dictionary! {
             "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
         });
+        let page_id = doc.get_pages()[&1];
         doc.get_object_mut(page_id).unwrap().as_dict_mut().unwrap().set(
             "Resources",
             dictionary! { "Font" => dictionary! { "F1" => font_id }, "XObject" => dictionary! { "M" => form_id } },
