@@ -160,3 +160,26 @@ pub fn default_pipeline(config: &folio_common::config::FolioConfig) -> Result<Pi
         Pipeline::FULL
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use folio_common::config::FolioConfig;
+
+    use super::*;
+
+    #[test]
+    fn auto_answers_with_the_evidence_on_the_built_in_model_and_verified_elsewhere() {
+        let mut config = FolioConfig::default();
+        assert_eq!(config.answer.pipeline, "auto");
+        assert_eq!(default_pipeline(&config).unwrap(), Pipeline::EXTRACT);
+        config.models.llm_device = "cuda".into();
+        assert_eq!(default_pipeline(&config).unwrap(), Pipeline::FULL);
+        config.models.llm_device = "cpu".into();
+        config.generator.backend = "openai".into();
+        assert_eq!(default_pipeline(&config).unwrap(), Pipeline::FULL);
+        config.answer.pipeline = "plain".into();
+        assert_eq!(default_pipeline(&config).unwrap().name(), "plain");
+        config.answer.pipeline = "nonsense".into();
+        assert!(default_pipeline(&config).is_err());
+    }
+}
