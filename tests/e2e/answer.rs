@@ -343,7 +343,9 @@ async fn the_openai_backend_talks_to_folio_and_a_second_node_answers_through_it(
     let (status, body) = model_node
         .post("/v1/chat/completions", json!({"messages": []}))
         .await;
-    assert_eq!(status, 400, "{body}");
+    // A well-formed body with an unusable value: 422, like every other such field.
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_request", "{body}");
     assert!(body["error"]["message"].is_string());
 
     // A query node whose generator is the model node: answers still cite its own

@@ -130,8 +130,10 @@ async fn upload_ingest_version_and_delete_over_http() {
     let (status, list) = server.get("/v1/documents?collection=legal").await;
     assert_eq!(status, 200);
     assert_eq!(list["documents"].as_array().unwrap().len(), 4);
-    let (status, _) = server.get("/v1/documents?collection=nope").await;
+    let (status, error) = server.get("/v1/documents?collection=nope").await;
     assert_eq!(status, 404);
+    // The same code as a search or a question naming that collection.
+    assert_eq!(error["error"]["code"], "collection_not_found", "{error}");
 
     // Identical bytes: a no-op. Changed bytes: version 2 replaces version 1.
     let contract_id = uploaded[0]["document_id"].as_str().unwrap().to_string();
@@ -289,6 +291,24 @@ trailer << /Root 1 0 R /Encrypt 3 0 R /Size 4 >>\n%%EOF\n"
             code, "internal_error",
             "{name} must fail with a specific reason: {doc}"
         );
+    }
+    // A document whose first ingestion failed has no text to read or ask about:
+    // every route says so with the same code.
+    let (_, failed_id) = &ids[0];
+    for (status, error) in [
+        server.get(&format!("/v1/documents/{failed_id}/text")).await,
+        server
+            .get(&format!("/v1/documents/{failed_id}/original"))
+            .await,
+        server
+            .post(
+                "/v1/ask",
+                serde_json::json!({"question": "What is the term?", "documents": [failed_id]}),
+            )
+            .await,
+    ] {
+        assert_eq!(status, 409, "{error}");
+        assert_eq!(error["error"]["code"], "document_not_ready", "{error}");
     }
     let doc = server.wait_settled(&scripts_id, SETTLE).await;
     assert_eq!(doc["status"], "ready", "{doc}");

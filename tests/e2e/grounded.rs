@@ -3,9 +3,9 @@
 //! hold, from the default pipeline (`extract` on the built-in model) and from a
 //! generator pipeline whose claims are checked.
 
+use folio_eval::answers::{literal_grounding, LiteralGrounding};
 use folio_query::answer::Answer;
 use folio_query::document::DocumentView;
-use folio_server::eval_answers::{literal_grounding, LiteralGrounding};
 use serde_json::{json, Value};
 
 use crate::harness::{fixture, Server, CONTRACT_PDF};

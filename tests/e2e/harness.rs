@@ -100,6 +100,28 @@ impl Server {
 
     /// Starts the server without creating a key first (the client sends none).
     pub fn start_bare(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::try_start_bare(data_dir, env).unwrap_or_else(|status| {
+            panic!("folio serve exited before listening (status {status:?})")
+        })
+    }
+
+    /// [`Server::start`], or the exit status of a server that ended before it
+    /// listened (a worker that crashed on a job claimed at start, say).
+    pub fn try_start(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Server, Option<std::process::ExitStatus>> {
+        let key = admin_key(data_dir);
+        let mut server = Server::try_start_bare(data_dir, env)?;
+        server.http = client_with_key(&key);
+        server.key = key;
+        Ok(server)
+    }
+
+    fn try_start_bare(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Server, Option<std::process::ExitStatus>> {
         let mut cmd = folio(data_dir);
         cmd.args(["serve", "--bind", "127.0.0.1:0"])
             .stdout(Stdio::piped())
@@ -119,21 +141,18 @@ impl Server {
                     }
                     preamble.push(line);
                 }
-                _ => panic!(
-                    "folio serve exited before listening (status {:?})",
-                    child.try_wait()
-                ),
+                _ => return Err(child.wait().ok()),
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server {
+        Ok(Server {
             child,
             base,
             http: client_with_key(""),
             key: String::new(),
             preamble,
-        }
+        })
     }
 
     /// Full URL of a path.

@@ -17,8 +17,8 @@ use folio_llm::ChatMessage;
 use serde::{Deserialize, Serialize};
 
 use crate::document::DocumentView;
-use crate::sentences;
 use crate::xl3m::Segment;
+use folio_common::text::sentences;
 
 /// Share of a quote's tokens that must occur in a unit for the quote to match it.
 pub const MIN_TOKEN_OVERLAP: f64 = 0.8;
@@ -449,7 +449,7 @@ fn overlap(quote: &[String], unit: &[String]) -> f64 {
 pub fn quoted_sources(answer: &str, sources: &[&str]) -> Option<Vec<usize>> {
     let sources: Vec<Vec<String>> = sources.iter().map(|s| words(s)).collect();
     let mut cited = Vec::new();
-    for (start, end) in crate::sentences::split(answer) {
+    for (start, end) in sentences::split(answer) {
         let sentence = words(&answer[start..end]);
         if sentence.is_empty() {
             continue;

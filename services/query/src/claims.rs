@@ -5,6 +5,7 @@
 //! context, and then cites that source. A claim that fails is dropped or
 //! flagged, never shown as fact.
 
+use folio_common::text::sentences;
 use serde::{Deserialize, Serialize};
 
 use crate::values::{find_values, supports, FoundValue};
@@ -102,7 +103,7 @@ const COMMON_CAPITALS: &[&str] = &[
 pub fn split_claims(answer: &str) -> Vec<String> {
     let mut claims: Vec<String> = Vec::new();
     for line in answer.lines() {
-        for (start, end) in crate::sentences::split(line) {
+        for (start, end) in sentences::split(line) {
             let mut sentence = line[start..end].trim();
             // Marker groups that open a sentence close the one before it.
             while let Some(rest) = sentence.strip_prefix('[') {

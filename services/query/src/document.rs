@@ -25,32 +25,81 @@ pub struct DocumentView {
     pub chunks: Vec<ChunkRecord>,
 }
 
+/// Where a document's current version lives: the one way Folio reads a
+/// document, for answering (through [`DocumentView::load`]) and for the API's
+/// text endpoint, which streams the text without loading it.
+#[derive(Debug, Clone)]
+pub struct DocumentSource {
+    /// The document.
+    pub document_id: String,
+    /// Its file name.
+    pub name: String,
+    /// The current (last ingested) version.
+    pub version: i64,
+    /// Blob key of the version's original; the canonical text sits beside it.
+    pub blob_key: String,
+    /// Pages, sections and defined terms (empty for a version stored without one).
+    pub structure: StoredStructure,
+}
+
+impl DocumentSource {
+    /// The current version of a tenant's document. Not found for another
+    /// tenant's document; [`QueryError::DocumentNotReady`] before its first
+    /// ingestion ends; [`QueryError::CorruptStructure`] when the stored structure
+    /// does not parse.
+    pub async fn current(
+        store: &MetadataStore,
+        tenant_id: &str,
+        document_id: &str,
+    ) -> Result<Self, QueryError> {
+        let document = store.get_document(tenant_id, document_id).await?;
+        let Some(version) = document.current_version else {
+            return Err(QueryError::DocumentNotReady {
+                id: document_id.to_string(),
+                status: document.status.as_str().to_string(),
+            });
+        };
+        let record = store.get_version(document_id, version).await?;
+        let structure = match store.version_structure(document_id, version).await? {
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| QueryError::CorruptStructure {
+                    id: document_id.to_string(),
+                    reason: e.to_string(),
+                })?
+            }
+            None => StoredStructure::default(),
+        };
+        Ok(Self {
+            document_id: document_id.to_string(),
+            name: document.name,
+            version,
+            blob_key: record.blob_key,
+            structure,
+        })
+    }
+}
+
 impl DocumentView {
     /// Loads a tenant's document. Fails with the store's not-found error for another
-    /// tenant's document, and with [`QueryError::InvalidRequest`] while the document
-    /// has no ingested version yet.
+    /// tenant's document, and with [`QueryError::DocumentNotReady`] while the
+    /// document has no ingested version yet.
     pub async fn load(
         store: &MetadataStore,
         blobs: &BlobStore,
         tenant_id: &str,
         document_id: &str,
     ) -> Result<Self, QueryError> {
-        let document = store.get_document(tenant_id, document_id).await?;
-        let version = document.current_version.ok_or_else(|| {
-            QueryError::InvalidRequest(format!(
-                "document {document_id} has no ingested version yet"
-            ))
-        })?;
-        let record = store.get_version(document_id, version).await?;
+        let source = DocumentSource::current(store, tenant_id, document_id).await?;
         let text = blobs
-            .read_canonical(&record.blob_key)
+            .read_canonical(&source.blob_key)
             .await
             .map_err(|e| QueryError::Task(format!("reading the canonical text: {e}")))?;
-        let structure = match store.version_structure(document_id, version).await? {
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| QueryError::Task(format!("stored structure is corrupt: {e}")))?,
-            None => StoredStructure::default(),
-        };
+        let DocumentSource {
+            name,
+            version,
+            structure,
+            ..
+        } = source;
         let chunks = store
             .document_chunks(tenant_id, document_id)
             .await?
@@ -59,7 +108,7 @@ impl DocumentView {
             .collect();
         Ok(Self::new(
             document_id.to_string(),
-            document.name,
+            name,
             version,
             text,
             structure,

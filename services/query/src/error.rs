@@ -15,6 +15,22 @@ pub enum QueryError {
     /// The language model failed.
     #[error(transparent)]
     Model(#[from] folio_llm::LlmError),
+    /// The document exists but has no ingested version yet.
+    #[error("document {id} has no ingested version yet (status: {status})")]
+    DocumentNotReady {
+        /// The document.
+        id: String,
+        /// Its ingestion status.
+        status: String,
+    },
+    /// A stored structure that does not parse.
+    #[error("stored structure of document {id} is corrupt: {reason}")]
+    CorruptStructure {
+        /// The document.
+        id: String,
+        /// The parse error.
+        reason: String,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),

@@ -27,7 +27,6 @@ pub mod extract;
 pub mod injection;
 pub mod prompt;
 pub mod retrieve;
-pub mod sentences;
 pub mod values;
 pub mod xl3m;
 

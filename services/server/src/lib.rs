@@ -1,29 +1,12 @@
-//! Folio's server crate: the HTTP API (axum), the CLI commands, benchmarks and
-//! evaluation behind the all-in-one `folio` binary (`src/main.rs`). It is a library
-//! too so that fuzz targets can drive the API's request decoding in-process.
+//! Folio's HTTP front end (axum) and what the `folio` binary shares with it:
+//! the table of error codes, metrics and telemetry. The binary (`src/main.rs`,
+//! with the CLI in `src/commands/`) calls `folio-app` for every use case. It is
+//! a library so that fuzz targets can drive the API's request decoding in-process.
 
-pub mod admin_cmd;
-pub mod answering;
-pub mod ask_cmd;
-pub mod auth;
-pub mod backup;
-pub mod bench;
-pub mod bench_retrieve;
-pub mod bench_score;
-pub mod bench_synthetic;
-pub mod bench_tokens;
-pub mod cli;
-pub mod docs;
-pub mod embedder_mark;
-pub mod eval;
-pub mod eval_answers;
+pub mod error_codes;
 pub mod http;
-pub mod ingest_cmd;
-pub mod llm;
 pub mod metrics;
-pub mod models;
-pub mod runtime;
-pub mod search;
-pub mod secrets;
 pub mod telemetry;
-pub mod upload;
+
+#[cfg(test)]
+mod layering;

@@ -12,8 +12,6 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-use crate::cli::LogFormat;
-
 /// Owns the trace exporter, so buffered spans can be flushed at exit.
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
@@ -75,4 +73,13 @@ pub fn init(format: LogFormat, config: &TelemetryConfig) -> Result<Telemetry> {
         .with(traces)
         .init();
     Ok(Telemetry { provider })
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }

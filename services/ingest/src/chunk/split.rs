@@ -3,7 +3,7 @@
 //! together up to the target size; tables kept whole or split by rows.
 
 use super::{trim, Chunker};
-use crate::structure::sentences::{paragraph_starts, sentence_starts};
+use folio_common::text::sentences::{paragraph_starts, sentence_starts};
 
 /// Boundaries tried in order, coarsest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

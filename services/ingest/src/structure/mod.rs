@@ -19,7 +19,6 @@
 mod lines;
 mod numbering;
 mod report;
-pub(crate) mod sentences;
 mod terms;
 mod tree;
 

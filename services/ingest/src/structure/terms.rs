@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use folio_common::model::{DefinedTerm, SectionTree};
 use regex::Regex;
 
-use super::sentences::sentence_starts;
+use folio_common::text::sentences::sentence_starts;
 
 /// How far around a term the definition's sentence is searched for.
 const WINDOW: usize = 1500;

@@ -1,8 +1,8 @@
 //! Invariants of answering's building blocks, by property: sentence units tile the
 //! text exactly, and fact verification only ever grounds claims in real units.
 
+use folio_common::text::sentences;
 use folio_query::alr2::{self, Claim, Unit};
-use folio_query::sentences;
 use proptest::prelude::*;
 
 fn legal_text() -> impl Strategy<Value = String> {

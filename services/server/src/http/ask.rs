@@ -16,9 +16,44 @@ use tokio::sync::mpsc;
 
 use super::schema::ApiErrors;
 use super::{ApiError, ApiJson, AppState};
-use crate::answering::{self, AskParams};
-use crate::ask_cmd::to_json;
-use crate::auth::Caller;
+use folio_app::ask::{self, answer_json, AskInput};
+use folio_app::keys::Caller;
+
+/// A question as a client states it (`POST /v1/ask`).
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AskParams {
+    /// The question.
+    pub question: String,
+    /// Only these documents (ids); empty = all.
+    #[serde(default)]
+    pub documents: Vec<String>,
+    /// Only these collections (names); empty = all.
+    #[serde(default)]
+    pub collections: Vec<String>,
+    /// `extract`, `plain`, `+xl3m`, `+alr2`, `+demos` or `full` (default: `[answer] pipeline`,
+    /// `auto`: `extract` with the built-in model on CPU, `full` otherwise).
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    /// Include the trace (prompts, scores, facts, timings).
+    #[serde(default)]
+    pub trace: bool,
+    /// Stream server-sent events instead of one JSON body.
+    #[serde(default)]
+    pub stream: bool,
+}
+
+impl AskParams {
+    /// The question as the use case takes it.
+    pub fn input(&self) -> AskInput {
+        AskInput {
+            question: self.question.clone(),
+            documents: self.documents.clone(),
+            collections: self.collections.clone(),
+            pipeline: self.pipeline.clone(),
+        }
+    }
+}
 
 /// Answers a question within the caller's tenant.
 #[utoipa::path(
@@ -42,15 +77,15 @@ pub async fn ask(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/event-stream"));
     // Resolved before committing to a stream, so bad requests get a plain 4xx.
-    let request = answering::request(&state.runtime, &caller.tenant_id, &params).await?;
-    let answerer = answering::shared_answerer(&state.runtime).await?;
+    let request = ask::prepare(&state.runtime, &caller.tenant_id, &params.input()).await?;
+    let answerer = ask::answerer(&state.runtime).await?;
     // Held until the answer is complete (for a stream, until its last event).
     let slot = super::guard::generation_slot(&state, &caller.tenant_id).await?;
     if !wants_stream {
         let answer = answerer.ask(&request, None).await?;
         drop(slot);
         record_generation(&state, &answer);
-        return Ok(Json(to_json(&answer, params.trace)).into_response());
+        return Ok(Json(answer_json(&answer, params.trace)).into_response());
     }
     let (sender, receiver) = mpsc::unbounded_channel::<Event>();
     let (progress, mut progress_rx) = mpsc::unbounded_channel::<AskEvent>();
@@ -86,11 +121,7 @@ pub async fn ask(
                 Ok(answer)
             }
             Ok(Err(e)) => Err(e),
-            Err(e) => Err(ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                e.to_string(),
-            )),
+            Err(e) => Err(ApiError::from(folio_app::AppError::from(e))),
         };
         let events = match result {
             Ok(answer) => {
@@ -100,7 +131,7 @@ pub async fn ask(
                         .data(serde_json::to_string(&answer.citations).unwrap_or_default()),
                     Event::default()
                         .event("answer")
-                        .data(to_json(&answer, false).to_string()),
+                        .data(answer_json(&answer, false).to_string()),
                 ];
                 if trace {
                     events.push(

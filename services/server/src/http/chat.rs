@@ -3,12 +3,12 @@
 //! JSON or, with `"stream": true`, `chat.completion.chunk` events ending in
 //! `data: [DONE]`; `stream_options.include_usage` adds the usage chunk.
 
+use crate::error_codes as codes;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -20,8 +20,7 @@ use tokio::sync::mpsc;
 
 use super::schema::ApiErrors;
 use super::{ApiError, ApiJson, AppState};
-use crate::answering;
-use crate::auth::Caller;
+use folio_app::keys::Caller;
 
 /// Tokens generated when the request sets no limit.
 const DEFAULT_MAX_TOKENS: usize = 256;
@@ -93,16 +92,13 @@ pub(super) fn to_request(
         .unwrap_or(DEFAULT_MAX_TOKENS.min(max_tokens_cap))
         .max(1);
     if max_tokens > max_tokens_cap {
-        return Err(ApiError::bad_request(
-            "max_tokens_too_large",
+        return Err(ApiError::new(
+            &codes::MAX_TOKENS_TOO_LARGE,
             format!("max_tokens is {max_tokens}; at most {max_tokens_cap} are allowed"),
         ));
     }
     if body.messages.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "messages is empty",
-        ));
+        return Err(ApiError::new(&codes::INVALID_REQUEST, "messages is empty"));
     }
     let messages = body
         .messages
@@ -113,8 +109,8 @@ pub(super) fn to_request(
                 "user" => ChatRole::User,
                 "assistant" => ChatRole::Assistant,
                 other => {
-                    return Err(ApiError::bad_request(
-                        "invalid_request",
+                    return Err(ApiError::new(
+                        &codes::INVALID_REQUEST,
                         format!("unsupported message role {other:?}"),
                     ))
                 }
@@ -179,8 +175,7 @@ pub async fn completions(
     ApiJson(body): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let request = to_request(&body, state.runtime.config.limits.max_chat_tokens)?;
-    let answerer = answering::shared_answerer(&state.runtime).await?;
-    let model: Arc<dyn LanguageModel> = Arc::clone(answerer.generator());
+    let model: Arc<dyn LanguageModel> = folio_app::ask::generator(&state.runtime).await?;
     let slot = super::guard::generation_slot(&state, &caller.tenant_id).await?;
     let model_name = body.model.clone().unwrap_or_else(|| model.describe().id);
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
@@ -195,13 +190,7 @@ pub async fn completions(
             model.generate(&request, &mut |_: &str| !caller_gone.dropped())
         })
         .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                e.to_string(),
-            )
-        })?
+        .map_err(|e| ApiError::new(&codes::INTERNAL_ERROR, e.to_string()))?
         .map_err(model_error)?;
         record_generation(&state, &generation);
         return Ok(Json(json!({

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
-use folio_common::store::{Collection, DocumentRecord, JobRecord, StoreError, SubmitOutcome};
+use folio_common::store::{Collection, DocumentRecord, JobRecord, SubmitOutcome};
 use serde::Deserialize;
 
 use super::pages::{next_offset, PageQuery};
@@ -16,27 +16,10 @@ use super::schema::{
     UploadedDocument, VersionList,
 };
 use super::{ApiError, ApiJson, AppState};
-use crate::auth::Caller;
-use crate::upload::{Upload, UploadError};
+use folio_app::keys::Caller;
+use folio_app::upload::Upload;
+use folio_app::{collections, documents};
 
-impl From<UploadError> for ApiError {
-    fn from(error: UploadError) -> Self {
-        match error {
-            UploadError::UnsupportedFormat(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_format",
-                error.to_string(),
-            ),
-            UploadError::InvalidName(_) => {
-                ApiError::bad_request("invalid_file_name", error.to_string())
-            }
-            UploadError::Blob(e) => e.into(),
-            UploadError::Store(e) => e.into(),
-        }
-    }
-}
-
-/// `?collection=` filter or target.
 #[derive(Debug, Deserialize)]
 pub struct CollectionQuery {
     pub(super) collection: Option<String>,
@@ -75,11 +58,7 @@ pub async fn list_collections(
     Query(query): Query<PageQuery>,
 ) -> Result<Json<CollectionList>, ApiError> {
     let page = query.page(&state.runtime.config.limits, None)?;
-    let listed = state
-        .runtime
-        .store
-        .list_collections_page(&caller.tenant_id, page)
-        .await?;
+    let listed = collections::list(&state.runtime, &caller.tenant_id, page).await?;
     Ok(Json(CollectionList {
         collections: listed.items,
         next_offset: next_offset(page, listed.more),
@@ -100,12 +79,7 @@ pub async fn create_collection(
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewCollection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let name = collection_name(&body.name)?;
-    let collection = state
-        .runtime
-        .store
-        .ensure_collection(&caller.tenant_id, &name)
-        .await?;
+    let collection = collections::ensure(&state.runtime, &caller.tenant_id, &body.name).await?;
     Ok((StatusCode::CREATED, Json::<Collection>(collection)))
 }
 
@@ -127,27 +101,63 @@ pub async fn upload(
     Query(query): Query<CollectionQuery>,
     mut multipart: Multipart,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut target = collection_name(query.collection.as_deref().unwrap_or("default"))?;
-    let mut results = Vec::new();
+    let mut store = StoreUploads {
+        state: &state,
+        tenant: &caller.tenant_id,
+        upload: None,
+    };
+    let results = read_upload_form(
+        &mut multipart,
+        query.collection.as_deref().unwrap_or("default"),
+        &mut store,
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(UploadResult { documents: results }),
+    ))
+}
+
+/// Where [`read_upload_form`] puts each file: the real handler stores it, the
+/// fuzz target only reads it.
+pub(super) trait FileSink {
+    /// What a stored file becomes.
+    type Stored;
+    /// A file part named `raw_name` begins, for collection `collection`
+    /// (a checked name).
+    async fn begin(&mut self, collection: &str, raw_name: &str) -> Result<(), ApiError>;
+    /// The next bytes of the file.
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), ApiError>;
+    /// The file is refused or its part broke off.
+    async fn abort(&mut self);
+    /// The file is complete.
+    async fn finish(&mut self) -> Result<Self::Stored, ApiError>;
+}
+
+/// The multipart upload format: an optional `collection` part (it applies to
+/// the files after it) and `file` parts, each streamed to `sink`. At least one
+/// file is required.
+pub(super) async fn read_upload_form<S: FileSink>(
+    multipart: &mut Multipart,
+    default_collection: &str,
+    sink: &mut S,
+) -> Result<Vec<S::Stored>, ApiError> {
+    let mut target = collections::checked_name(default_collection)?;
+    let mut stored = Vec::new();
     while let Some(mut field) = multipart.next_field().await? {
         if field.name() == Some("collection") {
-            target = collection_name(&field.text().await?)?;
+            target = collections::checked_name(&field.text().await?)?;
             continue;
         }
         let Some(raw_name) = field.file_name().map(str::to_string) else {
             continue;
         };
-        let collection = state
-            .runtime
-            .store
-            .ensure_collection(&caller.tenant_id, &target)
-            .await?;
-        let mut upload = Upload::begin(&state.runtime, &caller.tenant_id, &raw_name).await?;
+        sink.begin(&target, &raw_name).await?;
         loop {
             match field.chunk().await {
                 Ok(Some(bytes)) => {
-                    if let Err(e) = upload.write(&bytes).await {
-                        upload.abort().await;
+                    if let Err(e) = sink.write(&bytes).await {
+                        sink.abort().await;
                         // Read (and discard) the rest of a refused upload, bounded
                         // by the body limit, so the client receives the error
                         // instead of a connection reset while it is still sending.
@@ -156,18 +166,63 @@ pub async fn upload(
                         while let Ok(Some(mut next)) = multipart.next_field().await {
                             while let Ok(Some(_)) = next.chunk().await {}
                         }
-                        return Err(e.into());
+                        return Err(e);
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    upload.abort().await;
+                    sink.abort().await;
                     return Err(e.into());
                 }
             }
         }
-        let (name, outcome) = upload.finish(&state.runtime, &collection.id).await?;
-        results.push(match outcome {
+        stored.push(sink.finish().await?);
+    }
+    if stored.is_empty() {
+        return Err(folio_app::AppError::NoFile.into());
+    }
+    Ok(stored)
+}
+
+/// Stores each file of an upload request as a new document version.
+struct StoreUploads<'a> {
+    state: &'a AppState,
+    tenant: &'a str,
+    upload: Option<(Upload, String)>,
+}
+
+impl FileSink for StoreUploads<'_> {
+    type Stored = UploadedDocument;
+
+    async fn begin(&mut self, collection: &str, raw_name: &str) -> Result<(), ApiError> {
+        let runtime = &self.state.runtime;
+        let collection = collections::ensure(runtime, self.tenant, collection).await?;
+        let upload = Upload::begin(runtime, self.tenant, raw_name).await?;
+        self.upload = Some((upload, collection.id));
+        Ok(())
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), ApiError> {
+        match &mut self.upload {
+            Some((upload, _)) => Ok(upload.write(bytes).await?),
+            None => Err(folio_app::AppError::Internal("a write outside a file part".into()).into()),
+        }
+    }
+
+    async fn abort(&mut self) {
+        if let Some((upload, _)) = self.upload.take() {
+            upload.abort().await;
+        }
+    }
+
+    async fn finish(&mut self) -> Result<UploadedDocument, ApiError> {
+        let Some((upload, collection_id)) = self.upload.take() else {
+            return Err(
+                folio_app::AppError::Internal("a file part that never began".into()).into(),
+            );
+        };
+        let (name, outcome) = upload.finish(&self.state.runtime, &collection_id).await?;
+        Ok(match outcome {
             SubmitOutcome::Queued {
                 document_id,
                 version,
@@ -189,49 +244,7 @@ pub async fn upload(
                 job_id: None,
                 status: "unchanged".into(),
             },
-        });
-        state.wake.notify_waiters();
-    }
-    if results.is_empty() {
-        return Err(ApiError::bad_request(
-            "no_file",
-            "the request has no file part",
-        ));
-    }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(UploadResult { documents: results }),
-    ))
-}
-
-/// A collection name as given (query, multipart part or JSON), trimmed and checked.
-pub(super) fn collection_name(raw: &str) -> Result<String, ApiError> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "invalid_collection_name",
-            "collection names are 1–200 printable characters",
-        ));
-    }
-    Ok(name.to_string())
-}
-
-async fn collection_id(
-    state: &AppState,
-    caller: &Caller,
-    name: Option<&str>,
-) -> Result<Option<String>, ApiError> {
-    match name {
-        None => Ok(None),
-        Some(name) => match state
-            .runtime
-            .store
-            .find_collection(&caller.tenant_id, name)
-            .await?
-        {
-            Some(c) => Ok(Some(c.id)),
-            None => Err(StoreError::NotFound(format!("collection {name}")).into()),
-        },
+        })
     }
 }
 
@@ -254,12 +267,13 @@ pub async fn list(
     Query(query): Query<DocumentListQuery>,
 ) -> Result<Json<DocumentList>, ApiError> {
     let page = query.page.page(&state.runtime.config.limits, None)?;
-    let collection = collection_id(&state, &caller, query.collection.as_deref()).await?;
-    let listed = state
-        .runtime
-        .store
-        .list_documents_page(&caller.tenant_id, collection.as_deref(), page)
-        .await?;
+    let listed = documents::list(
+        &state.runtime,
+        &caller.tenant_id,
+        query.collection.as_deref(),
+        page,
+    )
+    .await?;
     Ok(Json(DocumentList {
         documents: listed.items,
         next_offset: next_offset(page, listed.more),
@@ -280,12 +294,9 @@ pub async fn get(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<DocumentRecord>, ApiError> {
-    let document = state
-        .runtime
-        .store
-        .get_document(&caller.tenant_id, &id)
-        .await?;
-    Ok(Json(document))
+    Ok(Json(
+        documents::get(&state.runtime, &caller.tenant_id, &id).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -294,7 +305,7 @@ pub async fn get(
     tag = "documents",
     summary = "Canonical text of the current version, with page map, sections and defined terms",
     params(("id" = String, Path, description = "Document id")),
-    responses((status = 200, body = crate::docs::DocumentText), ApiErrors),
+    responses((status = 200, body = super::schema::DocumentText), ApiErrors),
     security(("api_key" = []))
 )]
 pub async fn text(
@@ -302,14 +313,12 @@ pub async fn text(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let source = crate::docs::document_text_source(&state.runtime, &caller.tenant_id, &id).await?;
-    let (file, _) = state.runtime.blobs.open_canonical(&source.blob_key).await?;
+    let (source, file) = documents::text_file(&state.runtime, &caller.tenant_id, &id).await?;
     let structure = serde_json::to_string(&source.structure).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "corrupt_structure",
-            e.to_string(),
-        )
+        folio_app::AppError::CorruptStructure {
+            id: id.clone(),
+            reason: e.to_string(),
+        }
     })?;
     let head = format!(
         "\"document_id\":{},\"version\":{},\"structure\":{structure}",
@@ -337,28 +346,15 @@ pub async fn original(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let document = state
-        .runtime
-        .store
-        .get_document(&caller.tenant_id, &id)
-        .await?;
-    let Some(version) = document.current_version else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "document_not_ready",
-            format!("document {id} has no ingested version yet"),
-        ));
-    };
-    let record = state.runtime.store.get_version(&id, version).await?;
-    let (file, length) = state.runtime.blobs.open_original(&record.blob_key).await?;
+    let original = documents::original(&state.runtime, &caller.tenant_id, &id).await?;
     // Originals are untrusted: only PDFs are shown inline, in a sandbox, and no
     // browser may sniff a download into something it would run.
-    let (content_type, disposition) = if record.format == "pdf" {
+    let (content_type, disposition) = if original.format == "pdf" {
         ("application/pdf", "inline")
     } else {
         ("application/octet-stream", "attachment")
     };
-    let file_name: String = record
+    let file_name: String = original
         .file_name
         .chars()
         .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\' || *c == ' ')
@@ -372,9 +368,9 @@ pub async fn original(
             ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
             (header::CONTENT_SECURITY_POLICY, "sandbox".to_string()),
-            (header::CONTENT_LENGTH, length.to_string()),
+            (header::CONTENT_LENGTH, original.length.to_string()),
         ],
-        super::stream::file_body(file),
+        super::stream::file_body(original.file),
     )
         .into_response())
 }
@@ -393,19 +389,10 @@ pub async fn chunks(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<ChunkList>, ApiError> {
-    let document = state
-        .runtime
-        .store
-        .get_document(&caller.tenant_id, &id)
-        .await?;
-    let chunks = state
-        .runtime
-        .store
-        .document_chunks(&caller.tenant_id, &id)
-        .await?;
+    let (version, chunks) = documents::chunks(&state.runtime, &caller.tenant_id, &id).await?;
     Ok(Json(ChunkList {
         document_id: id,
-        version: document.current_version,
+        version,
         chunks,
     }))
 }
@@ -424,11 +411,7 @@ pub async fn versions(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<VersionList>, ApiError> {
-    let versions = state
-        .runtime
-        .store
-        .list_versions(&caller.tenant_id, &id)
-        .await?;
+    let versions = documents::versions(&state.runtime, &caller.tenant_id, &id).await?;
     Ok(Json(VersionList {
         document_id: id,
         versions,
@@ -449,12 +432,7 @@ pub async fn delete(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let job_id = state
-        .runtime
-        .store
-        .request_delete(&caller.tenant_id, &id)
-        .await?;
-    state.wake.notify_waiters();
+    let job_id = documents::delete(&state.runtime, &caller.tenant_id, &id).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(DeleteAccepted {
@@ -481,11 +459,7 @@ pub async fn list_jobs(
     Query(query): Query<PageQuery>,
 ) -> Result<Json<JobList>, ApiError> {
     let page = query.page(&state.runtime.config.limits, Some(DEFAULT_JOB_PAGE))?;
-    let listed = state
-        .runtime
-        .store
-        .list_jobs_page(&caller.tenant_id, page)
-        .await?;
+    let listed = documents::jobs(&state.runtime, &caller.tenant_id, page).await?;
     Ok(Json(JobList {
         jobs: listed.items,
         next_offset: next_offset(page, listed.more),
@@ -506,6 +480,6 @@ pub async fn get_job(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<JobRecord>, ApiError> {
-    let job = state.runtime.store.get_job(&caller.tenant_id, &id).await?;
+    let job = documents::job(&state.runtime, &caller.tenant_id, &id).await?;
     Ok(Json(job))
 }

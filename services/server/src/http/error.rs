@@ -4,17 +4,18 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use folio_app::AppError;
 use folio_common::blob::BlobError;
 use folio_common::store::StoreError;
+
+use crate::error_codes::{self as codes, ErrorCode};
 use serde_json::json;
 
 /// An error as the API reports it.
 #[derive(Debug)]
 pub struct ApiError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Stable snake_case code clients may match on.
-    pub code: &'static str,
+    /// Its entry in the code table.
+    pub code: &'static ErrorCode,
     /// Human-readable explanation.
     pub message: String,
     /// Seconds after which retrying makes sense (429 and 503), sent as `Retry-After`.
@@ -22,40 +23,33 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// Builds an error.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error of a code.
+    pub fn new(code: &'static ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
             code,
             message: message.into(),
             retry_after: None,
         }
     }
 
-    /// 400 with a code.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    fn kind(&self) -> &'static str {
-        match self.status.as_u16() {
-            401 | 403 => "auth",
-            404 => "not_found",
-            400..=499 => "invalid_request",
-            503 => "unavailable",
-            _ => "internal",
-        }
+    /// The HTTP status of its code.
+    pub fn status(&self) -> StatusCode {
+        self.code.status
     }
 }
 
 /// Server-side refusals whose messages Folio words itself (limits, shutdown,
 /// deadlines) and that carry nothing from a dependency: shown as they are.
-const OWN_WORDS: [&str; 3] = ["llm_busy", "shutting_down", "request_timeout"];
+const OWN_WORDS: [&ErrorCode; 3] = [
+    &codes::LLM_BUSY,
+    &codes::SHUTTING_DOWN,
+    &codes::REQUEST_TIMEOUT,
+];
 
 impl ApiError {
     /// The JSON body every error response (and every SSE `error` event) carries.
     pub fn body(&self) -> serde_json::Value {
-        json!({"error": {"code": self.code, "message": self.public_message(), "type": self.kind()}})
+        json!({"error": {"code": self.code.name, "message": self.public_message(), "type": self.code.kind}})
     }
 
     /// What a client may read. A server-side failure's message comes from a
@@ -64,10 +58,10 @@ impl ApiError {
     /// the log (see [`ApiError::log`]) the detail, under the request id that the
     /// response's `x-request-id` header repeats.
     pub fn public_message(&self) -> &str {
-        if !self.status.is_server_error() || OWN_WORDS.contains(&self.code) {
+        if !self.status().is_server_error() || OWN_WORDS.contains(&self.code) {
             return &self.message;
         }
-        match self.status {
+        match self.status() {
             StatusCode::BAD_GATEWAY => {
                 "the language model server failed or could not be reached; the server log has the details under this request's id"
             }
@@ -81,12 +75,11 @@ impl ApiError {
     /// Logs a server-side error with its full message. Inside a request's span,
     /// so the line carries the request id.
     pub fn log(&self) {
-        if self.status == StatusCode::SERVICE_UNAVAILABLE
-            || self.status == StatusCode::GATEWAY_TIMEOUT
-        {
-            tracing::warn!(code = self.code, message = %self.message, "request refused");
-        } else if self.status.is_server_error() {
-            tracing::error!(code = self.code, message = %self.message, "request failed");
+        let status = self.status();
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::GATEWAY_TIMEOUT {
+            tracing::warn!(code = self.code.name, message = %self.message, "request refused");
+        } else if status.is_server_error() {
+            tracing::error!(code = self.code.name, message = %self.message, "request failed");
         }
     }
 }
@@ -95,7 +88,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
         let body = self.body();
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (self.status(), Json(body)).into_response();
         if let Some(value) = self.retry_after {
             response
                 .headers_mut()
@@ -105,38 +98,31 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        let api = ApiError::new(codes::of(&error), error.to_string());
+        match error {
+            AppError::TooManyFailedAttempts { retry_after } => api.retry_after(retry_after),
+            _ => api,
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::NotFound(what) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("{what} not found"),
-            ),
-            StoreError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, "conflict", what),
-            other => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "store_error",
-                other.to_string(),
-            ),
-        }
+        AppError::from(error).into()
     }
 }
 
 impl From<BlobError> for ApiError {
     fn from(error: BlobError) -> Self {
-        match error {
-            BlobError::TooLarge { limit } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "file_too_large",
-                format!("the file exceeds the upload limit of {limit} bytes"),
-            ),
-            other => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "blob_error",
-                other.to_string(),
-            ),
-        }
+        AppError::from(error).into()
+    }
+}
+
+impl From<folio_llm::LlmError> for ApiError {
+    fn from(error: folio_llm::LlmError) -> Self {
+        AppError::from(error).into()
     }
 }
 
@@ -144,13 +130,9 @@ impl From<axum::extract::multipart::MultipartError> for ApiError {
     fn from(error: axum::extract::multipart::MultipartError) -> Self {
         let status = error.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            return ApiError::new(status, "file_too_large", error.body_text());
+            return ApiError::new(&codes::FILE_TOO_LARGE, error.body_text());
         }
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_multipart",
-            error.body_text(),
-        )
+        ApiError::new(&codes::INVALID_MULTIPART, error.body_text())
     }
 }
 
@@ -164,43 +146,19 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
         use axum::extract::rejection::JsonRejection;
         let code = match &rejection {
-            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-            JsonRejection::JsonSyntaxError(_) => "invalid_json",
-            JsonRejection::JsonDataError(_) => "invalid_request",
-            _ => "invalid_body",
+            JsonRejection::MissingJsonContentType(_) => &codes::UNSUPPORTED_MEDIA_TYPE,
+            JsonRejection::JsonSyntaxError(_) => &codes::INVALID_JSON,
+            JsonRejection::JsonDataError(_) => &codes::INVALID_REQUEST,
+            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => &codes::FILE_TOO_LARGE,
+            _ => &codes::INVALID_BODY,
         };
-        ApiError::new(rejection.status(), code, rejection.body_text())
+        ApiError::new(code, rejection.body_text())
     }
 }
 
 impl From<folio_query::QueryError> for ApiError {
     fn from(error: folio_query::QueryError) -> Self {
-        use folio_query::QueryError;
-        match error {
-            QueryError::InvalidRequest(message) => ApiError::bad_request("invalid_query", message),
-            QueryError::Store(e) => e.into(),
-            QueryError::Index(e) => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "index_error",
-                e.to_string(),
-            ),
-            QueryError::Model(folio_llm::LlmError::Remote(message)) => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "model_unavailable", message)
-            }
-            QueryError::Model(e @ folio_llm::LlmError::ContextOverflow { .. }) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "context_overflow",
-                e.to_string(),
-            ),
-            QueryError::Model(e) => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "model_error",
-                e.to_string(),
-            ),
-            QueryError::Task(message) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
-            }
-        }
+        AppError::from(error).into()
     }
 }
 
@@ -211,8 +169,7 @@ mod tests {
     #[test]
     fn server_errors_keep_their_detail_out_of_the_body() {
         let leaky = ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "store_error",
+            &codes::STORE_ERROR,
             "error connecting to postgres://folio:s3cret@db:5432/folio at /var/lib/folio/blobs/x",
         );
         let body = leaky.body().to_string();
@@ -222,15 +179,14 @@ mod tests {
         );
         assert_eq!(leaky.body()["error"]["code"], "store_error");
         let upstream = ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "model_unavailable",
+            &codes::MODEL_UNAVAILABLE,
             "http://user:pw@llm:8000/v1 refused",
         );
         assert!(!upstream.body().to_string().contains("pw@"));
         // Client errors and Folio's own refusals are shown as written.
-        let client = ApiError::bad_request("invalid_query", "the query is empty");
+        let client = ApiError::new(&codes::INVALID_QUERY, "the query is empty");
         assert_eq!(client.body()["error"]["message"], "the query is empty");
-        let busy = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "llm_busy", "2 answers");
+        let busy = ApiError::new(&codes::LLM_BUSY, "2 answers");
         assert_eq!(busy.body()["error"]["message"], "2 answers");
     }
 }

@@ -2,6 +2,7 @@
 //! decoding, run in-process through the same extractors and checks the handlers
 //! use, without stores or models. Not part of the API.
 
+use crate::error_codes as codes;
 use std::sync::OnceLock;
 
 use axum::body::Body;
@@ -9,13 +10,15 @@ use axum::extract::{FromRequest, Multipart, Query};
 use axum::http::{header, Request};
 use axum::response::IntoResponse;
 
+use folio_app::collections::checked_name as collection_name;
+use folio_app::upload::clean_file_name;
+
+use super::ask::AskParams;
 use super::chat::{to_request, ChatRequest};
-use super::documents::{collection_name, CollectionQuery, NewCollection};
+use super::documents::{read_upload_form, CollectionQuery, FileSink, NewCollection};
 use super::keys::NewKey;
+use super::search::SearchParams;
 use super::{ApiError, ApiJson};
-use crate::answering::AskParams;
-use crate::search::SearchParams;
-use crate::upload::clean_file_name;
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -44,12 +47,14 @@ pub fn decode_request(route: u8, body: &[u8]) {
                 Err(e) => Err(e),
             },
             3 => match json::<NewCollection>(body).await {
-                Ok(request) => collection_name(&request.name).map(drop),
+                Ok(request) => collection_name(&request.name)
+                    .map(drop)
+                    .map_err(ApiError::from),
                 Err(e) => Err(e),
             },
             4 => json::<NewKey>(body).await.map(|key| {
                 // Unknown roles are refused by the handler; parsing must not fail otherwise.
-                let _ = crate::auth::Role::parse(&key.role);
+                let _ = folio_app::keys::Role::parse(&key.role);
             }),
             5 => multipart(body).await,
             _ => query(body),
@@ -66,7 +71,7 @@ async fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
         .uri("/")
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body.to_vec()))
-        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+        .map_err(|e| ApiError::new(&codes::INVALID_BODY, e.to_string()))?;
     ApiJson::<T>::from_request(request, &())
         .await
         .map(|ApiJson(value)| value)
@@ -79,27 +84,45 @@ async fn multipart(body: &[u8]) -> Result<(), ApiError> {
         .uri("/")
         .header(header::CONTENT_TYPE, "multipart/form-data; boundary=FUZZ")
         .body(Body::from(body.to_vec()))
-        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+        .map_err(|e| ApiError::new(&codes::INVALID_BODY, e.to_string()))?;
     let mut form = Multipart::from_request(request, &())
         .await
-        .map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
-    while let Some(mut field) = form.next_field().await? {
-        if field.name() == Some("collection") {
-            collection_name(&field.text().await?)?;
-            continue;
-        }
-        if let Some(name) = field.file_name().and_then(clean_file_name) {
+        .map_err(|e| ApiError::new(&codes::INVALID_BODY, e.body_text()))?;
+    // The upload handler's own decoder, with files read and dropped.
+    match read_upload_form(&mut form, "default", &mut Discard).await {
+        Ok(_) => Ok(()),
+        Err(error) if error.code.name == "no_file" => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// Reads each file of an upload and drops it, checking the cleaned name.
+struct Discard;
+
+impl FileSink for Discard {
+    type Stored = ();
+
+    async fn begin(&mut self, _collection: &str, raw_name: &str) -> Result<(), ApiError> {
+        if let Some(name) = clean_file_name(raw_name) {
             assert!(
                 !name.contains(['/', '\\']) && !name.chars().any(char::is_control),
                 "a cleaned file name is one plain component: {name:?}"
             );
         }
-        while field.chunk().await?.is_some() {}
+        Ok(())
     }
-    Ok(())
+
+    async fn write(&mut self, _bytes: &[u8]) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    async fn abort(&mut self) {}
+
+    async fn finish(&mut self) -> Result<(), ApiError> {
+        Ok(())
+    }
 }
 
-/// The `?collection=` query of the document routes.
 fn query(body: &[u8]) -> Result<(), ApiError> {
     let uri = format!("/?{}", String::from_utf8_lossy(body));
     let Ok(uri) = uri.parse::<axum::http::Uri>() else {
@@ -107,13 +130,10 @@ fn query(body: &[u8]) -> Result<(), ApiError> {
     };
     match Query::<CollectionQuery>::try_from_uri(&uri) {
         Ok(Query(query)) => match query.collection {
-            Some(name) => collection_name(&name).map(drop),
+            Some(name) => collection_name(&name).map(drop).map_err(ApiError::from),
             None => Ok(()),
         },
-        Err(rejection) => Err(ApiError::bad_request(
-            "invalid_query",
-            rejection.body_text(),
-        )),
+        Err(rejection) => Err(ApiError::new(&codes::INVALID_QUERY, rejection.body_text())),
     }
 }
 

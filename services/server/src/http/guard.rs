@@ -2,6 +2,7 @@
 //! its route needs, the key's rate limit and the request deadline; and the gate
 //! that bounds how much generation work may wait.
 
+use crate::error_codes as codes;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,13 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{ApiError, AppState};
-use crate::auth::{AuthError, Caller, Role};
+use folio_app::keys::{Caller, Role};
 
 /// The role a route needs. Reads need a viewer, writes an editor, key
 /// management an admin; searching and asking are reads even though they POST.
@@ -28,35 +29,6 @@ pub fn required_role(method: &Method, route: &str) -> Role {
         Role::Viewer
     } else {
         Role::Editor
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(error: AuthError) -> Self {
-        match error {
-            AuthError::Missing => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing_api_key",
-                error.to_string(),
-            ),
-            AuthError::Invalid => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_api_key",
-                error.to_string(),
-            ),
-            AuthError::Store(e) => e.into(),
-            AuthError::Hash(_) => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                error.to_string(),
-            ),
-            AuthError::Throttled { retry_after } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_failed_attempts",
-                error.to_string(),
-            )
-            .retry_after(retry_after),
-        }
     }
 }
 
@@ -86,7 +58,7 @@ pub async fn authorize(
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| request.uri().path().to_string());
     let caller = if state.runtime.config.server.auth {
-        let key = presented_key(&request).ok_or(AuthError::Missing)?;
+        let key = presented_key(&request).ok_or(folio_app::AppError::MissingApiKey)?;
         // The peer as the socket sees it: a proxy in front makes every client one
         // address, which then shares one failure budget (proven keys are exempt).
         let client = request
@@ -104,8 +76,7 @@ pub async fn authorize(
     let needed = required_role(request.method(), &route);
     if caller.role < needed {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "insufficient_role",
+            &codes::INSUFFICIENT_ROLE,
             format!(
                 "this route needs the {} role; the key has {}",
                 needed.as_str(),
@@ -116,8 +87,7 @@ pub async fn authorize(
     if let Some(key_id) = &caller.key_id {
         if let Err(wait) = state.limiter.admit(key_id) {
             return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                &codes::RATE_LIMITED,
                 format!(
                     "this key made too many requests; retry in {} s",
                     retry_after_secs(wait)
@@ -139,8 +109,7 @@ pub async fn deadline(State(state): State<AppState>, request: Request, next: Nex
     match tokio::time::timeout(Duration::from_secs(secs), next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "request_timeout",
+            &codes::REQUEST_TIMEOUT,
             format!("the request took longer than {secs} s"),
         )
         .into_response(),
@@ -294,8 +263,7 @@ impl LlmGate {
         if queued >= self.queue {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "llm_busy",
+                &codes::LLM_BUSY,
                 format!(
                     "{} answers are being generated and {queued} are waiting; retry shortly",
                     self.concurrency
@@ -307,13 +275,8 @@ impl LlmGate {
         // (deadline, client gone) must give its place in the queue back.
         let _waiting = CountedWaiter(&self.waiting);
         let permit = self.slots.clone().acquire_owned().await;
-        let permit = permit.map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "the server is shutting down",
-            )
-        })?;
+        let permit = permit
+            .map_err(|_| ApiError::new(&codes::SHUTTING_DOWN, "the server is shutting down"))?;
         Ok(LlmSlot {
             _permit: permit,
             _tenant: None,
@@ -377,8 +340,7 @@ impl TenantGate {
         if self.limit > 0 && *count >= self.limit {
             let wait = Duration::from_secs(1);
             return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "tenant_busy",
+                &codes::TENANT_BUSY,
                 format!(
                     "this tenant already runs {} {} at once; retry in {} s",
                     *count,
@@ -471,7 +433,10 @@ mod tests {
             tokio::task::yield_now().await;
         }
         let refused = gate.enter().await.expect_err("slot taken, queue full");
-        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            refused.status(),
+            axum::http::StatusCode::SERVICE_UNAVAILABLE
+        );
         assert!(refused.retry_after.is_some());
         assert!(
             refused
@@ -493,8 +458,8 @@ mod tests {
         let first = gate.enter("a").expect("1 of 2");
         let _second = gate.enter("a").expect("2 of 2");
         let refused = gate.enter("a").expect_err("3 of 2");
-        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(refused.code, "tenant_busy");
+        assert_eq!(refused.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.code.name, "tenant_busy");
         assert!(refused.retry_after.is_some());
         assert!(gate.enter("b").is_ok(), "another tenant has its own share");
         drop(first);

@@ -1,13 +1,13 @@
 //! The caller's identity and the tenant's API keys (admin only).
 
 use super::pages::{next_offset, PageQuery};
-use super::schema::{ApiErrors, CreatedKey, KeyList, Me};
+use super::schema::{ApiErrors, ApiKey, CreatedKey, KeyList, Me};
 use super::{ApiError, ApiJson, AppState};
-use crate::auth::{issue_key, Caller, Role};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
+use folio_app::keys::Caller;
 use serde::Deserialize;
 
 /// `POST /v1/keys` body.
@@ -53,13 +53,9 @@ pub async fn list(
     Query(query): Query<PageQuery>,
 ) -> Result<Json<KeyList>, ApiError> {
     let page = query.page(&state.runtime.config.limits, None)?;
-    let listed = state
-        .runtime
-        .store
-        .list_api_keys_page(&caller.tenant_id, page)
-        .await?;
+    let listed = folio_app::keys::list(&state.runtime, &caller.tenant_id, page).await?;
     Ok(Json(KeyList {
-        keys: listed.items,
+        keys: listed.items.into_iter().map(ApiKey::from).collect(),
         next_offset: next_offset(page, listed.more),
     }))
 }
@@ -78,22 +74,8 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewKey>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let role = Role::parse(&body.role).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_role",
-            format!("unknown role {:?}: use viewer, editor or admin", body.role),
-        )
-    })?;
-    let name = body.name.trim();
-    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_key_name",
-            "key names are 1–200 printable characters",
-        ));
-    }
-    let issued = issue_key(&state.runtime.store, &caller.tenant_id, role, name).await?;
+    let (role, issued) =
+        folio_app::keys::create(&state.runtime, &caller.tenant_id, &body.role, &body.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedKey {
@@ -121,11 +103,6 @@ pub async fn revoke(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .runtime
-        .store
-        .revoke_api_key(&caller.tenant_id, &id)
-        .await?;
-    state.keys.forget(&id);
+    folio_app::keys::revoke(&state.runtime, &state.keys, &caller.tenant_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,6 +15,7 @@ mod search;
 mod stream;
 mod web;
 
+use crate::error_codes as codes;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -23,24 +24,21 @@ use axum::middleware;
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use serde_json::json;
-use tokio::sync::Notify;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::{ApiError, ApiJson};
 
-use crate::auth::KeyVerifier;
 use crate::metrics::Metrics;
-use crate::runtime::Runtime;
+use folio_app::keys::KeyVerifier;
+use folio_app::Runtime;
 
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
     /// Stores, indexes and models.
     pub runtime: Runtime,
-    /// Wakes the ingestion workers when a job is queued.
-    pub wake: Arc<Notify>,
     /// Recognizes API keys.
     pub keys: Arc<KeyVerifier>,
     /// Per-key request rate limit.
@@ -57,7 +55,7 @@ pub struct AppState {
 
 impl AppState {
     /// State for a runtime, with limits from its configuration.
-    pub fn new(runtime: Runtime, wake: Arc<Notify>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(runtime: Runtime, metrics: Arc<Metrics>) -> Self {
         let server = &runtime.config.server;
         let limits = &runtime.config.limits;
         AppState {
@@ -70,7 +68,6 @@ impl AppState {
                 server.llm_queue,
             )),
             runtime,
-            wake,
             metrics,
         }
     }
@@ -180,7 +177,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+    ApiError::new(&codes::ROUTE_NOT_FOUND, "no such route")
 }
 
 /// Liveness: the process answers.
@@ -260,7 +257,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "context_length": m.context_length,
         })),
         // The generator loads on the first question; until then answers wait for it.
-        "llm_loaded": state.runtime.answerer.initialized(),
+        "llm_loaded": state.runtime.scorer.initialized(),
     });
     let status = if ready {
         StatusCode::OK

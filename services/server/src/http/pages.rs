@@ -1,6 +1,7 @@
 //! `?limit=&offset=` on the list endpoints: every list answers at most
 //! `limits.max_page_size` items, and says where the next page starts.
 
+use crate::error_codes as codes;
 use folio_common::config::LimitsConfig;
 use folio_common::store::Page;
 use serde::Deserialize;
@@ -27,8 +28,8 @@ impl PageQuery {
             raw.as_deref()
                 .map(|text| {
                     text.trim().parse::<usize>().map_err(|_| {
-                        ApiError::bad_request(
-                            "invalid_page",
+                        ApiError::new(
+                            &codes::INVALID_PAGE,
                             format!("`{name}` must be a whole number, not {text:?}"),
                         )
                     })
@@ -37,8 +38,8 @@ impl PageQuery {
         };
         let limit = number("limit", &self.limit)?.unwrap_or(default_limit.unwrap_or(max).min(max));
         if limit == 0 || limit > max {
-            return Err(ApiError::bad_request(
-                "invalid_page",
+            return Err(ApiError::new(
+                &codes::INVALID_PAGE,
                 format!("`limit` must be between 1 and {max}"),
             ));
         }
@@ -98,7 +99,7 @@ mod tests {
             query(None, Some("-1")),
         ] {
             let error = bad.page(&limits, None).expect_err("refused");
-            assert_eq!(error.code, "invalid_page");
+            assert_eq!(error.code.name, "invalid_page");
         }
         assert_eq!(
             next_offset(

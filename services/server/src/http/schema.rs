@@ -1,13 +1,25 @@
 //! Response bodies of the API, typed so the OpenAPI spec describes exactly what
 //! the handlers send.
 
-use folio_common::store::{
-    ApiKeyRecord, ChunkRecord, Collection, DocumentRecord, JobRecord, VersionRecord,
-};
+use folio_common::store::{ChunkRecord, Collection, DocumentRecord, JobRecord, VersionRecord};
 use serde::Serialize;
 use utoipa::{IntoResponses, ToSchema};
 
-use crate::auth::Role;
+use folio_app::keys::Role;
+
+// The text endpoint streams this body; the type describes it for the spec.
+/// The canonical text of a document's current version and its layout.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentText {
+    /// Document id.
+    pub document_id: String,
+    /// Version the text belongs to.
+    pub version: i64,
+    /// The canonical text; every offset in Folio refers to it.
+    pub text: String,
+    /// Page map, sections and defined terms (character offsets).
+    pub structure: folio_ingest::pipeline::StoredStructure,
+}
 
 /// `{"error": {…}}`: the body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
@@ -146,11 +158,43 @@ pub struct Me {
     pub key_id: Option<String>,
 }
 
+// Built from the store's row, so the hash is not in a response by construction.
+/// An API key as stored: never the key itself, only its hash.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ApiKeyRecord)]
+pub struct ApiKey {
+    /// Public id (also the key's visible prefix).
+    pub id: String,
+    /// The tenant every request made with the key acts in.
+    pub tenant_id: String,
+    /// A label for people (e.g. "ci", "alice's laptop").
+    pub name: String,
+    /// `viewer`, `editor` or `admin`.
+    pub role: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// When the key was revoked (Unix milliseconds), if it was.
+    pub revoked_at: Option<i64>,
+}
+
+impl From<folio_common::store::ApiKeyRecord> for ApiKey {
+    fn from(row: folio_common::store::ApiKeyRecord) -> Self {
+        ApiKey {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            name: row.name,
+            role: row.role,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+        }
+    }
+}
+
 /// `GET /v1/keys`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyList {
     /// Oldest first, revoked ones included.
-    pub keys: Vec<ApiKeyRecord>,
+    pub keys: Vec<ApiKey>,
     /// `offset` of the next page; null on the last page.
     pub next_offset: Option<usize>,
 }

@@ -2,8 +2,9 @@
 //! the headers that keep a browser from running, framing or sniffing anything
 //! Folio did not mean it to.
 
+use crate::error_codes as codes;
 use axum::extract::{Path, Request};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 
@@ -45,10 +46,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
             "text/css; charset=utf-8",
             include_str!("../../../../web/api-docs.css"),
         ),
-        _ => {
-            return ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such asset")
-                .into_response()
-        }
+        _ => return ApiError::new(&codes::ROUTE_NOT_FOUND, "no such asset").into_response(),
     };
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }

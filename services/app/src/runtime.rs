@@ -36,9 +36,14 @@ pub struct Runtime {
     /// The local LLM's metadata, if its file is present.
     pub llm: Option<folio_llm::GgufModelInfo>,
     /// Whether the stored vectors come from the configured embedder, as found at open.
-    pub vectors_embedder: crate::embedder_mark::EmbedderMark,
-    /// The answerer, built (models loaded) on the first question.
-    pub answerer: Arc<tokio::sync::OnceCell<folio_query::answer::Answerer>>,
+    pub vectors_embedder: crate::EmbedderMark,
+    /// The local model (XL3M scoring, and generation when `generator.backend` is
+    /// `local`), loaded on first use.
+    pub scorer: Arc<tokio::sync::OnceCell<Arc<dyn folio_llm::LanguageModel>>>,
+    /// The OpenAI-compatible generator, built on first use; never the local model.
+    pub generator: Arc<tokio::sync::OnceCell<Arc<dyn folio_llm::LanguageModel>>>,
+    /// Wakes ingestion workers sleeping on an empty queue when a job is queued.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Runtime {
@@ -164,7 +169,9 @@ impl Runtime {
             tenant,
             llm,
             vectors_embedder,
-            answerer: Arc::default(),
+            scorer: Arc::default(),
+            generator: Arc::default(),
+            wake: Arc::default(),
         })
     }
 
@@ -282,7 +289,7 @@ impl ServeRole {
 
 /// The embedder settings of the `[ingest]` section (questions use the same model, so the
 /// same settings, apart from threads when they get a session of their own).
-pub(crate) fn embedder_options(ingest: &folio_common::config::IngestConfig) -> EmbedderOptions {
+pub fn embedder_options(ingest: &folio_common::config::IngestConfig) -> EmbedderOptions {
     EmbedderOptions {
         batch_size: ingest.embed_batch,
         max_length: ingest.embed_max_length,

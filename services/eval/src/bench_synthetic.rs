@@ -20,7 +20,7 @@ use folio_index::{IndexedChunk, PointPayload, VectorPoint};
 use folio_ingest::pipeline::chunk_id;
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::Runtime;
+use folio_app::Runtime;
 
 /// Written last into the data directory: its presence means the index is complete.
 const MANIFEST: &str = "synthetic.json";
@@ -366,7 +366,7 @@ fn read_sentences(dir: &Path) -> Result<Vec<String>> {
 /// The answerer's sentence units of `text` (legal-aware splitting) that read as
 /// prose: 40–400 characters, mostly letters.
 fn split_sentences(text: &str) -> Vec<String> {
-    folio_query::sentences::split(text)
+    folio_common::text::sentences::split(text)
         .into_iter()
         .map(|(start, end)| {
             text[start..end]

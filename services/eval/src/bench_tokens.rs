@@ -28,7 +28,7 @@ use folio_llm::{CandleDecoder, CandleOptions};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::cli::BenchTokensArgs;
+use crate::args::BenchTokensArgs;
 
 #[derive(Debug, Deserialize)]
 struct Plan {

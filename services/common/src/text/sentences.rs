@@ -1,4 +1,6 @@
-//! Legal-aware sentence and clause splitting: the units ALR² numbers and cites.
+//! Legal-aware sentence and clause splitting, the one rule Folio has: chunk
+//! boundaries (ingestion), defined-term sentences, the units ALR² numbers and
+//! cites and the claims an answer is checked by all come from [`split`].
 //!
 //! A unit ends at `.`, `?` or `!` followed by a space and a capital, digit, quote
 //! or enumerator, unless the period closes an abbreviation that legal and finance
@@ -51,7 +53,16 @@ pub fn split(text: &str) -> Vec<(usize, usize)> {
     for (at, &(_, c)) in chars.iter().enumerate() {
         let next_offset = chars.get(at + 1).map_or(text.len(), |(o, _)| *o);
         match c {
-            '.' | '?' | '!' if ends_sentence(text, &chars, at) => cuts.push(next_offset),
+            // The cut comes after closing quotes and brackets, which belong to
+            // the sentence they close.
+            '.' | '?' | '!' if ends_sentence(text, &chars, at) => {
+                let closed = chars[at + 1..]
+                    .iter()
+                    .take_while(|(_, c)| matches!(c, '"' | '\'' | '”' | '’' | ')' | ']'))
+                    .count();
+                cuts.push(chars.get(at + 1 + closed).map_or(text.len(), |(o, _)| *o));
+            }
+            '\x0c' => cuts.push(next_offset),
             '\n' => {
                 let rest = &text[next_offset..];
                 let blank_line = rest.trim_start_matches([' ', '\t', '\r']).starts_with('\n');
@@ -91,6 +102,50 @@ pub fn split(text: &str) -> Vec<(usize, usize)> {
         }
     }
     units
+}
+
+/// Byte offsets where a sentence (a unit of [`split`]) starts, offset 0
+/// excluded: the places ingestion may cut a chunk.
+pub fn sentence_starts(text: &str) -> Vec<usize> {
+    split(text)
+        .into_iter()
+        .map(|(start, _)| start)
+        .filter(|&start| start > 0)
+        .collect()
+}
+
+/// Byte offsets where a new paragraph starts: the first non-blank byte
+/// after a blank line or a form feed.
+pub fn paragraph_starts(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    let mut starts = Vec::new();
+    let mut i = 0usize;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\x0c' || (b == b'\n' && blank_line_follows(bytes, i + 1)) {
+            let mut k = i + 1;
+            while k < bytes.len() && bytes[k].is_ascii_whitespace() {
+                k += 1;
+            }
+            if k < bytes.len() && k > 0 && starts.last() != Some(&k) {
+                starts.push(k);
+            }
+            i = k.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    starts
+}
+
+/// Whether the line starting at `from` is blank (only spaces/tabs, then a
+/// newline or form feed).
+fn blank_line_follows(bytes: &[u8], from: usize) -> bool {
+    let mut k = from;
+    while k < bytes.len() && matches!(bytes[k], b' ' | b'\t' | b'\r') {
+        k += 1;
+    }
+    k < bytes.len() && matches!(bytes[k], b'\n' | b'\x0c')
 }
 
 fn trimmed(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
@@ -294,6 +349,63 @@ mod tests {
                 "Signed by J. Smith on behalf of U.S. Bank.",
                 "Growth was 3.5% in 2021."
             ]
+        );
+    }
+
+    fn between_starts(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut prev = 0;
+        for s in sentence_starts(text) {
+            out.push(text[prev..s].trim());
+            prev = s;
+        }
+        out.push(text[prev..].trim());
+        out
+    }
+
+    #[test]
+    fn sentence_starts_skip_abbreviations() {
+        let text = "Corio Inc. shall pay the U.S. fees. Each Party agrees. Revenue grew in 2022. Net income fell.";
+        assert_eq!(
+            between_starts(text),
+            vec![
+                "Corio Inc. shall pay the U.S. fees.",
+                "Each Party agrees.",
+                "Revenue grew in 2022.",
+                "Net income fell."
+            ]
+        );
+    }
+
+    #[test]
+    fn labels_and_decimals_do_not_start_sentences() {
+        let text = "1. DEFINITIONS apply here. See Section 4.2 for more.\n4. Next";
+        assert_eq!(
+            between_starts(text),
+            vec![
+                "1. DEFINITIONS apply here.",
+                "See Section 4.2 for more.",
+                "4. Next"
+            ]
+        );
+    }
+
+    #[test]
+    fn paragraphs_and_form_feeds_break() {
+        let text = "first para\nstill first\n\n  second para\x0cthird";
+        assert_eq!(paragraph_starts(text), vec![26, 38]);
+        assert_eq!(
+            between_starts(text),
+            vec!["first para\nstill first", "second para", "third"]
+        );
+    }
+
+    #[test]
+    fn closing_quotes_stay_with_their_sentence() {
+        let text = "the \"Agreement.\" The Parties agree.";
+        assert_eq!(
+            between_starts(text),
+            vec!["the \"Agreement.\"", "The Parties agree."]
         );
     }
 }

@@ -20,6 +20,7 @@ use folio_llm::{
     ContinuationScores, GenerateRequest, Generation, LanguageModel, LlmError, ModelDescription,
     ScoreInput, TokenSink,
 };
+use folio_query::context::SelectionScope;
 use folio_query::document::DocumentView;
 use folio_query::retrieve::{RetrievalMode, SearchRequest};
 use folio_query::xl3m::{self, ScoredSegments, Segment, SegmentOptions};
@@ -27,9 +28,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::cli::EvalArgs;
-use crate::eval_answers::AnswerItem;
-use crate::runtime::Runtime;
+use crate::answers::AnswerItem;
+use crate::args::EvalArgs;
+use folio_app::Runtime;
 use folio_query::answer::Pipeline;
 
 /// Collection the set's documents are ingested into.
@@ -177,10 +178,19 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
             cache_dir.display()
         );
     }
-    let report =
-        crate::ingest_cmd::ingest_files(&runtime, &files, EVAL_COLLECTION, args.json).await?;
+    let report = folio_app::ingest::ingest_files(
+        &runtime,
+        &files,
+        EVAL_COLLECTION,
+        &folio_app::ingest::Quiet,
+    )
+    .await?;
     let mut document_of: HashMap<String, String> = HashMap::new();
-    for entry in &report {
+    for outcome in &report {
+        if let Some(error) = &outcome.rejection {
+            bail!("{} was refused: {error}", outcome.entry["name"]);
+        }
+        let entry = &outcome.entry;
         let status = entry["status"].as_str().unwrap_or_default();
         let name = entry["name"].as_str().unwrap_or_default();
         match (status, entry["document_id"].as_str()) {
@@ -212,18 +222,21 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
 
     let needs_model =
         modes.iter().any(|m| matches!(m, EvalMode::Xl3m(..))) || !pipelines.is_empty();
+    // The process's own models, the scorer behind a cache of XL3M scores so
+    // re-runs are fast; answers and key contexts come from the production
+    // answerer and `ContextBuilder` over them.
     let models = if needs_model {
-        let loaded = crate::answering::load_models(&runtime)?;
-        let scorer: Arc<dyn LanguageModel> =
-            Arc::new(CachedScores::open(Arc::clone(&loaded.scorer), &cache_dir)?);
-        Some(crate::answering::Models {
-            scorer,
-            generator: loaded.generator,
-        })
+        let scorer: Arc<dyn LanguageModel> = Arc::new(CachedScores::open(
+            folio_app::ask::scorer(&runtime).await?,
+            &cache_dir,
+        )?);
+        Some((scorer, folio_app::ask::generator(&runtime).await?))
     } else {
         None
     };
-    let model: Option<Arc<dyn LanguageModel>> = models.as_ref().map(|m| Arc::clone(&m.scorer));
+    let contexts = models
+        .as_ref()
+        .map(|(scorer, _)| folio_app::ask::context_builder(&runtime, Arc::clone(scorer)));
 
     let mut outcomes: BTreeMap<EvalMode, Vec<Outcome>> = BTreeMap::new();
     let segment_options = SegmentOptions {
@@ -247,10 +260,10 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
             mode,
         };
         // Computed once per question, on first use: the hybrid candidates widened to
-        // segments, then the model's scores of those segments (every XL3M variant
-        // ranks the same scores).
+        // segments (hybrid+window), and the production key context (every XL3M
+        // variant ranks its scored segments).
         let mut segments: Option<(Vec<Segment>, f64)> = None;
-        let mut scored: Option<(ScoredSegments, f64)> = None;
+        let mut key_context: Option<(Vec<Segment>, ScoredSegments, f64)> = None;
         for mode in &modes {
             let (ranges, latency_ms) = match *mode {
                 EvalMode::Retrieval(retrieval) => {
@@ -263,7 +276,7 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
                         .collect::<Vec<_>>();
                     (ranges, ms(at))
                 }
-                EvalMode::HybridWindow | EvalMode::Xl3m(..) => {
+                EvalMode::HybridWindow => {
                     if segments.is_none() {
                         let at = Instant::now();
                         let limit = runtime.config.xl3m.candidates.max(1);
@@ -282,38 +295,59 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
                     let Some((segments, retrieval_ms)) = &segments else {
                         bail!("segments were just built");
                     };
-                    let order: Vec<usize> = match *mode {
-                        EvalMode::Xl3m(kind, fused) => {
-                            if scored.is_none() {
-                                let Some(model) = model.clone() else {
-                                    bail!("XL3M mode without a model");
-                                };
-                                let at = Instant::now();
-                                let result =
-                                    score(model, &question.question, segments, &runtime).await?;
-                                scored = Some((result, ms(at)));
-                            }
-                            let Some((scored, _)) = &scored else {
-                                bail!("segments were just scored");
-                            };
-                            let weight = match (fused, runtime.config.xl3m.retrieval_weight) {
-                                (false, _) => 0.0,
-                                (true, w) if w > 0.0 => w,
-                                (true, _) => 1.0,
-                            };
-                            xl3m::rank_order(segments, scored, kind, weight)
-                        }
-                        _ => (0..segments.len()).collect(),
+                    let ranges = segments
+                        .iter()
+                        .map(|s| (s.char_start, s.char_end))
+                        .collect();
+                    (ranges, *retrieval_ms)
+                }
+                EvalMode::Xl3m(kind, fused) => {
+                    // The key context exactly as answering builds it; the other
+                    // scores and fusions rank the same scored segments.
+                    if key_context.is_none() {
+                        let Some(contexts) = &contexts else {
+                            bail!("XL3M mode without a model");
+                        };
+                        let at = Instant::now();
+                        let context = contexts
+                            .build(
+                                &question.question,
+                                SelectionScope::Retrieved {
+                                    filter: filter.clone(),
+                                },
+                                None,
+                            )
+                            .await?;
+                        let baseline = context.selection.baseline;
+                        let (ranked, scores): (Vec<Segment>, Vec<_>) = context
+                            .selection
+                            .segments
+                            .into_iter()
+                            .map(|trace| (trace.segment, trace.scores))
+                            .unzip();
+                        let mut scored = ScoredSegments::unscored(0);
+                        scored.baseline = baseline;
+                        scored.scores = scores;
+                        key_context = Some((ranked, scored, ms(at)));
+                    }
+                    let Some((ranked, scored, latency)) = &key_context else {
+                        bail!("the key context was just built");
                     };
-                    let scoring_ms = match (mode, &scored) {
-                        (EvalMode::Xl3m(..), Some((_, scoring_ms))) => *scoring_ms,
-                        _ => 0.0,
+                    let order: Vec<usize> = if (kind, fused) == configured {
+                        (0..ranked.len()).collect()
+                    } else {
+                        let weight = match (fused, runtime.config.xl3m.retrieval_weight) {
+                            (false, _) => 0.0,
+                            (true, w) if w > 0.0 => w,
+                            (true, _) => 1.0,
+                        };
+                        xl3m::rank_order(ranked, scored, kind, weight)
                     };
                     let ranges = order
                         .into_iter()
-                        .map(|i| (segments[i].char_start, segments[i].char_end))
+                        .map(|i| (ranked[i].char_start, ranked[i].char_end))
                         .collect();
-                    (ranges, retrieval_ms + scoring_ms)
+                    (ranges, *latency)
                 }
             };
             let (recall, reciprocal_rank) = score_ranking(&ranges, &gold);
@@ -366,8 +400,9 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
         }
     }
     let answers = match &models {
-        Some(models) if !answer_sample.is_empty() => {
-            let answerer = crate::answering::answerer(&runtime, models);
+        Some((scorer, generator)) if !answer_sample.is_empty() => {
+            let answerer =
+                folio_app::ask::answerer_with(&runtime, Arc::clone(scorer), Arc::clone(generator));
             let items: Vec<AnswerItem> = answer_sample
                 .iter()
                 .map(|q| AnswerItem {
@@ -385,7 +420,7 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
                 })
                 .collect();
             let log = cache_dir.join("answers.jsonl");
-            let report = crate::eval_answers::evaluate(
+            let report = crate::answers::evaluate(
                 &answerer, &tenant, &items, &views, &pipelines, &log, args.json,
             )
             .await?;
@@ -395,7 +430,7 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
             Some(json!({
                 "results": report,
                 "questions": items.len(),
-                "generator": models.generator.describe(),
+                "generator": generator.describe(),
                 "answer_config": runtime.config.answer,
             }))
         }
@@ -419,7 +454,7 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
             "candidates": runtime.config.xl3m.candidates,
             "segment_tokens": runtime.config.xl3m.segment_tokens,
             "overlap_chars": runtime.config.xl3m.overlap_chars,
-            "model": model.as_ref().map(|m| m.describe().id),
+            "model": models.as_ref().map(|(scorer, _)| scorer.describe().id),
         },
         "retrieval_config": runtime.config.retrieval,
     });
@@ -470,30 +505,6 @@ pub async fn run(mut config: FolioConfig, args: EvalArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Scores segments with XL3M on a blocking thread.
-async fn score(
-    model: Arc<dyn LanguageModel>,
-    question: &str,
-    segments: &[Segment],
-    runtime: &Runtime,
-) -> Result<ScoredSegments> {
-    let question = question.to_string();
-    let segments = segments.to_vec();
-    let batch = runtime.config.xl3m.batch;
-    let scored = tokio::task::spawn_blocking(move || {
-        xl3m::score_segments(
-            model.as_ref(),
-            &question,
-            &segments,
-            batch,
-            None,
-            &mut |_, _| true,
-        )
-    })
-    .await??;
-    Ok(scored)
 }
 
 fn ms(at: Instant) -> f64 {

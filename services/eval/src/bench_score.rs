@@ -10,7 +10,7 @@ use folio_common::config::FolioConfig;
 use folio_llm::{CandleModel, CandleOptions, LanguageModel, ScoreInput, WeightFormat};
 use serde_json::{json, Value};
 
-use crate::cli::BenchScoreArgs;
+use crate::args::BenchScoreArgs;
 
 /// Runs the benchmark and prints its figures.
 pub fn run(config: &FolioConfig, args: BenchScoreArgs) -> Result<()> {

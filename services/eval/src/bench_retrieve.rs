@@ -7,9 +7,9 @@ use folio_index::SearchFilter;
 use folio_query::retrieve::{RetrievalMode, SearchRequest, SearchTimings};
 use serde_json::{json, Value};
 
+use crate::args::BenchRetrieveArgs;
 use crate::bench_synthetic::{self, SyntheticSpec};
-use crate::cli::BenchRetrieveArgs;
-use crate::runtime::Runtime;
+use folio_app::Runtime;
 
 /// Runs the benchmark and prints its figures.
 pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {

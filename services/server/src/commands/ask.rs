@@ -5,30 +5,22 @@ use std::io::Write;
 use anyhow::Result;
 use folio_query::answer::{Answer, AskEvent};
 
-use crate::answering::{self, AskParams};
-use crate::cli::AskArgs;
-use crate::runtime::Runtime;
+use folio_app::ask::{self, AskInput};
+use folio_app::Runtime;
+
+use super::args::AskArgs;
 
 /// Runs one question and prints the answer, its citations and (on request) the trace.
 pub async fn run(runtime: Runtime, args: AskArgs) -> Result<()> {
-    let params = AskParams {
+    let input = AskInput {
         question: args.question.clone(),
         documents: args.documents.clone(),
         collections: args.collections.clone(),
         pipeline: args.pipeline.clone(),
-        trace: args.trace,
-        stream: !args.json,
     };
     // Resolved before the models load, so a refused question costs nothing.
-    let request = answering::request(&runtime, &runtime.tenant.id, &params)
-        .await
-        .map_err(|e| anyhow::anyhow!("[{}] {}", e.code, e.message))?;
-    let models = tokio::task::spawn_blocking({
-        let runtime = runtime.clone();
-        move || answering::load_models(&runtime)
-    })
-    .await??;
-    let answerer = answering::answerer(&runtime, &models);
+    let request = ask::prepare(&runtime, &runtime.tenant.id, &input).await?;
+    let answerer = ask::answerer(&runtime).await?;
     // Progress is printed as it comes; with --json nothing listens, so none is sent
     // (a closed channel would cancel generation).
     let (sender, printer) = if args.json {
@@ -56,7 +48,7 @@ pub async fn run(runtime: Runtime, args: AskArgs) -> Result<()> {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&to_json(&answer, args.trace))?
+            serde_json::to_string_pretty(&ask::answer_json(&answer, args.trace))?
         );
         return Ok(());
     }
@@ -66,17 +58,6 @@ pub async fn run(runtime: Runtime, args: AskArgs) -> Result<()> {
         println!("\nTrace:\n{}", serde_json::to_string_pretty(&answer.trace)?);
     }
     Ok(())
-}
-
-/// The answer as the API returns it: the trace only when asked for.
-pub fn to_json(answer: &Answer, trace: bool) -> serde_json::Value {
-    let mut value = serde_json::to_value(answer).unwrap_or_default();
-    if !trace {
-        if let Some(object) = value.as_object_mut() {
-            object.remove("trace");
-        }
-    }
-    value
 }
 
 fn print_citations(answer: &Answer) {

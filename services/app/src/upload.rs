@@ -1,41 +1,13 @@
 //! Storing one upload: stream to the blob store, detect the format, record
-//! the version and queue its job. Shared by the HTTP API and the CLI.
+//! the version and queue its job (waking the workers). Shared by the HTTP API
+//! and the CLI.
 
 use folio_common::blob::BlobWriter;
 use folio_common::model::DocumentFormat;
 use folio_common::store::{NewVersion, SubmitOutcome};
 
 use crate::runtime::Runtime;
-
-/// Why an upload was refused before any job existed.
-#[derive(Debug, thiserror::Error)]
-pub enum UploadError {
-    /// Neither the extension nor the leading bytes name a supported format.
-    #[error("unsupported file type for {0:?}: Folio reads PDF, HTML, DOCX, TXT and Markdown")]
-    UnsupportedFormat(String),
-    /// The name is empty or unusable.
-    #[error("invalid file name {0:?}")]
-    InvalidName(String),
-    /// Blob store failure (including the size limit).
-    #[error(transparent)]
-    Blob(#[from] folio_common::blob::BlobError),
-    /// Metadata store failure.
-    #[error(transparent)]
-    Store(#[from] folio_common::store::StoreError),
-}
-
-impl UploadError {
-    /// The stable code the API and `folio ingest` report for this refusal.
-    pub fn code(&self) -> &'static str {
-        match self {
-            UploadError::UnsupportedFormat(_) => "unsupported_format",
-            UploadError::InvalidName(_) => "invalid_file_name",
-            UploadError::Blob(folio_common::blob::BlobError::TooLarge { .. }) => "file_too_large",
-            UploadError::Blob(_) => "blob_error",
-            UploadError::Store(_) => "store_error",
-        }
-    }
-}
+use crate::AppError;
 
 /// Keeps the last path component and drops control characters, so a name
 /// like `../../etc/passwd` or `C:\x\y.pdf` becomes a plain file name.
@@ -64,9 +36,9 @@ impl Upload {
         runtime: &Runtime,
         tenant_id: &str,
         raw_name: &str,
-    ) -> Result<Self, UploadError> {
+    ) -> Result<Self, AppError> {
         let name = clean_file_name(raw_name)
-            .ok_or_else(|| UploadError::InvalidName(raw_name.to_string()))?;
+            .ok_or_else(|| AppError::InvalidFileName(raw_name.to_string()))?;
         let writer = runtime
             .blobs
             .begin_upload(tenant_id, runtime.config.server.max_upload_bytes)
@@ -80,7 +52,7 @@ impl Upload {
     }
 
     /// Appends bytes.
-    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), UploadError> {
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), AppError> {
         if self.head.len() < 1024 {
             let take = (1024 - self.head.len()).min(bytes.len());
             self.head.extend_from_slice(&bytes[..take]);
@@ -98,10 +70,10 @@ impl Upload {
         self,
         runtime: &Runtime,
         collection_id: &str,
-    ) -> Result<(String, SubmitOutcome), UploadError> {
+    ) -> Result<(String, SubmitOutcome), AppError> {
         let Some(format) = DocumentFormat::detect(&self.name, &self.head) else {
             self.writer.abort().await;
-            return Err(UploadError::UnsupportedFormat(self.name));
+            return Err(AppError::UnsupportedFormat(self.name));
         };
         let blob = self.writer.finish().await?;
         let outcome = runtime
@@ -118,7 +90,10 @@ impl Upload {
             })
             .await;
         match outcome {
-            Ok(outcome @ SubmitOutcome::Queued { .. }) => Ok((self.name, outcome)),
+            Ok(outcome @ SubmitOutcome::Queued { .. }) => {
+                runtime.wake.notify_waiters();
+                Ok((self.name, outcome))
+            }
             Ok(outcome @ SubmitOutcome::Unchanged { .. }) => {
                 // Identical bytes: the new copy is not needed.
                 runtime.blobs.delete(&blob.key).await?;

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use folio_common::config::LimitsConfig;
-use folio_common::store::{now_ms, ApiKeyRecord, MetadataStore, StoreError};
+use folio_common::store::{now_ms, ApiKeyRecord, MetadataStore, Page, PageOf};
+
+use crate::runtime::Runtime;
+use crate::AppError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -68,30 +71,6 @@ pub struct Caller {
     pub key_id: Option<String>,
 }
 
-/// Why a key was not accepted.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    /// No key on the request.
-    #[error("an API key is required: send `Authorization: Bearer <key>`")]
-    Missing,
-    /// The key is unknown, malformed, revoked or wrong.
-    #[error("the API key is not valid")]
-    Invalid,
-    /// The store could not be asked.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Hashing failed (a bug or an exhausted machine, never the caller's fault).
-    #[error("key hashing failed: {0}")]
-    Hash(String),
-    /// The key id or the client address failed too often lately; refused before
-    /// any hashing.
-    #[error("too many failed key attempts; retry in {} s", .retry_after.as_secs().max(1))]
-    Throttled {
-        /// When the oldest failure counted leaves the window.
-        retry_after: Duration,
-    },
-}
-
 /// A freshly issued key: the only moment its secret exists outside the client.
 #[derive(Debug, Clone, Serialize)]
 pub struct IssuedKey {
@@ -107,7 +86,7 @@ pub async fn issue_key(
     tenant_id: &str,
     role: Role,
     name: &str,
-) -> Result<IssuedKey, AuthError> {
+) -> Result<IssuedKey, AppError> {
     let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
     let secret = format!(
         "{}{}",
@@ -119,7 +98,7 @@ pub async fn issue_key(
         let key = key.clone();
         tokio::task::spawn_blocking(move || hash_key(&key))
             .await
-            .map_err(|e| AuthError::Hash(e.to_string()))??
+            .map_err(|e| AppError::Internal(format!("key hashing failed: {e}")))??
     };
     let record = ApiKeyRecord {
         id,
@@ -134,13 +113,54 @@ pub async fn issue_key(
     Ok(IssuedKey { key, record })
 }
 
-fn hash_key(key: &str) -> Result<String, AuthError> {
+/// Issues a key from a front end's request: the role by name, the name trimmed
+/// and bounded (1–200 printable characters).
+pub async fn create(
+    runtime: &Runtime,
+    tenant_id: &str,
+    role: &str,
+    name: &str,
+) -> Result<(Role, IssuedKey), AppError> {
+    let role = Role::parse(role).ok_or_else(|| AppError::InvalidRole(role.to_string()))?;
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(AppError::InvalidKeyName);
+    }
+    Ok((
+        role,
+        issue_key(&runtime.store, tenant_id, role, name).await?,
+    ))
+}
+
+/// The tenant's keys (hashes included: a front end shows only what it must).
+pub async fn list(
+    runtime: &Runtime,
+    tenant_id: &str,
+    page: Page,
+) -> Result<PageOf<ApiKeyRecord>, AppError> {
+    Ok(runtime.store.list_api_keys_page(tenant_id, page).await?)
+}
+
+/// Revokes a key: refused at once on this node (the verifier forgets it) and
+/// within the verifier's memory time on others.
+pub async fn revoke(
+    runtime: &Runtime,
+    verifier: &KeyVerifier,
+    tenant_id: &str,
+    key_id: &str,
+) -> Result<(), AppError> {
+    runtime.store.revoke_api_key(tenant_id, key_id).await?;
+    verifier.forget(key_id);
+    Ok(())
+}
+
+fn hash_key(key: &str) -> Result<String, AppError> {
     let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes())
-        .map_err(|e| AuthError::Hash(e.to_string()))?;
+        .map_err(|e| AppError::Internal(format!("key hashing failed: {e}")))?;
     Argon2::default()
         .hash_password(key.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| AuthError::Hash(e.to_string()))
+        .map_err(|e| AppError::Internal(format!("key hashing failed: {e}")))
 }
 
 fn key_matches(key: &str, stored_hash: &str) -> bool {
@@ -205,7 +225,7 @@ impl KeyVerifier {
     }
 
     /// The caller a key stands for; `client` is the address the key came from.
-    pub async fn verify(&self, key: &str, client: Option<IpAddr>) -> Result<Caller, AuthError> {
+    pub async fn verify(&self, key: &str, client: Option<IpAddr>) -> Result<Caller, AppError> {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         if let Some(caller) = self.remembered(&digest) {
             return Ok(caller);
@@ -221,7 +241,7 @@ impl KeyVerifier {
         let proven = self.proven(&digest);
         if !proven {
             if let Some(retry_after) = self.failures.blocked(&subjects) {
-                return Err(AuthError::Throttled { retry_after });
+                return Err(AppError::TooManyFailedAttempts { retry_after });
             }
         }
         // An id that names no key counts against the address only: guessing
@@ -229,11 +249,11 @@ impl KeyVerifier {
         let address_only = &subjects[..subjects.len().min(usize::from(client.is_some()))];
         let failed_unknown = || {
             self.failures.record(address_only);
-            AuthError::Invalid
+            AppError::InvalidApiKey
         };
         let failed = || {
             self.failures.record(&subjects);
-            AuthError::Invalid
+            AppError::InvalidApiKey
         };
         let id = id.ok_or_else(failed_unknown)?;
         let record = self.store.api_key(id).await?.ok_or_else(failed_unknown)?;
@@ -250,12 +270,12 @@ impl KeyVerifier {
             let permit =
                 tokio::time::timeout(HASHING_WAIT, Arc::clone(&self.hashing).acquire_owned())
                     .await
-                    .map_err(|_| AuthError::Throttled {
+                    .map_err(|_| AppError::TooManyFailedAttempts {
                         retry_after: Duration::from_secs(1),
                     })?
-                    .map_err(|e| AuthError::Hash(e.to_string()))?;
+                    .map_err(|e| AppError::Internal(format!("key hashing failed: {e}")))?;
             if let Some(retry_after) = self.failures.blocked(&subjects) {
-                return Err(AuthError::Throttled { retry_after });
+                return Err(AppError::TooManyFailedAttempts { retry_after });
             }
             let key = key.to_string();
             let hash = record.hash.clone();
@@ -264,7 +284,7 @@ impl KeyVerifier {
                 key_matches(&key, &hash)
             })
             .await
-            .map_err(|e| AuthError::Hash(e.to_string()))?
+            .map_err(|e| AppError::Internal(format!("key hashing failed: {e}")))?
         };
         if !matches {
             return Err(failed());

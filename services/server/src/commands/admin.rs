@@ -6,14 +6,14 @@ use folio_common::config::FolioConfig;
 use folio_common::store::{MetadataStore, Tenant};
 use serde_json::json;
 
-use crate::auth::{issue_key, Role};
-use crate::cli::{AdminCommand, KeyCommand, TenantCommand};
+use super::args::{AdminCommand, KeyCommand, TenantCommand};
+use folio_app::keys::{issue_key, Role};
 
 /// Runs one admin command.
 pub async fn run(config: &FolioConfig, command: AdminCommand) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store = crate::runtime::open_store(config, 2).await?;
+    let store = folio_app::runtime::open_store(config, 2).await?;
     match command {
         AdminCommand::Tenant(TenantCommand::Create { name }) => {
             let name = name.trim();
@@ -77,14 +77,14 @@ pub async fn run(config: &FolioConfig, command: AdminCommand) -> Result<()> {
             println!("revoked key {id}");
         }
         AdminCommand::Backup { .. } | AdminCommand::Restore { .. } | AdminCommand::Reindex => {
-            unreachable!("backup, restore and reindex are dispatched to crate::backup")
+            unreachable!("backup, restore and reindex are dispatched to folio_app::backup")
         }
     }
     Ok(())
 }
 
 async fn tenant_named(store: &MetadataStore, name: &str) -> Result<Tenant> {
-    if name == crate::runtime::DEFAULT_TENANT {
+    if name == folio_app::DEFAULT_TENANT {
         return Ok(store.ensure_tenant(name).await?);
     }
     store

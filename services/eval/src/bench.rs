@@ -14,9 +14,9 @@ use folio_ingest::worker::{JobOutcome, Worker};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use crate::cli::{BenchCommand, BenchFormat, BenchIngestArgs, BenchStructureArgs};
-use crate::ingest_cmd::{collect_files, submit_file};
-use crate::runtime::Runtime;
+use crate::args::{BenchCommand, BenchFormat, BenchIngestArgs, BenchStructureArgs};
+use folio_app::ingest::{collect_files, submit_file};
+use folio_app::Runtime;
 
 /// Peak resident set size of this process, in bytes (Linux `VmHWM`).
 pub fn peak_rss_bytes() -> Option<u64> {
@@ -215,7 +215,7 @@ async fn structure(config: FolioConfig, args: BenchStructureArgs) -> Result<()> 
     let counter: Box<dyn TokenCounter> = match folio_index::Embedder::load(
         &embedder_dir,
         &ort,
-        crate::runtime::embedder_options(&config.ingest),
+        folio_app::runtime::embedder_options(&config.ingest),
     ) {
         Ok(embedder) => Box::new(embedder),
         Err(e) => {

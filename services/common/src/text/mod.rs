@@ -1,6 +1,8 @@
 //! Text rules that ingestion and query both apply, kept in one place so that
 //! structure recovery and answering read a document the same way.
 
+pub mod sentences;
+
 /// A number written in words, as contracts write counts and periods ("five",
 /// "forty-five", "Twenty One"): 0 to 99, and "hundred" or "thousand" alone.
 pub fn number_word(word: &str) -> Option<u32> {
