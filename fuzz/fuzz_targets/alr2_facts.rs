@@ -4,7 +4,7 @@
 //! fact must rest on a real unit whose text is the exact slice of the context.
 
 use folio_query::alr2::{parse_claims, verify, Unit};
-use folio_query::sentences;
+use folio_common::text::sentences;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
