@@ -77,11 +77,18 @@ fn remote_generator(config: &FolioConfig) -> Result<Arc<dyn LanguageModel>, AppE
     Ok(Arc::new(model))
 }
 
-/// The answerer over the process's models (loaded on first use).
+/// The process's answerer (models loaded on first use), shared by every
+/// request so that its demo cache lasts.
 pub async fn answerer(runtime: &Runtime) -> Result<Answerer, AppError> {
-    let scorer = scorer(runtime).await?;
-    let generator = generator(runtime).await?;
-    Ok(answerer_with(runtime, scorer, generator))
+    runtime
+        .answerer
+        .get_or_try_init(|| async {
+            let scorer = scorer(runtime).await?;
+            let generator = generator(runtime).await?;
+            Ok(answerer_with(runtime, scorer, generator))
+        })
+        .await
+        .cloned()
 }
 
 /// The production answerer over given models: what [`answerer`] builds, for a

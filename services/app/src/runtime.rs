@@ -42,6 +42,9 @@ pub struct Runtime {
     pub scorer: Arc<tokio::sync::OnceCell<Arc<dyn folio_llm::LanguageModel>>>,
     /// The OpenAI-compatible generator, built on first use; never the local model.
     pub generator: Arc<tokio::sync::OnceCell<Arc<dyn folio_llm::LanguageModel>>>,
+    /// The answerer over those two, built once: it keeps the demos it generated
+    /// (by document version and span), which a per-request answerer would lose.
+    pub answerer: Arc<tokio::sync::OnceCell<folio_query::answer::Answerer>>,
     /// Wakes ingestion workers sleeping on an empty queue when a job is queued.
     pub wake: Arc<tokio::sync::Notify>,
 }
@@ -171,6 +174,7 @@ impl Runtime {
             vectors_embedder,
             scorer: Arc::default(),
             generator: Arc::default(),
+            answerer: Arc::default(),
             wake: Arc::default(),
         })
     }
