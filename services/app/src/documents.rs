@@ -4,7 +4,7 @@
 //! answering uses too.
 
 use folio_common::store::{ChunkRecord, DocumentRecord, JobRecord, Page, PageOf, VersionRecord};
-use folio_query::document::DocumentSource;
+use folio_query::document::{current_version, DocumentSource};
 use tokio::fs::File;
 
 use crate::runtime::Runtime;
@@ -39,15 +39,10 @@ pub async fn source(runtime: &Runtime, tenant: &str, id: &str) -> Result<Documen
 }
 
 /// Refuses a document that is not the tenant's (not found) or that has no
-/// ingested version yet ([`AppError::DocumentNotReady`]), without reading it.
+/// ingested version yet ([`AppError::DocumentNotReady`]), without reading its
+/// structure.
 pub async fn ingested(runtime: &Runtime, tenant: &str, id: &str) -> Result<(), AppError> {
-    let document = runtime.store.get_document(tenant, id).await?;
-    if document.current_version.is_none() {
-        return Err(AppError::DocumentNotReady {
-            id: id.to_string(),
-            status: document.status.as_str().to_string(),
-        });
-    }
+    current_version(&runtime.store, tenant, id).await?;
     Ok(())
 }
 
@@ -87,8 +82,7 @@ pub struct OriginalFile {
 
 /// The original upload of the current version.
 pub async fn original(runtime: &Runtime, tenant: &str, id: &str) -> Result<OriginalFile, AppError> {
-    let source = source(runtime, tenant, id).await?;
-    let record = runtime.store.get_version(id, source.version).await?;
+    let (_, record) = current_version(&runtime.store, tenant, id).await?;
     let (file, length) = runtime.blobs.open_original(&record.blob_key).await?;
     Ok(OriginalFile {
         file,

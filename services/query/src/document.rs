@@ -3,7 +3,7 @@
 
 use folio_common::blob::BlobStore;
 use folio_common::model::{CharOffsets, StoredStructure};
-use folio_common::store::{ChunkRecord, MetadataStore};
+use folio_common::store::{ChunkRecord, DocumentRecord, MetadataStore, VersionRecord};
 
 use crate::QueryError;
 
@@ -52,14 +52,8 @@ impl DocumentSource {
         tenant_id: &str,
         document_id: &str,
     ) -> Result<Self, QueryError> {
-        let document = store.get_document(tenant_id, document_id).await?;
-        let Some(version) = document.current_version else {
-            return Err(QueryError::DocumentNotReady {
-                id: document_id.to_string(),
-                status: document.status.as_str().to_string(),
-            });
-        };
-        let record = store.get_version(document_id, version).await?;
+        let (document, record) = current_version(store, tenant_id, document_id).await?;
+        let version = record.version;
         let structure = match store.version_structure(document_id, version).await? {
             Some(json) => {
                 serde_json::from_str(&json).map_err(|e| QueryError::CorruptStructure {
@@ -77,6 +71,25 @@ impl DocumentSource {
             structure,
         })
     }
+}
+
+/// A tenant's document and its current version's record, without the
+/// structure: what a caller needs that only checks readiness or streams the
+/// original. Errors as [`DocumentSource::current`], corruption aside.
+pub async fn current_version(
+    store: &MetadataStore,
+    tenant_id: &str,
+    document_id: &str,
+) -> Result<(DocumentRecord, VersionRecord), QueryError> {
+    let document = store.get_document(tenant_id, document_id).await?;
+    let Some(version) = document.current_version else {
+        return Err(QueryError::DocumentNotReady {
+            id: document_id.to_string(),
+            status: document.status.as_str().to_string(),
+        });
+    };
+    let record = store.get_version(document_id, version).await?;
+    Ok((document, record))
 }
 
 impl DocumentView {

@@ -91,7 +91,7 @@ async fn multipart(body: &[u8]) -> Result<(), ApiError> {
     // The upload handler's own decoder, with files read and dropped.
     match read_upload_form(&mut form, "default", &mut Discard).await {
         Ok(_) => Ok(()),
-        Err(error) if error.code.name == "no_file" => Ok(()),
+        Err(error) if *error.code == codes::NO_FILE => Ok(()),
         Err(error) => Err(error),
     }
 }
