@@ -173,6 +173,45 @@ fn models_check_reports_the_fetched_models() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("MISSING"));
 }
 
+/// `--set` is the top configuration layer: it wins over the named flags and
+/// their environment variables, and is checked when the configuration loads.
+#[test]
+fn settings_on_the_command_line_override_every_other_layer() {
+    let data = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let models_dir = format!("models.dir={}", empty.path().display());
+    let run = |args: &[&str]| folio(data.path()).args(args).output().unwrap();
+
+    let output = run(&["--set", &models_dir, "models", "check"]);
+    assert!(
+        !output.status.success(),
+        "--set models.dir wins over FOLIO_MODELS_DIR"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("MISSING"));
+
+    let output = run(&["--set", "answer.pipeline=+magic", "models", "check"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("unknown pipeline part"), "{stderr}");
+
+    let output = run(&["--set", "server.rol=query", "models", "check"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("rol"), "{stderr}");
+
+    let output = run(&["--set", "models.llm_device=gpu", "models", "check"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("cuda:N"), "{stderr}");
+
+    let output = run(&["--set", "ingest.workers=2", "models", "check"]);
+    assert!(
+        output.status.success(),
+        "a well-formed setting loads: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn models_fetch_offline_says_what_failed() {
     let data = tempfile::tempdir().unwrap();

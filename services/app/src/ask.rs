@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use folio_common::config::FolioConfig;
+use folio_common::config::{FolioConfig, GeneratorBackend, LlmDevice, PipelineChoice};
 use folio_index::SearchFilter;
 use folio_llm::{LanguageModel, OpenAiModel, OpenAiOptions};
 use folio_query::answer::{Answer, Answerer, AskRequest, Pipeline};
@@ -46,7 +46,7 @@ pub async fn scorer(runtime: &Runtime) -> Result<Arc<dyn LanguageModel>, AppErro
 /// (`generator.backend = "local"`) or the OpenAI-compatible server, which then
 /// never loads the local model for chat.
 pub async fn generator(runtime: &Runtime) -> Result<Arc<dyn LanguageModel>, AppError> {
-    if runtime.config.generator.backend == "local" {
+    if runtime.config.generator.backend == GeneratorBackend::Local {
         return scorer(runtime).await;
     }
     runtime
@@ -58,12 +58,6 @@ pub async fn generator(runtime: &Runtime) -> Result<Arc<dyn LanguageModel>, AppE
 
 fn remote_generator(config: &FolioConfig) -> Result<Arc<dyn LanguageModel>, AppError> {
     let g = &config.generator;
-    if g.backend != "openai" {
-        return Err(AppError::ModelNotLoaded(format!(
-            "generator.backend must be `local` or `openai`, not {:?}",
-            g.backend
-        )));
-    }
     let model = OpenAiModel::new(OpenAiOptions {
         base_url: g.base_url.clone(),
         api_key: g.api_key.clone(),
@@ -140,7 +134,7 @@ pub async fn prepare(
     }
     let pipeline = match input.pipeline.as_deref().map(str::trim) {
         Some(name) if !name.is_empty() => name.parse()?,
-        _ => default_pipeline(&runtime.config)?,
+        _ => default_pipeline(&runtime.config),
     };
     Ok(AskRequest {
         question: input.question.clone(),
@@ -154,17 +148,19 @@ pub async fn prepare(
 /// `answer.pipeline`, with `auto` resolved: the evidence itself (`extract`) on
 /// the built-in model on CPU, whose generated sentences are not to be trusted;
 /// the verified `full` pipeline on a GPU or an OpenAI-compatible model.
-pub fn default_pipeline(config: &FolioConfig) -> Result<Pipeline, AppError> {
-    let name = config.answer.pipeline.trim();
-    if name != "auto" {
-        return Ok(name.parse()?);
+pub fn default_pipeline(config: &FolioConfig) -> Pipeline {
+    match config.answer.pipeline {
+        PipelineChoice::Fixed(pipeline) => pipeline,
+        PipelineChoice::Auto => {
+            let small_local = config.generator.backend == GeneratorBackend::Local
+                && config.models.llm_device == LlmDevice::Cpu;
+            if small_local {
+                Pipeline::EXTRACT
+            } else {
+                Pipeline::FULL
+            }
+        }
     }
-    let small_local = config.generator.backend == "local" && config.models.llm_device == "cpu";
-    Ok(if small_local {
-        Pipeline::EXTRACT
-    } else {
-        Pipeline::FULL
-    })
 }
 
 /// The answer as the API returns it and `folio ask --json` prints it: the trace
@@ -186,16 +182,14 @@ mod tests {
     #[test]
     fn auto_answers_with_the_evidence_on_the_built_in_model_and_verified_elsewhere() {
         let mut config = FolioConfig::default();
-        assert_eq!(config.answer.pipeline, "auto");
-        assert_eq!(default_pipeline(&config).unwrap(), Pipeline::EXTRACT);
-        config.models.llm_device = "cuda".into();
-        assert_eq!(default_pipeline(&config).unwrap(), Pipeline::FULL);
-        config.models.llm_device = "cpu".into();
-        config.generator.backend = "openai".into();
-        assert_eq!(default_pipeline(&config).unwrap(), Pipeline::FULL);
-        config.answer.pipeline = "plain".into();
-        assert_eq!(default_pipeline(&config).unwrap().name(), "plain");
-        config.answer.pipeline = "nonsense".into();
-        assert!(default_pipeline(&config).is_err());
+        assert_eq!(config.answer.pipeline, PipelineChoice::Auto);
+        assert_eq!(default_pipeline(&config), Pipeline::EXTRACT);
+        config.models.llm_device = LlmDevice::Cuda(0);
+        assert_eq!(default_pipeline(&config), Pipeline::FULL);
+        config.models.llm_device = LlmDevice::Cpu;
+        config.generator.backend = GeneratorBackend::OpenAi;
+        assert_eq!(default_pipeline(&config), Pipeline::FULL);
+        config.answer.pipeline = PipelineChoice::Fixed(Pipeline::PLAIN);
+        assert_eq!(default_pipeline(&config).name(), "plain");
     }
 }

@@ -171,6 +171,12 @@ impl From<QueryError> for AppError {
     }
 }
 
+impl From<folio_common::config::InvalidChoice> for AppError {
+    fn from(error: folio_common::config::InvalidChoice) -> Self {
+        AppError::InvalidQuery(error.0)
+    }
+}
+
 impl From<tokio::task::JoinError> for AppError {
     fn from(error: tokio::task::JoinError) -> Self {
         AppError::Internal(error.to_string())

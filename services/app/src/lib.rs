@@ -21,4 +21,5 @@ pub mod upload;
 
 pub use embedder_mark::EmbedderMark;
 pub use error::AppError;
-pub use runtime::{Runtime, ServeRole, DEFAULT_TENANT};
+pub use folio_common::config::ServeRole;
+pub use runtime::{Runtime, DEFAULT_TENANT};

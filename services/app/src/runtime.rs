@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use folio_common::blob::BlobStore;
-use folio_common::config::{FolioConfig, VectorBackend};
+use folio_common::config::{FolioConfig, ServeRole, VectorBackend};
 use folio_common::store::{Collection, MetadataStore, Tenant};
 use folio_index::{
     Bm25Index, EdgeStoreOptions, EdgeVectorStore, Embedder, EmbedderOptions,
@@ -85,7 +85,7 @@ impl Runtime {
                 Some(Arc::new(loaded))
             }
         };
-        let role = ServeRole::parse(&config.server.role)?;
+        let role = config.server.role;
         if role != ServeRole::All && config.vectors.backend == VectorBackend::Edge {
             anyhow::bail!(
                 "`folio serve --role {}` shares its indexes with other processes, which qdrant-edge (inside one process) cannot do: set vectors.backend = \"qdrant\" and vectors.qdrant_url",
@@ -246,48 +246,6 @@ impl Runtime {
     /// The collection `name` of the default tenant, created if needed.
     pub async fn collection(&self, name: &str) -> Result<Collection> {
         Ok(self.store.ensure_collection(&self.tenant.id, name).await?)
-    }
-}
-
-/// What one `folio serve` process runs (`server.role`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServeRole {
-    /// API, web UI and ingestion workers in one process (the embedded default).
-    All,
-    /// Ingestion workers; HTTP only for health and metrics.
-    Ingest,
-    /// API and web UI; ingestion happens elsewhere.
-    Query,
-}
-
-impl ServeRole {
-    /// Parses `all`, `ingest` or `query`.
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "all" => Ok(ServeRole::All),
-            "ingest" => Ok(ServeRole::Ingest),
-            "query" => Ok(ServeRole::Query),
-            other => anyhow::bail!("unknown server.role {other:?}: use all, ingest or query"),
-        }
-    }
-
-    /// The name as configured.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServeRole::All => "all",
-            ServeRole::Ingest => "ingest",
-            ServeRole::Query => "query",
-        }
-    }
-
-    /// Whether this process runs ingestion workers.
-    pub fn runs_workers(self) -> bool {
-        self != ServeRole::Query
-    }
-
-    /// Whether this process serves the `/v1` API and the web UI.
-    pub fn serves_api(self) -> bool {
-        self != ServeRole::Ingest
     }
 }
 

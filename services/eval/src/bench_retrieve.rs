@@ -273,7 +273,7 @@ fn synthetic_config(mut config: FolioConfig, dir: &std::path::Path) -> FolioConf
     config.data_dir = dir.to_path_buf();
     config.store.url = String::new();
     config.vectors.backend = folio_common::config::VectorBackend::Edge;
-    config.server.role = "all".into();
+    config.server.role = folio_common::config::ServeRole::All;
     config
 }
 

@@ -32,7 +32,7 @@ pub fn run(config: &FolioConfig, args: BenchScoreArgs) -> Result<()> {
         let options = CandleOptions {
             weights: format,
             max_batch_tokens: args.tokens.iter().max().copied().unwrap_or(512) * args.batch,
-            device: "cpu".into(),
+            device: folio_llm::DeviceSpec::Cpu,
         };
         let model = CandleModel::load(&model_path, options)
             .with_context(|| format!("loading {}", model_path.display()))?;

@@ -80,9 +80,9 @@ pub fn run(args: &BenchTokensArgs) -> Result<()> {
     .context("the plan does not parse")?;
     let started = Instant::now();
     let options = CandleOptions {
-        weights: args.weights.parse()?,
+        weights: args.weights,
         max_batch_tokens: 4096,
-        device: args.device.clone(),
+        device: args.device,
     };
     let mut decoder = CandleDecoder::load(&args.model, options)
         .with_context(|| format!("loading {} on {}", args.model.display(), args.device))?;
@@ -109,8 +109,8 @@ pub fn run(args: &BenchTokensArgs) -> Result<()> {
         &json!({
             "model": args.model,
             "architecture": decoder.architecture(),
-            "device": args.device,
-            "weights": args.weights,
+            "device": args.device.to_string(),
+            "weights": format!("{:?}", args.weights).to_lowercase(),
             "load_s": load_s,
             "tasks": results,
         }),

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use folio_common::blob::BlobStore;
 use folio_common::config::AnswerConfig;
+pub use folio_common::config::Pipeline;
 use folio_common::config::UnsupportedClaims;
 use folio_common::model::indexed_text;
 use folio_common::store::MetadataStore;
@@ -27,96 +28,6 @@ use crate::extract;
 use crate::retrieve::{RetrievalMode, Retriever, SearchRequest, SearchResults};
 use crate::xl3m::Segment;
 use crate::QueryError;
-
-/// Which methods an answer uses (the ablation axes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Pipeline {
-    /// Key context by XL3M instead of the top retrieved chunks.
-    pub xl3m: bool,
-    /// Verified facts first (ALR²) instead of answering from the context directly.
-    pub alr2: bool,
-    /// Recycled demonstrations in the prompt.
-    pub demos: bool,
-    /// No generation: the answer is the best evidence itself ([`crate::extract`]).
-    pub extract: bool,
-}
-
-impl Pipeline {
-    /// Every method on.
-    pub const FULL: Pipeline = Pipeline {
-        xl3m: true,
-        alr2: true,
-        demos: true,
-        extract: false,
-    };
-
-    /// The evidence itself, with no generator.
-    pub const EXTRACT: Pipeline = Pipeline {
-        xl3m: false,
-        alr2: false,
-        demos: false,
-        extract: true,
-    };
-
-    /// The ablation names: `extract`, `plain`, `+xl3m`, `+alr2`, `+demos`, `full`
-    /// (other combinations join their parts: `+xl3m+alr2`).
-    pub fn name(self) -> String {
-        if self == Self::FULL {
-            return "full".into();
-        }
-        if self.extract {
-            return "extract".into();
-        }
-        let mut name = String::new();
-        for (on, part) in [
-            (self.xl3m, "+xl3m"),
-            (self.alr2, "+alr2"),
-            (self.demos, "+demos"),
-        ] {
-            if on {
-                name.push_str(part);
-            }
-        }
-        if name.is_empty() {
-            "plain".into()
-        } else {
-            name
-        }
-    }
-}
-
-impl std::str::FromStr for Pipeline {
-    type Err = QueryError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        if s == "full" {
-            return Ok(Self::FULL);
-        }
-        if s == "extract" {
-            return Ok(Self::EXTRACT);
-        }
-        let mut pipeline = Pipeline {
-            xl3m: false,
-            alr2: false,
-            demos: false,
-            extract: false,
-        };
-        for part in s.split('+').map(str::trim).filter(|p| !p.is_empty()) {
-            match part {
-                "plain" => {}
-                "xl3m" => pipeline.xl3m = true,
-                "alr2" => pipeline.alr2 = true,
-                "demos" => pipeline.demos = true,
-                other => {
-                    return Err(QueryError::InvalidRequest(format!(
-                    "unknown pipeline part {other:?} (extract, plain, +xl3m, +alr2, +demos, full)"
-                )))
-                }
-            }
-        }
-        Ok(pipeline)
-    }
-}
 
 /// Follows a claim that its sources do not support, where `flag` shows it.
 pub const UNSUPPORTED_MARK: &str = "[unsupported]";

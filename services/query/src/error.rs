@@ -41,3 +41,9 @@ impl From<tokio::task::JoinError> for QueryError {
         QueryError::Task(error.to_string())
     }
 }
+
+impl From<folio_common::config::InvalidChoice> for QueryError {
+    fn from(error: folio_common::config::InvalidChoice) -> Self {
+        QueryError::InvalidRequest(error.0)
+    }
+}

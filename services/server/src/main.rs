@@ -7,23 +7,38 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use folio_app::{backup, Runtime};
-use folio_common::config::FolioConfig;
+use folio_common::config::{FolioConfig, Override};
 use folio_server::{http, telemetry};
 
 use commands::args::{AdminCommand, Cli, Command};
 
+/// The configuration with the command line as its top layer: the named flags
+/// first, then `--set` in order, so an explicit `--set` has the last word.
 fn load_config(cli: &Cli) -> Result<FolioConfig> {
-    let mut config = FolioConfig::load(cli.config.as_deref())?;
+    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let mut overrides = Vec::new();
     if let Some(dir) = &cli.data_dir {
-        config.data_dir = dir.clone();
+        overrides.push(Override::text("data_dir", path(dir)));
     }
     if let Some(dir) = &cli.models_dir {
-        config.models.dir = dir.clone();
+        overrides.push(Override::text("models.dir", path(dir)));
     }
     if let Some(url) = &cli.store_url {
-        config.store.url = url.clone();
+        overrides.push(Override::text("store.url", url.clone()));
     }
-    Ok(config)
+    if let Command::Serve(args) = &cli.command {
+        if let Some(bind) = &args.bind {
+            overrides.push(Override::text("server.bind", bind.clone()));
+        }
+        if let Some(workers) = args.workers {
+            overrides.push(Override::number("ingest.workers", workers));
+        }
+        if let Some(role) = args.role {
+            overrides.push(Override::text("server.role", role.to_string()));
+        }
+    }
+    overrides.extend(cli.settings.iter().cloned());
+    Ok(FolioConfig::load_with(cli.config.as_deref(), &overrides)?)
 }
 
 fn main() -> Result<ExitCode> {
@@ -38,7 +53,7 @@ fn main() -> Result<ExitCode> {
         );
         std::process::exit(code);
     }
-    let mut config = load_config(&cli)?;
+    let config = load_config(&cli)?;
     let telemetry = telemetry::init(cli.log_format, &config.telemetry)?;
     if let Command::Openapi = &cli.command {
         print!("{}", http::render_openapi());
@@ -53,18 +68,7 @@ fn main() -> Result<ExitCode> {
         .context("starting the async runtime")?;
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => {
-                if let Some(bind) = args.bind {
-                    config.server.bind = bind;
-                }
-                if let Some(workers) = args.workers {
-                    config.ingest.workers = workers;
-                }
-                if let Some(role) = args.role {
-                    config.server.role = role;
-                }
-                commands::serve::run(config).await
-            }
+            Command::Serve(_) => commands::serve::run(config).await,
             Command::Ingest(args) => {
                 commands::ingest::run(Runtime::open(config).await?, args).await
             }

@@ -78,8 +78,8 @@ pub struct CandleOptions {
     pub weights: WeightFormat,
     /// Most tokens (batch × padded length) in one forward pass: bounds memory.
     pub max_batch_tokens: usize,
-    /// `cpu`, or `cuda:N` (`cuda` = `cuda:0`) in builds with the `cuda` feature.
-    pub device: String,
+    /// The CPU, or a CUDA device in builds with the `cuda` feature.
+    pub device: DeviceSpec,
 }
 
 impl Default for CandleOptions {
@@ -87,7 +87,7 @@ impl Default for CandleOptions {
         Self {
             weights: WeightFormat::default(),
             max_batch_tokens: 4096,
-            device: "cpu".into(),
+            device: DeviceSpec::Cpu,
         }
     }
 }
@@ -112,6 +112,15 @@ impl std::str::FromStr for DeviceSpec {
                 let ordinal = other.strip_prefix("cuda:").ok_or_else(bad)?;
                 ordinal.parse().map(Self::Cuda).map_err(|_| bad())
             }
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(ordinal) => write!(f, "cuda:{ordinal}"),
         }
     }
 }
@@ -158,7 +167,7 @@ impl CandleDecoder {
     /// Loads the weights of `path` (a GGUF file or a model directory) onto
     /// `options.device` in `options.weights`.
     pub fn load(path: &Path, options: CandleOptions) -> Result<Self, LlmError> {
-        let device = options.device.parse::<DeviceSpec>()?.open()?;
+        let device = options.device.open()?;
         let decoder = if path.is_dir() {
             let hyper = hf::read_hyper(path)?;
             let mut weights = hf::HfWeights::load(path, &device, options.weights)?;
@@ -547,7 +556,7 @@ impl LanguageModel for CandleModel {
                 .unwrap_or_default(),
             architecture: self.engine.architecture().to_string(),
             backend: "candle".into(),
-            device: self.engine.options.device.clone(),
+            device: self.engine.options.device.to_string(),
             context_length: self.engine.context_length(),
             supports_scoring: true,
             chat_format: self.chat.name().into(),

@@ -1,10 +1,11 @@
 //! Command-line interface. Every flag also reads an environment variable;
-//! flags override `folio.toml` and `FOLIO__…` settings (see
-//! `folio_common::config`).
+//! flags are the top configuration layer, above `folio.toml` and `FOLIO__…`
+//! settings (see `folio_common::config`).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use folio_common::config::{Override, ServeRole};
 use folio_eval::args::{BenchCommand, EvalArgs};
 use folio_server::telemetry::LogFormat;
 
@@ -24,6 +25,11 @@ pub struct Cli {
     /// Metadata store URL (`sqlite://PATH` or `postgres://…`).
     #[arg(long, global = true, env = "FOLIO_STORE_URL")]
     pub store_url: Option<String>,
+    /// Any setting, as `section.key=value` (e.g. `--set answer.pipeline=full`):
+    /// the top configuration layer, above the file and `FOLIO__…` variables.
+    /// May be repeated; checked like the file (an unknown key fails).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub settings: Vec<Override>,
     /// Log format.
     #[arg(long, global = true, env = "FOLIO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -83,7 +89,7 @@ pub struct ServeArgs {
     /// `all` (default), `ingest` (workers only) or `query` (API only): the split
     /// deployment runs one ingest process and any number of query replicas.
     #[arg(long, env = "FOLIO_ROLE")]
-    pub role: Option<String>,
+    pub role: Option<ServeRole>,
 }
 
 /// `folio ingest`.

@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use folio_app::keys::{issue_key, Role};
-use folio_app::{Runtime, ServeRole};
+use folio_app::Runtime;
 use folio_common::config::FolioConfig;
 use folio_server::{http, metrics};
 use tokio::sync::watch;
 
 pub async fn run(config: FolioConfig) -> Result<()> {
     let bind = config.server.bind.clone();
-    let role = ServeRole::parse(&config.server.role)?;
+    let role = config.server.role;
     let workers = if role.runs_workers() {
         config.ingest.workers.max(1)
     } else {

@@ -1,15 +1,24 @@
 //! Layered configuration: built-in defaults → `folio.toml` (or the file named
 //! by `--config` / `FOLIO_CONFIG`) → environment variables
-//! `FOLIO__SECTION__KEY` (e.g. `FOLIO__INGEST__CHUNK_TOKENS=400`).
+//! `FOLIO__SECTION__KEY` (e.g. `FOLIO__INGEST__CHUNK_TOKENS=400`) → command-line
+//! flags (`--set ingest.chunk_tokens=400`, and the named flags such as `--bind`).
 //!
 //! Every knob is documented here; `README.md` links to this module as the
 //! reference.
+
+mod choices;
+mod overrides;
 
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+
+pub use choices::{
+    GeneratorBackend, InvalidChoice, LlmDevice, LlmWeights, Pipeline, PipelineChoice, ServeRole,
+};
+pub use overrides::{InvalidOverride, Override};
 
 /// The whole configuration of a Folio process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,7 +97,7 @@ pub struct AnswerConfig {
     /// Default pipeline: `auto` (`extract` with the built-in model on CPU, `full`
     /// on a GPU or an OpenAI-compatible server), `extract`, `plain`, `+xl3m`,
     /// `+alr2`, `+demos` or `full`.
-    pub pipeline: String,
+    pub pipeline: PipelineChoice,
     /// Retrieved chunks given to the model when XL3M is off.
     pub chunks: usize,
     /// Recycled demonstrations generated from the key context (0 = none).
@@ -132,7 +141,7 @@ pub enum UnsupportedClaims {
 impl Default for AnswerConfig {
     fn default() -> Self {
         Self {
-            pipeline: "auto".into(),
+            pipeline: PipelineChoice::Auto,
             chunks: 5,
             demos: 3,
             max_fact_tokens: 200,
@@ -152,7 +161,7 @@ impl Default for AnswerConfig {
 pub struct GeneratorConfig {
     /// `local` (the GGUF in `[models]`, which also scores for XL3M) or `openai`
     /// (an OpenAI-compatible server; XL3M still scores with the local model).
-    pub backend: String,
+    pub backend: GeneratorBackend,
     /// API base of the OpenAI-compatible server, with its version path.
     pub base_url: String,
     /// Bearer key (empty for none).
@@ -170,7 +179,7 @@ pub struct GeneratorConfig {
 impl Default for GeneratorConfig {
     fn default() -> Self {
         Self {
-            backend: "local".into(),
+            backend: GeneratorBackend::Local,
             base_url: "http://127.0.0.1:8080/v1".into(),
             api_key: String::new(),
             model: "default".into(),
@@ -296,7 +305,7 @@ pub struct ServerConfig {
     /// process), `ingest` (workers only, plus health and metrics) or `query`
     /// (API and web UI, no workers). Split roles share PostgreSQL, a Qdrant
     /// server, the blob directory and the full-text index directory.
-    pub role: String,
+    pub role: ServeRole,
     /// Load the answering models in the background at start, so the first
     /// question does not wait for them (and a request that times out while they
     /// load does not waste the load).
@@ -332,9 +341,9 @@ pub struct ModelsConfig {
     /// How the local LLM's weights are held for computation: `f32` (fastest prefill
     /// on CPU), `q8_0` (a quarter of f32's memory), `stored` (as in the file), or
     /// `bf16` / `f16` (the GPU formats).
-    pub llm_weights: String,
+    pub llm_weights: LlmWeights,
     /// Where the local LLM runs: `cpu`, or `cuda:N` in builds with CUDA.
-    pub llm_device: String,
+    pub llm_device: LlmDevice,
     /// Most tokens in one forward pass of the local LLM (bounds its memory).
     pub llm_max_batch_tokens: usize,
 }
@@ -499,7 +508,7 @@ impl Default for ServerConfig {
             llm_queue: 8,
             request_timeout_secs: 300,
             max_json_bytes: 1024 * 1024,
-            role: "all".into(),
+            role: ServeRole::All,
             preload_models: true,
         }
     }
@@ -522,8 +531,8 @@ impl Default for ModelsConfig {
             onnxruntime: None,
             llm_gguf: None,
             llm_dir: None,
-            llm_weights: "f32".into(),
-            llm_device: "cpu".into(),
+            llm_weights: LlmWeights::F32,
+            llm_device: LlmDevice::Cpu,
             llm_max_batch_tokens: 4096,
         }
     }
@@ -606,10 +615,16 @@ pub enum ConfigError {
 }
 
 impl FolioConfig {
-    /// Builds the configuration from the layers. `file` is the explicit
-    /// config path (it must exist); without it `folio.toml` is read when
-    /// present in the working directory.
+    /// Builds the configuration from the file and environment layers. `file`
+    /// is the explicit config path (it must exist); without it `folio.toml` is
+    /// read when present in the working directory.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(file, &[])
+    }
+
+    /// [`FolioConfig::load`] with command-line overrides as the top layer, in
+    /// order (a later one wins over an earlier one of the same key).
+    pub fn load_with(file: Option<&Path>, overrides: &[Override]) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(FolioConfig::default()));
         match file {
             Some(path) => {
@@ -621,6 +636,9 @@ impl FolioConfig {
             None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
         }
         figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        for setting in overrides {
+            figment = figment.merge(setting.provider());
+        }
         figment
             .extract()
             .map_err(|e| ConfigError::Invalid(Box::new(e)))
@@ -738,6 +756,63 @@ mod tests {
             assert!(FolioConfig::load(None).is_err());
             Ok(())
         });
+    }
+
+    #[test]
+    fn command_line_overrides_are_the_top_layer_and_typed() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "folio.toml",
+                "[server]\nrole = \"ingest\"\n[answer]\npipeline = \"full\"\n",
+            )?;
+            jail.set_env("FOLIO__INGEST__WORKERS", "4");
+            let overrides: Vec<Override> = [
+                "ingest.workers=2",
+                "server.role=query",
+                "models.llm_device=cuda:1",
+                "generator.backend=openai",
+                "server.auth=false",
+            ]
+            .iter()
+            .map(|s| s.parse().expect(s))
+            .collect();
+            let config = FolioConfig::load_with(None, &overrides)
+                .map_err(|e| figment::Error::from(e.to_string()))?;
+            assert_eq!(config.ingest.workers, 2, "flag overrides env");
+            assert_eq!(config.server.role, ServeRole::Query, "flag overrides file");
+            assert_eq!(config.models.llm_device, LlmDevice::Cuda(1));
+            assert_eq!(config.generator.backend, GeneratorBackend::OpenAi);
+            assert!(!config.server.auth);
+            assert_eq!(
+                config.answer.pipeline,
+                PipelineChoice::Fixed(Pipeline::FULL),
+                "the file's value stays where no flag names it"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_wrong_name_or_key_fails_at_load_and_says_which() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FOLIO__MODELS__LLM_WEIGHTS", "q4");
+            let message = FolioConfig::load(None).unwrap_err().to_string();
+            assert!(message.contains("q8_0"), "{message}");
+            jail.set_env("FOLIO__MODELS__LLM_WEIGHTS", "q8_0");
+            let typo: Override = "server.rol=query".parse().map_err(figment::Error::from)?;
+            assert!(FolioConfig::load_with(None, &[typo]).is_err());
+            Ok(())
+        });
+        assert!("no-equals-sign".parse::<Override>().is_err());
+        assert!("=value".parse::<Override>().is_err());
+    }
+
+    #[test]
+    fn defaults_survive_a_round_trip_through_their_names() {
+        let config = FolioConfig::default();
+        let text = toml::to_string(&config).expect("serializes");
+        let back: FolioConfig = toml::from_str(&text).expect("parses back");
+        assert_eq!(back, config);
     }
 
     #[test]
