@@ -7,8 +7,10 @@ use std::time::Duration;
 use folio_common::config::{FolioConfig, GeneratorBackend, LlmDevice, PipelineChoice};
 use folio_index::SearchFilter;
 use folio_llm::{LanguageModel, OpenAiModel, OpenAiOptions};
-use folio_query::answer::{Answer, Answerer, AskRequest, Pipeline};
+use folio_query::answer::{Answer, Answerer, AskEvent, AskRequest, Pipeline};
 use folio_query::context::ContextBuilder;
+use futures::Stream;
+use tokio::sync::mpsc;
 
 use crate::llm::load_scoring_model;
 use crate::runtime::Runtime;
@@ -161,6 +163,63 @@ pub fn default_pipeline(config: &FolioConfig) -> Pipeline {
             }
         }
     }
+}
+
+/// What a streamed answer reports, in order: stages and pieces of text as they
+/// happen, then the answer or why there is none.
+#[derive(Debug)]
+pub enum AnswerUpdate {
+    /// A stage began (`context`, `demos`, `facts`, `answer`).
+    Stage(&'static str),
+    /// A piece of the answer, shown only once it is checked.
+    Text(String),
+    /// The whole answer; the last update.
+    Done(Box<Answer>),
+    /// The answer failed; the last update.
+    Failed(AppError),
+}
+
+/// Answers `request` as a stream of updates. `hold` (a generation slot) is kept
+/// until the answer is complete. Dropping the stream cancels the answer.
+pub fn answer_stream(
+    answerer: Answerer,
+    request: AskRequest,
+    hold: impl Send + 'static,
+) -> impl Stream<Item = AnswerUpdate> + Send + 'static {
+    let (updates, receiver) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let _hold = hold;
+        let (progress, mut progress_rx) = mpsc::unbounded_channel();
+        let job = tokio::spawn(async move { answerer.ask(&request, Some(progress)).await });
+        // Progress first, in order; the channel closes when the answer is done.
+        while let Some(event) = progress_rx.recv().await {
+            let update = match event {
+                AskEvent::Stage(stage) => AnswerUpdate::Stage(stage),
+                AskEvent::Text(text) => AnswerUpdate::Text(text),
+            };
+            if updates.send(update).is_err() {
+                // Nobody listens any more: stop answering.
+                job.abort();
+                return;
+            }
+        }
+        let last = match job.await {
+            Ok(Ok(answer)) => AnswerUpdate::Done(Box::new(answer)),
+            Ok(Err(e)) => AnswerUpdate::Failed(e.into()),
+            Err(e) => AnswerUpdate::Failed(e.into()),
+        };
+        let _ = updates.send(last);
+    });
+    receiver_stream(receiver)
+}
+
+/// The items of an unbounded channel as a stream that ends when every sender is gone.
+pub(crate) fn receiver_stream<T: Send + 'static>(
+    receiver: mpsc::UnboundedReceiver<T>,
+) -> impl Stream<Item = T> + Send + 'static {
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    })
 }
 
 /// The answer as the API returns it and `folio ask --json` prints it: the trace

@@ -321,9 +321,9 @@ pub async fn reindex(runtime: &Runtime) -> Result<usize> {
             .await
             .with_context(|| format!("reindexing document {document}"))?;
     }
-    runtime.pipeline.indexes().vectors.optimize().await?;
+    runtime.indexes.vectors.optimize().await?;
     // Every chunk's vector was just rewritten by the configured embedder.
-    let indexes = runtime.pipeline.indexes();
+    let indexes = &runtime.indexes;
     indexes
         .vectors
         .record_embedder(&indexes.embedder.model_id())

@@ -16,6 +16,13 @@ pub enum AppError {
     /// case cannot use (an unknown pipeline, a malformed filter).
     #[error("{0}")]
     InvalidQuery(String),
+    /// A request body that is well-formed JSON but unusable (an empty message
+    /// list, an unknown message role).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// A chat completion asking for more tokens than `limits.max_chat_tokens`.
+    #[error("{0}")]
+    MaxTokensTooLarge(String),
     /// A query or question over `limits.max_query_bytes`.
     #[error("the {what} has {bytes} bytes; at most {limit} are accepted")]
     QueryTooLong {

@@ -215,8 +215,7 @@ pub async fn ingest_files(
     let started = std::time::Instant::now();
     observer.optimising();
     let built = runtime
-        .pipeline
-        .indexes()
+        .indexes
         .vectors
         .optimize()
         .await

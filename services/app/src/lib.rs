@@ -6,10 +6,12 @@
 
 pub mod ask;
 pub mod backup;
+pub mod chat;
 pub mod collections;
 pub mod documents;
 mod embedder_mark;
 mod error;
+pub mod health;
 pub mod ingest;
 pub mod keys;
 mod llm;

@@ -27,9 +27,12 @@ pub struct Runtime {
     pub store: MetadataStore,
     /// Blob store.
     pub blobs: BlobStore,
-    /// Ingestion pipeline (with the indexes).
+    /// The full-text index, the vector store and the embedder, shared by
+    /// ingestion, retrieval, health checks and maintenance.
+    pub indexes: Indexes,
+    /// Ingestion pipeline (writes to `indexes`).
     pub pipeline: Pipeline,
-    /// Hybrid retrieval over the pipeline's indexes.
+    /// Hybrid retrieval over `indexes`.
     pub retriever: Retriever,
     /// The default tenant.
     pub tenant: Tenant,
@@ -156,7 +159,7 @@ impl Runtime {
         let pipeline = Pipeline::new(
             store.clone(),
             blobs.clone(),
-            indexes,
+            indexes.clone(),
             config.ingest.clone(),
             document_parser(&config)?,
             FailPoints::from_env(),
@@ -167,6 +170,7 @@ impl Runtime {
             config: Arc::new(config),
             store,
             blobs,
+            indexes,
             pipeline,
             retriever,
             tenant,
@@ -181,7 +185,7 @@ impl Runtime {
 
     /// Chunks in the full-text index within `filter` (for benchmark reports).
     pub async fn retriever_chunk_count(&self, filter: &folio_index::SearchFilter) -> Result<u64> {
-        Ok(self.pipeline.indexes().bm25.count(filter)?)
+        Ok(self.indexes.bm25.count(filter)?)
     }
 
     /// Start-up recovery. A single-process (SQLite) deployment requeues jobs

@@ -109,7 +109,7 @@ async fn ingest(mut config: FolioConfig, args: BenchIngestArgs) -> Result<()> {
 
     // Reference: the raw embedder on a sample of the same passages, same
     // batch size, same process, right after the pipeline run.
-    let embedder = runtime.pipeline.indexes().embedder.clone();
+    let embedder = runtime.indexes.embedder.clone();
     let tenant = runtime.tenant.id.clone();
     // An evenly strided sample of every produced passage, so its length mix
     // matches what the pipeline embedded.

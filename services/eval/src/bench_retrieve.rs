@@ -43,7 +43,7 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
         Some(spec) => Some(bench_synthetic::ensure(&runtime, spec, &args.synthetic_source).await?),
         None => None,
     };
-    let bm25 = std::sync::Arc::clone(&runtime.pipeline.indexes().bm25);
+    let bm25 = std::sync::Arc::clone(&runtime.indexes.bm25);
     let segments_before = bm25.segment_count()?;
     let merge_s = if args.merge_segments {
         let started = std::time::Instant::now();
@@ -56,7 +56,7 @@ pub async fn run(config: FolioConfig, args: BenchRetrieveArgs) -> Result<()> {
     let segments = bm25.segment_count()?;
     let filter = SearchFilter::tenant(runtime.tenant.id.clone());
     let chunks = runtime.retriever_chunk_count(&filter).await?;
-    let vectors = runtime.pipeline.indexes().vectors.stats().await?;
+    let vectors = runtime.indexes.vectors.stats().await?;
 
     let mut report = serde_json::Map::new();
     for mode in [

@@ -148,7 +148,7 @@ async fn build(
             .collect();
     }
     let started = Instant::now();
-    let embedder = std::sync::Arc::clone(&runtime.pipeline.indexes().embedder);
+    let embedder = std::sync::Arc::clone(&runtime.indexes.embedder);
     let pool_text = sentences.clone();
     let vectors = tokio::task::spawn_blocking(move || embedder.embed(&pool_text)).await??;
     let embed_pool_s = started.elapsed().as_secs_f64();
@@ -159,7 +159,7 @@ async fn build(
 
     let started = Instant::now();
     let store = &runtime.store;
-    let indexes = runtime.pipeline.indexes();
+    let indexes = &runtime.indexes;
     let tenant = &runtime.tenant.id;
     let collection = store.ensure_collection(tenant, "synthetic").await?;
     let documents = spec.chunks.div_ceil(spec.chunks_per_document);

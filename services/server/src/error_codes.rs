@@ -79,6 +79,8 @@ codes! {
 pub fn of(error: &AppError) -> &'static ErrorCode {
     match error {
         AppError::InvalidQuery(_) => &INVALID_QUERY,
+        AppError::InvalidRequest(_) => &INVALID_REQUEST,
+        AppError::MaxTokensTooLarge(_) => &MAX_TOKENS_TOO_LARGE,
         AppError::QueryTooLong { .. } => &QUERY_TOO_LONG,
         AppError::TooManyFilters { .. } => &TOO_MANY_FILTERS,
         AppError::InvalidCollectionName => &INVALID_COLLECTION_NAME,

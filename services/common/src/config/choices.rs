@@ -288,9 +288,11 @@ impl FromStr for Pipeline {
                 "xl3m" => pipeline.xl3m = true,
                 "alr2" => pipeline.alr2 = true,
                 "demos" => pipeline.demos = true,
-                other => return Err(InvalidChoice(format!(
+                other => {
+                    return Err(InvalidChoice(format!(
                     "unknown pipeline part {other:?} (extract, plain, +xl3m, +alr2, +demos, full)"
-                ))),
+                )))
+                }
             }
         }
         Ok(pipeline)

@@ -3,9 +3,10 @@
 use std::io::Write;
 
 use anyhow::Result;
-use folio_query::answer::{Answer, AskEvent};
+use folio_query::answer::Answer;
+use futures::{Stream, StreamExt};
 
-use folio_app::ask::{self, AskInput};
+use folio_app::ask::{self, AnswerUpdate, AskInput};
 use folio_app::Runtime;
 
 use super::args::AskArgs;
@@ -21,30 +22,11 @@ pub async fn run(runtime: Runtime, args: AskArgs) -> Result<()> {
     // Resolved before the models load, so a refused question costs nothing.
     let request = ask::prepare(&runtime, &runtime.tenant.id, &input).await?;
     let answerer = ask::answerer(&runtime).await?;
-    // Progress is printed as it comes; with --json nothing listens, so none is sent
-    // (a closed channel would cancel generation).
-    let (sender, printer) = if args.json {
-        (None, None)
+    let answer = if args.json {
+        answerer.ask(&request, None).await?
     } else {
-        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-        let printer = tokio::spawn(async move {
-            let mut stdout = std::io::stdout();
-            while let Some(event) = receiver.recv().await {
-                match event {
-                    AskEvent::Stage(stage) => eprintln!("· {stage}"),
-                    AskEvent::Text(text) => {
-                        let _ = write!(stdout, "{text}");
-                        let _ = stdout.flush();
-                    }
-                }
-            }
-        });
-        (Some(sender), Some(printer))
+        print_as_it_comes(ask::answer_stream(answerer, request, ())).await?
     };
-    let answer = answerer.ask(&request, sender).await?;
-    if let Some(printer) = printer {
-        printer.await?;
-    }
     if args.json {
         println!(
             "{}",
@@ -58,6 +40,25 @@ pub async fn run(runtime: Runtime, args: AskArgs) -> Result<()> {
         println!("\nTrace:\n{}", serde_json::to_string_pretty(&answer.trace)?);
     }
     Ok(())
+}
+
+/// Prints stages (stderr) and the answer's text (stdout) as they come; the
+/// answer once it is complete.
+async fn print_as_it_comes(updates: impl Stream<Item = AnswerUpdate>) -> Result<Answer> {
+    let mut updates = std::pin::pin!(updates);
+    let mut stdout = std::io::stdout();
+    while let Some(update) = updates.next().await {
+        match update {
+            AnswerUpdate::Stage(stage) => eprintln!("· {stage}"),
+            AnswerUpdate::Text(text) => {
+                let _ = write!(stdout, "{text}");
+                let _ = stdout.flush();
+            }
+            AnswerUpdate::Done(answer) => return Ok(*answer),
+            AnswerUpdate::Failed(error) => return Err(error.into()),
+        }
+    }
+    anyhow::bail!("the answer stopped before it was complete")
 }
 
 fn print_citations(answer: &Answer) {

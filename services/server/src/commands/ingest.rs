@@ -55,7 +55,7 @@ pub async fn run(runtime: Runtime, args: IngestArgs) -> Result<()> {
     let outcomes = ingest_files(&runtime, &args.paths, &args.collection, &observer).await?;
     let report = report_entries(outcomes);
     let count = |status: &str| report.iter().filter(|v| v["status"] == status).count();
-    let vectors = runtime.pipeline.indexes().vectors.stats().await?;
+    let vectors = runtime.indexes.vectors.stats().await?;
     if args.json {
         println!(
             "{}",

@@ -2,21 +2,16 @@
 //! (`stage`, `token`…, then `citations`, `answer`, optionally `trace`, and `done`;
 //! a failure after the stream began is an `error` event with the API error body).
 
-use std::convert::Infallible;
-
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use folio_query::answer::AskEvent;
-use futures::stream::{self, Stream};
 use serde_json::json;
-use tokio::sync::mpsc;
 
 use super::schema::ApiErrors;
-use super::{ApiError, ApiJson, AppState};
-use folio_app::ask::{self, answer_json, AskInput};
+use super::{sse, ApiError, ApiJson, AppState};
+use folio_app::ask::{self, answer_json, AnswerUpdate, AskInput};
 use folio_app::keys::Caller;
 
 /// A question as a client states it (`POST /v1/ask`).
@@ -87,78 +82,36 @@ pub async fn ask(
         record_generation(&state, &answer);
         return Ok(Json(answer_json(&answer, params.trace)).into_response());
     }
-    let (sender, receiver) = mpsc::unbounded_channel::<Event>();
-    let (progress, mut progress_rx) = mpsc::unbounded_channel::<AskEvent>();
-    let trace = params.trace;
     let metrics_state = state.clone();
-    tokio::spawn(async move {
-        let _slot = slot;
-        let job = tokio::spawn(async move {
-            answerer
-                .ask(&request, Some(progress))
-                .await
-                .map_err(ApiError::from)
-        });
-        // Progress first, in order; the channel closes when the answer is done.
-        while let Some(event) = progress_rx.recv().await {
-            let event = match event {
-                AskEvent::Stage(stage) => Event::default()
-                    .event("stage")
-                    .data(json!({"stage": stage}).to_string()),
-                AskEvent::Text(text) => Event::default()
-                    .event("token")
-                    .data(json!({"text": text}).to_string()),
-            };
-            if sender.send(event).is_err() {
-                // The client left: dropping the receiver cancels generation.
-                job.abort();
-                return;
-            }
-        }
-        let result = match job.await {
-            Ok(Ok(answer)) => {
+    let trace = params.trace;
+    let updates = ask::answer_stream(answerer, request, slot);
+    Ok(sse::respond(
+        Vec::new(),
+        updates,
+        move |update| match update {
+            AnswerUpdate::Stage(stage) => vec![sse::json_event("stage", &json!({"stage": stage}))],
+            AnswerUpdate::Text(text) => vec![sse::json_event("token", &json!({"text": text}))],
+            AnswerUpdate::Done(answer) => {
                 record_generation(&metrics_state, &answer);
-                Ok(answer)
-            }
-            Ok(Err(e)) => Err(e),
-            Err(e) => Err(ApiError::from(folio_app::AppError::from(e))),
-        };
-        let events = match result {
-            Ok(answer) => {
                 let mut events = vec![
-                    Event::default()
-                        .event("citations")
-                        .data(serde_json::to_string(&answer.citations).unwrap_or_default()),
-                    Event::default()
-                        .event("answer")
-                        .data(answer_json(&answer, false).to_string()),
+                    sse::json_event("citations", &answer.citations),
+                    sse::json_event("answer", &answer_json(&answer, false)),
                 ];
                 if trace {
-                    events.push(
-                        Event::default()
-                            .event("trace")
-                            .data(serde_json::to_string(&answer.trace).unwrap_or_default()),
-                    );
+                    events.push(sse::json_event("trace", &answer.trace));
                 }
                 events.push(Event::default().event("done").data("{}"));
                 events
             }
-            Err(error) => {
+            AnswerUpdate::Failed(error) => {
+                let error = ApiError::from(error);
                 error.log();
                 vec![Event::default()
                     .event("error")
                     .data(error.body().to_string())]
             }
-        };
-        for event in events {
-            if sender.send(event).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(Sse::new(event_stream(receiver))
-        .keep_alive(KeepAlive::default())
-        .into_response())
+        },
+    ))
 }
 
 /// Generation speed of one answer: its generated tokens over the time of the
@@ -170,12 +123,4 @@ fn record_generation(state: &AppState, answer: &folio_query::answer::Answer) {
         answer.completion_tokens,
         std::time::Duration::from_secs_f64(seconds.max(0.0)),
     );
-}
-
-fn event_stream(
-    receiver: mpsc::UnboundedReceiver<Event>,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|event| (Ok(event), receiver))
-    })
 }

@@ -3,27 +3,22 @@
 //! JSON or, with `"stream": true`, `chat.completion.chunk` events ending in
 //! `data: [DONE]`; `stream_options.include_usage` adds the usage chunk.
 
-use crate::error_codes as codes;
-use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use folio_llm::{ChatMessage, ChatRole, FinishReason, GenerateRequest, Generation, LanguageModel};
-use futures::stream;
+use folio_app::chat::{self, ChatUpdate};
+use folio_app::keys::Caller;
+use folio_app::AppError;
+use folio_common::config::LimitsConfig;
+use folio_llm::{ChatMessage, ChatRole, FinishReason, GenerateRequest, Generation};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 use super::schema::ApiErrors;
-use super::{ApiError, ApiJson, AppState};
-use folio_app::keys::Caller;
-
-/// Tokens generated when the request sets no limit.
-const DEFAULT_MAX_TOKENS: usize = 256;
+use super::{sse, ApiError, ApiJson, AppState};
 
 /// The subset of the OpenAI request Folio honours; other fields are ignored, as
 /// OpenAI-compatible servers do.
@@ -80,26 +75,12 @@ struct StreamOptions {
     include_usage: bool,
 }
 
-/// The generation a chat request asks for; `max_tokens_cap` bounds what one
-/// request may make the generator produce (and hold a generation slot for).
+/// The generation a chat request asks for, within the app's limits.
 pub(super) fn to_request(
     body: &ChatRequest,
-    max_tokens_cap: usize,
+    limits: &LimitsConfig,
 ) -> Result<GenerateRequest, ApiError> {
-    let max_tokens = body
-        .max_completion_tokens
-        .or(body.max_tokens)
-        .unwrap_or(DEFAULT_MAX_TOKENS.min(max_tokens_cap))
-        .max(1);
-    if max_tokens > max_tokens_cap {
-        return Err(ApiError::new(
-            &codes::MAX_TOKENS_TOO_LARGE,
-            format!("max_tokens is {max_tokens}; at most {max_tokens_cap} are allowed"),
-        ));
-    }
-    if body.messages.is_empty() {
-        return Err(ApiError::new(&codes::INVALID_REQUEST, "messages is empty"));
-    }
+    let max_tokens = chat::max_tokens(limits, body.max_completion_tokens.or(body.max_tokens))?;
     let messages = body
         .messages
         .iter()
@@ -109,10 +90,9 @@ pub(super) fn to_request(
                 "user" => ChatRole::User,
                 "assistant" => ChatRole::Assistant,
                 other => {
-                    return Err(ApiError::new(
-                        &codes::INVALID_REQUEST,
-                        format!("unsupported message role {other:?}"),
-                    ))
+                    return Err(AppError::InvalidRequest(format!(
+                        "unsupported message role {other:?}"
+                    )))
                 }
             };
             let content = match &m.content {
@@ -131,13 +111,15 @@ pub(super) fn to_request(
         Some(Stop::One(s)) => vec![s.clone()],
         Some(Stop::Many(v)) => v.clone(),
     };
-    Ok(GenerateRequest {
+    let request = GenerateRequest {
         messages,
         max_tokens,
         temperature: body.temperature.unwrap_or(1.0).clamp(0.0, 2.0),
         seed: body.seed,
         stop,
-    })
+    };
+    chat::check(&request)?;
+    Ok(request)
 }
 
 fn finish_name(reason: FinishReason) -> &'static str {
@@ -155,10 +137,6 @@ fn usage(generation: &Generation) -> Value {
     })
 }
 
-fn model_error(error: folio_llm::LlmError) -> ApiError {
-    folio_query::QueryError::Model(error).into()
-}
-
 /// Chat completion with the node's generator.
 #[utoipa::path(
     post,
@@ -174,8 +152,8 @@ pub async fn completions(
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
-    let request = to_request(&body, state.runtime.config.limits.max_chat_tokens)?;
-    let model: Arc<dyn LanguageModel> = folio_app::ask::generator(&state.runtime).await?;
+    let request = to_request(&body, &state.runtime.config.limits)?;
+    let model = chat::model(&state.runtime).await?;
     let slot = super::guard::generation_slot(&state, &caller.tenant_id).await?;
     let model_name = body.model.clone().unwrap_or_else(|| model.describe().id);
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
@@ -183,15 +161,7 @@ pub async fn completions(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     if !body.stream.unwrap_or(false) {
-        let caller = folio_llm::DropSignal::new();
-        let caller_gone = caller.watcher();
-        let generation = tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            model.generate(&request, &mut |_: &str| !caller_gone.dropped())
-        })
-        .await
-        .map_err(|e| ApiError::new(&codes::INTERNAL_ERROR, e.to_string()))?
-        .map_err(model_error)?;
+        let generation = chat::complete(model, request, slot).await?;
         record_generation(&state, &generation);
         return Ok(Json(json!({
             "id": id,
@@ -211,7 +181,6 @@ pub async fn completions(
         .stream_options
         .as_ref()
         .is_some_and(|o| o.include_usage);
-    let (sender, receiver) = mpsc::unbounded_channel::<Event>();
     let chunk = move |delta: Value, finish: Option<&str>| {
         json!({
             "id": id,
@@ -221,48 +190,41 @@ pub async fn completions(
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         })
     };
-    let _ = sender.send(
-        Event::default().data(chunk(json!({"role": "assistant", "content": ""}), None).to_string()),
-    );
+    let event = |chunk: Value| Event::default().data(chunk.to_string());
+    let opening = vec![event(chunk(
+        json!({"role": "assistant", "content": ""}),
+        None,
+    ))];
     let metrics_state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        let text_sender = sender.clone();
-        let text_chunk = chunk.clone();
-        let mut on_text = |piece: &str| {
-            let data = text_chunk(json!({"content": piece}), None).to_string();
-            text_sender.send(Event::default().data(data)).is_ok()
-        };
-        match model.generate(&request, &mut on_text) {
-            Ok(generation) => {
+    let updates = chat::complete_stream(model, request, slot);
+    Ok(sse::respond(opening, updates, move |update| {
+        let mut events = Vec::new();
+        match update {
+            ChatUpdate::Text(piece) => events.push(event(chunk(json!({"content": piece}), None))),
+            ChatUpdate::Done(generation) => {
                 record_generation(&metrics_state, &generation);
-                let _ = sender.send(Event::default().data(
-                    chunk(json!({}), Some(finish_name(generation.finish_reason))).to_string(),
-                ));
+                events.push(event(chunk(
+                    json!({}),
+                    Some(finish_name(generation.finish_reason)),
+                )));
                 if include_usage {
+                    // The usage chunk has no choices (OpenAI's `include_usage`).
                     let mut last = chunk(json!({}), None);
                     last["choices"] = json!([]);
                     last["usage"] = usage(&generation);
-                    let _ = sender.send(Event::default().data(last.to_string()));
+                    events.push(event(last));
                 }
+                events.push(Event::default().data("[DONE]"));
             }
-            Err(error) => {
-                let error = model_error(error);
+            ChatUpdate::Failed(error) => {
+                let error = ApiError::from(error);
                 error.log();
-                let _ = sender.send(Event::default().data(error.body().to_string()));
+                events.push(Event::default().data(error.body().to_string()));
+                events.push(Event::default().data("[DONE]"));
             }
         }
-        let _ = sender.send(Event::default().data("[DONE]"));
-    });
-    let events = stream::unfold(receiver, |mut receiver| async move {
-        receiver
-            .recv()
-            .await
-            .map(|event| (Ok::<_, Infallible>(event), receiver))
-    });
-    Ok(Sse::new(events)
-        .keep_alive(KeepAlive::default())
-        .into_response())
+        events
+    }))
 }
 
 /// Decode speed of one completion: generated tokens after the first one arrived.

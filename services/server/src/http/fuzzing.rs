@@ -39,11 +39,9 @@ pub fn decode_request(route: u8, body: &[u8]) {
             0 => json::<AskParams>(body).await.map(drop),
             1 => json::<SearchParams>(body).await.map(drop),
             2 => match json::<ChatRequest>(body).await {
-                Ok(request) => to_request(
-                    &request,
-                    folio_common::config::LimitsConfig::default().max_chat_tokens,
-                )
-                .map(drop),
+                Ok(request) => {
+                    to_request(&request, &folio_common::config::LimitsConfig::default()).map(drop)
+                }
                 Err(e) => Err(e),
             },
             3 => match json::<NewCollection>(body).await {

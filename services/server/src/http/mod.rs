@@ -12,6 +12,7 @@ mod openapi;
 mod pages;
 mod schema;
 mod search;
+mod sse;
 mod stream;
 mod web;
 
@@ -212,57 +213,11 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 )]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let probe = std::time::Duration::from_secs(2);
-    let store_ok = tokio::time::timeout(probe, state.runtime.store.ping())
-        .await
-        .is_ok_and(|r| r.is_ok());
-    let indexes = state.runtime.pipeline.indexes();
-    // A filtered count is a real round trip to the vector store (a Qdrant server
-    // in split deployments).
-    let vectors_error = match tokio::time::timeout(
-        probe,
-        indexes.vectors.count(&folio_index::SearchFilter::tenant(
-            state.runtime.tenant.id.clone(),
-        )),
-    )
-    .await
-    {
-        Ok(Ok(_)) => None,
-        // The error may name a file or a server address: the log gets it, the
-        // public probe only the fact.
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness: the vector store failed");
-            Some("the vector store failed; the server log has the error".to_string())
-        }
-        Err(_) => Some(format!("no answer within {} s", probe.as_secs())),
-    };
-    let ready = store_ok && vectors_error.is_none();
-    let body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
-        "store": {"ok": store_ok, "dialect": format!("{:?}", state.runtime.store.dialect()).to_lowercase()},
-        "embedder": {"ok": true, "model": indexes.embedder.model_id()},
-        // Searches still work with vectors from another embedder, only worse: reported,
-        // not a reason to take the replica out of rotation.
-        "vectors": {
-            "ok": vectors_error.is_none(),
-            "backend": indexes.vectors.name(),
-            "error": vectors_error,
-            "embedder": state.runtime.vectors_embedder,
-        },
-        // What the model is, not where it lives: this endpoint needs no key.
-        "llm": state.runtime.llm.as_ref().map(|m| json!({
-            "architecture": m.architecture,
-            "name": m.name,
-            "parameters": m.parameters,
-            "context_length": m.context_length,
-        })),
-        // The generator loads on the first question; until then answers wait for it.
-        "llm_loaded": state.runtime.scorer.initialized(),
-    });
-    let status = if ready {
+    let readiness = folio_app::health::readiness(&state.runtime).await;
+    let status = if readiness.ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(body))
+    (status, Json(readiness))
 }
