@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use folio_common::store::MetadataStore;
 use folio_index::{Bm25Index, EdgeVectorStore, SearchFilter, VectorStore};
+use folio_store::MetadataStore;
 use serde_json::Value;
 
 /// The repository's models directory (filled by `folio models fetch`).

@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use folio_common::store::MetadataStore;
 use folio_index::{Bm25Index, EdgeVectorStore, SearchFilter, VectorStore};
+use folio_store::MetadataStore;
 use serde_json::{json, Value};
 
 use crate::harness::{client_with_key, create_tenant_key, fixture, Server, SMALL_CONTRACTS};

@@ -20,7 +20,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use folio_common::blob::BlobStore;
 use folio_common::config::FolioConfig;
-use folio_common::store::{Dialect, MetadataStore, StoreCounts};
+use folio_store::{Dialect, MetadataStore, StoreCounts};
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::Runtime;

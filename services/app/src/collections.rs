@@ -1,7 +1,7 @@
 //! Collections: the one rule for their names and the one way a name (or id)
 //! becomes a collection of the tenant.
 
-use folio_common::store::{Collection, Page, PageOf};
+use folio_store::{Collection, Page, PageOf};
 
 use crate::runtime::Runtime;
 use crate::AppError;

@@ -3,8 +3,8 @@
 //! current version goes through [`DocumentSource::current`], the reader that
 //! answering uses too.
 
-use folio_common::store::{ChunkRecord, DocumentRecord, JobRecord, Page, PageOf, VersionRecord};
 use folio_query::document::{current_version, DocumentSource};
+use folio_store::{ChunkRecord, DocumentRecord, JobRecord, Page, PageOf, VersionRecord};
 use tokio::fs::File;
 
 use crate::runtime::Runtime;

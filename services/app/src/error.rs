@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use folio_common::blob::BlobError;
-use folio_common::store::StoreError;
 use folio_llm::LlmError;
 use folio_query::QueryError;
+use folio_store::StoreError;
 
 /// Why a use case failed.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use folio_common::store::{JobRecord, JobStage, SubmitOutcome};
+use folio_store::{JobRecord, JobStage, SubmitOutcome};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 

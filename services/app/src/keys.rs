@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use folio_common::config::LimitsConfig;
-use folio_common::store::{now_ms, ApiKeyRecord, MetadataStore, Page, PageOf};
+use folio_store::{now_ms, ApiKeyRecord, MetadataStore, Page, PageOf};
 
 use crate::runtime::Runtime;
 use crate::AppError;

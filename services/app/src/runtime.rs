@@ -5,7 +5,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use folio_common::blob::BlobStore;
 use folio_common::config::{FolioConfig, ServeRole, VectorBackend};
-use folio_common::store::{Collection, MetadataStore, Tenant};
 use folio_index::{
     Bm25Index, EdgeStoreOptions, EdgeVectorStore, Embedder, EmbedderOptions,
     QdrantCollectionOptions, QdrantServerStore, VectorStore,
@@ -14,6 +13,7 @@ use folio_ingest::failpoints::FailPoints;
 use folio_ingest::parse::{ChildLimits, DocumentParser, ParseLimits};
 use folio_ingest::pipeline::{Indexes, Pipeline};
 use folio_query::retrieve::Retriever;
+use folio_store::{Collection, MetadataStore, Tenant};
 
 /// The tenant of the CLI and of `auth = false`; API keys bind requests to theirs.
 pub const DEFAULT_TENANT: &str = "default";
@@ -193,7 +193,7 @@ impl Runtime {
     /// shared (PostgreSQL) one, where another process may be mid-upload, removes
     /// the partial uploads no one has written to for [`Runtime::stale_upload_age`].
     pub async fn recover(&self) -> Result<()> {
-        if self.store.dialect() == folio_common::store::Dialect::Sqlite {
+        if self.store.dialect() == folio_store::Dialect::Sqlite {
             let requeued = self.store.requeue_interrupted_jobs().await?;
             if requeued > 0 {
                 tracing::info!(requeued, "requeued jobs interrupted by a previous crash");

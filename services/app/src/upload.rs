@@ -4,7 +4,7 @@
 
 use folio_common::blob::BlobWriter;
 use folio_common::model::DocumentFormat;
-use folio_common::store::{NewVersion, SubmitOutcome};
+use folio_store::{NewVersion, SubmitOutcome};
 
 use crate::runtime::Runtime;
 use crate::AppError;

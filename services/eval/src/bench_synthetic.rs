@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use folio_common::store::{ChunkRecord, IngestResult, NewVersion, SubmitOutcome};
 use folio_index::{IndexedChunk, PointPayload, VectorPoint};
 use folio_ingest::pipeline::chunk_id;
+use folio_store::{ChunkRecord, IngestResult, NewVersion, SubmitOutcome};
 use serde::{Deserialize, Serialize};
 
 use folio_app::Runtime;

@@ -1,6 +1,6 @@
 //! The ingestion crate's error type.
 
-use folio_common::store::FailureReason;
+use folio_store::FailureReason;
 
 use crate::parse::ParseError;
 
@@ -12,7 +12,7 @@ pub enum IngestError {
     Parse(#[from] ParseError),
     /// The metadata store failed.
     #[error(transparent)]
-    Store(#[from] folio_common::store::StoreError),
+    Store(#[from] folio_store::StoreError),
     /// The blob store failed.
     #[error(transparent)]
     Blob(#[from] folio_common::blob::BlobError),

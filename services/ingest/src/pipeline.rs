@@ -16,11 +16,11 @@ use folio_common::config::IngestConfig;
 use folio_common::model::{ChunkDraft, DocumentFormat};
 /// Re-exported from `folio_common::model`, where the query side reads it too.
 pub use folio_common::model::{StoredSection, StoredStructure, StoredTerm};
-use folio_common::store::{
+use folio_index::{Bm25Index, Embedder, IndexedChunk, PointPayload, VectorPoint, VectorStore};
+use folio_store::{
     ChunkRecord, DocumentStatus, EmbeddingOwner, IngestResult, JobProgress, JobRecord, JobStage,
     MetadataStore,
 };
-use folio_index::{Bm25Index, Embedder, IndexedChunk, PointPayload, VectorPoint, VectorStore};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -238,7 +238,7 @@ impl Pipeline {
             .await
         {
             Ok(document) => Ok(document.status == DocumentStatus::Deleting),
-            Err(folio_common::store::StoreError::NotFound(_)) => Ok(true),
+            Err(folio_store::StoreError::NotFound(_)) => Ok(true),
             Err(e) => Err(e.into()),
         }
     }
@@ -666,7 +666,7 @@ impl Pipeline {
         {
             Ok(versions) => versions,
             // Rows already gone: a previous run finished all but the job row.
-            Err(folio_common::store::StoreError::NotFound(_)) => Vec::new(),
+            Err(folio_store::StoreError::NotFound(_)) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
         for version in &versions {

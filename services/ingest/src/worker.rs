@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use folio_common::store::{FailureReason, JobKind, JobRecord};
+use folio_store::{FailureReason, JobKind, JobRecord};
 use tokio::sync::{watch, Notify};
 
 use crate::pipeline::{IngestSummary, Pipeline};
@@ -58,7 +58,7 @@ impl Worker {
     /// Claims one job and runs it; `None` when the queue is empty.
     pub async fn run_next(
         &self,
-    ) -> Result<Option<(JobRecord, JobOutcome)>, folio_common::store::StoreError> {
+    ) -> Result<Option<(JobRecord, JobOutcome)>, folio_store::StoreError> {
         let store = self.pipeline.store();
         let Some(job) = store
             .claim_job(
@@ -78,9 +78,7 @@ impl Worker {
     }
 
     /// Runs jobs until the queue is empty (CLI ingestion, tests, benchmarks).
-    pub async fn drain(
-        &self,
-    ) -> Result<Vec<(JobRecord, JobOutcome)>, folio_common::store::StoreError> {
+    pub async fn drain(&self) -> Result<Vec<(JobRecord, JobOutcome)>, folio_store::StoreError> {
         let mut done = Vec::new();
         while let Some(result) = self.run_next().await? {
             done.push(result);

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use folio_common::blob::BlobStore;
 use folio_common::config::Xl3mConfig;
-use folio_common::store::MetadataStore;
 use folio_index::SearchFilter;
 use folio_llm::{LanguageModel, LlmError};
+use folio_store::MetadataStore;
 use serde::{Deserialize, Serialize};
 
 use crate::document::DocumentView;

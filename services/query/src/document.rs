@@ -3,7 +3,7 @@
 
 use folio_common::blob::BlobStore;
 use folio_common::model::{CharOffsets, StoredStructure};
-use folio_common::store::{ChunkRecord, DocumentRecord, MetadataStore, VersionRecord};
+use folio_store::{ChunkRecord, DocumentRecord, MetadataStore, VersionRecord};
 
 use crate::QueryError;
 

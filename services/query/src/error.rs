@@ -11,7 +11,7 @@ pub enum QueryError {
     Index(#[from] folio_index::IndexError),
     /// The metadata store failed.
     #[error(transparent)]
-    Store(#[from] folio_common::store::StoreError),
+    Store(#[from] folio_store::StoreError),
     /// The language model failed.
     #[error(transparent)]
     Model(#[from] folio_llm::LlmError),

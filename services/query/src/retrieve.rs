@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use folio_common::config::RetrievalConfig;
-use folio_common::store::{ChunkRecord, MetadataStore};
 use folio_index::{reciprocal_rank_fusion, Bm25Index, Embedder, Hit, SearchFilter, VectorStore};
+use folio_store::{ChunkRecord, MetadataStore};
 use serde::{Deserialize, Serialize};
 
 use crate::QueryError;
@@ -56,7 +56,7 @@ pub struct RetrieverRank {
 }
 
 /// One retrieved chunk with where each retriever ranked it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     /// 1-based rank in the final list.
     pub rank: usize,
@@ -86,7 +86,7 @@ pub struct SearchTimings {
 }
 
 /// A search's ranked candidates and its timings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchResults {
     /// The mode that produced the ranking.
     pub mode: RetrievalMode,

@@ -8,6 +8,7 @@ use std::path::Path;
 /// Each workspace crate's layer: a crate may depend only on crates of lower layers.
 const LAYERS: &[(&str, u8)] = &[
     ("folio-common", 0),
+    ("folio-store", 1),
     ("folio-index", 1),
     ("folio-llm", 1),
     ("folio-ingest", 2),

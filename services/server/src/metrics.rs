@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use folio_common::store::JobRecord;
 use folio_ingest::worker::{JobObserver, JobOutcome};
+use folio_store::JobRecord;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

@@ -23,9 +23,9 @@ use std::sync::{Arc, Mutex};
 use folio_common::blob::BlobStore;
 use folio_common::config::AnswerConfig;
 pub use folio_common::config::Pipeline;
-use folio_common::store::MetadataStore;
 use folio_index::SearchFilter;
 use folio_llm::{ChatMessage, FinishReason, GenerateRequest, Generation, LanguageModel};
+use folio_store::MetadataStore;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use folio_common::blob::BlobStore;
 use folio_common::config::{IngestConfig, RetrievalConfig};
-use folio_common::store::{MetadataStore, NewVersion, SubmitOutcome};
 use folio_index::{Bm25Index, EdgeVectorStore, Embedder, EmbedderOptions, VectorStore};
 use folio_ingest::failpoints::FailPoints;
 use folio_ingest::parse::ParseLimits;
 use folio_ingest::pipeline::{Indexes, Pipeline};
 use folio_ingest::worker::Worker;
 use folio_query::retrieve::Retriever;
+use folio_store::{MetadataStore, NewVersion, SubmitOutcome};
 use tokio::sync::Notify;
 
 pub fn models_dir() -> PathBuf {

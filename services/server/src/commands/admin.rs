@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use folio_common::config::FolioConfig;
-use folio_common::store::{MetadataStore, Tenant};
+use folio_store::{MetadataStore, Tenant};
 use serde_json::json;
 
 use super::args::{AdminCommand, KeyCommand, TenantCommand};

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use folio_app::{documents, Runtime};
-use folio_common::store::Page;
+use folio_store::Page;
 
 use super::args::DocsCommand;
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Result;
 use folio_app::ingest::{ingest_files, FileOutcome, IngestObserver};
 use folio_app::{AppError, Runtime};
-use folio_common::store::JobRecord;
 use folio_server::error_codes;
+use folio_store::JobRecord;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 

@@ -1,13 +1,14 @@
 //! Collections, documents (upload, list, status, text, chunks, versions,
 //! delete) and jobs.
 
+use super::resources::{shown, Collection, DocumentRecord, JobRecord};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::header;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
-use folio_common::store::{Collection, DocumentRecord, JobRecord, SubmitOutcome};
+use folio_store::SubmitOutcome;
 use serde::Deserialize;
 
 use super::pages::{next_offset, PageQuery};
@@ -60,7 +61,7 @@ pub async fn list_collections(
     let page = query.page(&state.runtime.config.limits, None)?;
     let listed = collections::list(&state.runtime, &caller.tenant_id, page).await?;
     Ok(Json(CollectionList {
-        collections: listed.items,
+        collections: shown(listed.items),
         next_offset: next_offset(page, listed.more),
     }))
 }
@@ -80,7 +81,7 @@ pub async fn create_collection(
     ApiJson(body): ApiJson<NewCollection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let collection = collections::ensure(&state.runtime, &caller.tenant_id, &body.name).await?;
-    Ok((StatusCode::CREATED, Json::<Collection>(collection)))
+    Ok((StatusCode::CREATED, Json(Collection::from(collection))))
 }
 
 /// Multipart upload: one or more `file` parts; the collection comes from
@@ -275,7 +276,7 @@ pub async fn list(
     )
     .await?;
     Ok(Json(DocumentList {
-        documents: listed.items,
+        documents: shown(listed.items),
         next_offset: next_offset(page, listed.more),
     }))
 }
@@ -294,9 +295,8 @@ pub async fn get(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<DocumentRecord>, ApiError> {
-    Ok(Json(
-        documents::get(&state.runtime, &caller.tenant_id, &id).await?,
-    ))
+    let document = documents::get(&state.runtime, &caller.tenant_id, &id).await?;
+    Ok(Json(document.into()))
 }
 
 #[utoipa::path(
@@ -393,7 +393,7 @@ pub async fn chunks(
     Ok(Json(ChunkList {
         document_id: id,
         version,
-        chunks,
+        chunks: shown(chunks),
     }))
 }
 
@@ -414,7 +414,7 @@ pub async fn versions(
     let versions = documents::versions(&state.runtime, &caller.tenant_id, &id).await?;
     Ok(Json(VersionList {
         document_id: id,
-        versions,
+        versions: shown(versions),
     }))
 }
 
@@ -461,7 +461,7 @@ pub async fn list_jobs(
     let page = query.page(&state.runtime.config.limits, Some(DEFAULT_JOB_PAGE))?;
     let listed = documents::jobs(&state.runtime, &caller.tenant_id, page).await?;
     Ok(Json(JobList {
-        jobs: listed.items,
+        jobs: shown(listed.items),
         next_offset: next_offset(page, listed.more),
     }))
 }
@@ -481,5 +481,5 @@ pub async fn get_job(
     Path(id): Path<String>,
 ) -> Result<Json<JobRecord>, ApiError> {
     let job = documents::job(&state.runtime, &caller.tenant_id, &id).await?;
-    Ok(Json(job))
+    Ok(Json(job.into()))
 }

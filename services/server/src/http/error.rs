@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use folio_app::AppError;
 use folio_common::blob::BlobError;
-use folio_common::store::StoreError;
+use folio_store::StoreError;
 
 use crate::error_codes::{self as codes, ErrorCode};
 use serde_json::json;

@@ -10,6 +10,7 @@ pub mod guard;
 mod keys;
 mod openapi;
 mod pages;
+mod resources;
 mod schema;
 mod search;
 mod sse;

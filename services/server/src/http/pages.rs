@@ -3,7 +3,7 @@
 
 use crate::error_codes as codes;
 use folio_common::config::LimitsConfig;
-use folio_common::store::Page;
+use folio_store::Page;
 use serde::Deserialize;
 
 use super::ApiError;

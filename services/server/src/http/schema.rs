@@ -1,7 +1,7 @@
 //! Response bodies of the API, typed so the OpenAPI spec describes exactly what
 //! the handlers send.
 
-use folio_common::store::{ChunkRecord, Collection, DocumentRecord, JobRecord, VersionRecord};
+use super::resources::{ChunkRecord, Collection, DocumentRecord, JobRecord, VersionRecord};
 use serde::Serialize;
 use utoipa::{IntoResponses, ToSchema};
 
@@ -177,8 +177,8 @@ pub struct ApiKey {
     pub revoked_at: Option<i64>,
 }
 
-impl From<folio_common::store::ApiKeyRecord> for ApiKey {
-    fn from(row: folio_common::store::ApiKeyRecord) -> Self {
+impl From<folio_store::ApiKeyRecord> for ApiKey {
+    fn from(row: folio_store::ApiKeyRecord) -> Self {
         ApiKey {
             id: row.id,
             tenant_id: row.tenant_id,

@@ -1,8 +1,8 @@
 //! `POST /v1/search`.
 
+use super::resources::SearchResults;
 use axum::extract::State;
 use axum::{Extension, Json};
-use folio_query::retrieve::SearchResults;
 
 use super::schema::ApiErrors;
 use super::{ApiError, ApiJson, AppState};
@@ -64,5 +64,5 @@ pub async fn search(
         .observe_retrieval(std::time::Duration::from_secs_f64(
             results.timings.total_ms / 1000.0,
         ));
-    Ok(Json(results))
+    Ok(Json(results.into()))
 }

@@ -1,6 +1,6 @@
 //! Pages of the list queries tile the whole lists, in the same order.
 
-use folio_common::store::{ApiKeyRecord, MetadataStore, NewVersion, Page, PageOf};
+use folio_store::{ApiKeyRecord, MetadataStore, NewVersion, Page, PageOf};
 
 /// Reads every page of `limit` items through `read` and returns them in order.
 async fn all_pages<T, F, Fut>(limit: usize, read: F) -> Vec<T>
@@ -72,7 +72,7 @@ async fn pages_tile_documents_collections_keys_and_jobs() {
         })
         .await;
         let whole = store.list_documents(t, None).await.unwrap();
-        let ids = |d: &[folio_common::store::DocumentRecord]| -> Vec<String> {
+        let ids = |d: &[folio_store::DocumentRecord]| -> Vec<String> {
             d.iter().map(|d| d.id.clone()).collect()
         };
         assert_eq!(ids(&documents), ids(&whole), "documents by {limit}");

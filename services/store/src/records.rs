@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A tenant: the unit of isolation. Nothing of one tenant is ever visible to another.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tenant {
     /// Stable id.
     pub id: String,
@@ -12,7 +12,7 @@ pub struct Tenant {
 }
 
 /// An API key as stored: never the key itself, only its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
     /// Public id (also the key's visible prefix).
     pub id: String,
@@ -32,7 +32,7 @@ pub struct ApiKeyRecord {
 }
 
 /// A named group of documents inside a tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Collection {
     /// Stable id.
     pub id: String,
@@ -43,7 +43,7 @@ pub struct Collection {
 }
 
 /// Lifecycle of a document as a whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DocumentStatus {
     /// First version waiting for a worker.
@@ -84,7 +84,7 @@ impl DocumentStatus {
 }
 
 /// A stable, machine-readable failure reason plus a human message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureReason {
     /// Stable snake_case code (e.g. `pdf_encrypted`).
     pub code: String,
@@ -93,7 +93,7 @@ pub struct FailureReason {
 }
 
 /// A document and the progress of its newest version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocumentRecord {
     /// Stable id.
     pub id: String,
@@ -130,7 +130,7 @@ pub struct DocumentRecord {
 }
 
 /// One stored version of a document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VersionRecord {
     /// Document id.
     pub document_id: String,
@@ -163,7 +163,7 @@ pub struct VersionRecord {
 }
 
 /// A chunk row: an exact span of a document version's canonical text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkRecord {
     /// Stable id (the same id in tantivy and the vector store).
     pub id: String,
@@ -196,9 +196,9 @@ pub struct ChunkRecord {
 }
 
 impl ChunkRecord {
-    /// The text the chunk was embedded as (see [`crate::model::indexed_text`]).
+    /// The text the chunk was embedded as (see [`folio_common::model::indexed_text`]).
     pub fn indexed_text(&self) -> String {
-        crate::model::indexed_text(
+        folio_common::model::indexed_text(
             &self.heading_path,
             self.context_header.as_deref(),
             &self.text,
@@ -207,7 +207,7 @@ impl ChunkRecord {
 }
 
 /// Kinds of background job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     /// Parse, structure, chunk, embed and index one document version.
@@ -240,19 +240,7 @@ impl JobKind {
 }
 
 /// Stages of an ingestion job, in order.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStage {
     /// Waiting for a worker.
@@ -304,7 +292,7 @@ impl JobStage {
 }
 
 /// Where a job stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobProgress {
     /// Current stage.
     pub stage: JobStage,
@@ -317,7 +305,7 @@ pub struct JobProgress {
 }
 
 /// A background job as claimed by a worker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
     /// Stable id.
     pub id: String,

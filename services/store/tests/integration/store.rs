@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use folio_common::store::{
+use folio_store::{
     ApiKeyRecord, ChunkRecord, Dialect, DocumentStatus, EmbeddingOwner, FailureReason,
     IngestResult, JobKind, MetadataStore, NewVersion, StoreError, SubmitOutcome,
 };
@@ -612,8 +612,8 @@ async fn concurrent_uploads_and_progress_never_see_a_locked_database() {
                         .await
                         .unwrap();
                     if let Some(job) = store.claim_job(&format!("w{w}"), 60_000, 5).await.unwrap() {
-                        let progress = folio_common::store::JobProgress {
-                            stage: folio_common::store::JobStage::Embedding,
+                        let progress = folio_store::JobProgress {
+                            stage: folio_store::JobStage::Embedding,
                             progress: 0.5,
                             chunks_done: 1,
                             chunks_total: 2,

@@ -1,0 +1,58 @@
+//! Collections: named groups of a tenant's documents.
+
+use super::*;
+
+impl MetadataStore {
+    /// Returns the collection `name` of a tenant, creating it if needed.
+    pub async fn ensure_collection(
+        &self,
+        tenant_id: &str,
+        name: &str,
+    ) -> Result<Collection, StoreError> {
+        sqlx::query(
+            "INSERT INTO collections (id, tenant_id, name, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, name) DO NOTHING",
+        )
+        .bind(new_id())
+        .bind(tenant_id)
+        .bind(name)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        self.find_collection(tenant_id, name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("collection {name}")))
+    }
+
+    /// The collection `name` of a tenant, if it exists.
+    pub async fn find_collection(
+        &self,
+        tenant_id: &str,
+        name: &str,
+    ) -> Result<Option<Collection>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, tenant_id, name FROM collections WHERE tenant_id = $1 AND name = $2",
+        )
+        .bind(tenant_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(collection_from_row).transpose()
+    }
+
+    /// Every collection of a tenant, by name.
+    pub async fn list_collections(&self, tenant_id: &str) -> Result<Vec<Collection>, StoreError> {
+        Ok(self
+            .list_collections_page(tenant_id, Page::ALL)
+            .await?
+            .items)
+    }
+}
+
+pub(super) fn collection_from_row(row: &AnyRow) -> Result<Collection, StoreError> {
+    Ok(Collection {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+    })
+}
