@@ -50,20 +50,18 @@ pub async fn resolve(
     tenant: &str,
     names: &[String],
 ) -> Result<Vec<Collection>, AppError> {
-    if names.is_empty() {
-        return Ok(Vec::new());
+    // One indexed lookup per name (their number is capped by
+    // `limits.max_filter_items`), not a scan of the tenant's collections.
+    let mut found = Vec::with_capacity(names.len());
+    for name in names {
+        let collection = runtime
+            .store
+            .collection_by_name_or_id(tenant, name)
+            .await?
+            .ok_or_else(|| AppError::CollectionNotFound(name.clone()))?;
+        found.push(collection);
     }
-    let known = runtime.store.list_collections(tenant).await?;
-    names
-        .iter()
-        .map(|name| {
-            known
-                .iter()
-                .find(|c| c.name == *name || c.id == *name)
-                .cloned()
-                .ok_or_else(|| AppError::CollectionNotFound(name.clone()))
-        })
-        .collect()
+    Ok(found)
 }
 
 /// Ids of [`resolve`]'s collections: a search or question's collection filter.

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The formats Folio can parse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DocumentFormat {
     /// PDF with a text layer.
@@ -134,7 +134,7 @@ pub struct ParsedDocument {
 }
 
 /// What kind of numbering or markup introduced a section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SectionKind {
     /// `PART I`, `Part II`.
@@ -350,7 +350,7 @@ impl CharOffsets {
 }
 
 /// The stored structure of a version: page map, section tree, defined terms.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StoredStructure {
     /// Page map in character offsets: (page number, start, end).
     pub pages: Vec<(u32, usize, usize)>,
@@ -363,7 +363,7 @@ pub struct StoredStructure {
 }
 
 /// A section of [`StoredStructure`] (character offsets).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredSection {
     /// Index in the list.
     pub id: u32,
@@ -382,7 +382,7 @@ pub struct StoredSection {
 }
 
 /// A defined term of [`StoredStructure`] (character offsets).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredTerm {
     /// The term.
     pub term: String,

@@ -40,6 +40,31 @@ impl MetadataStore {
         row.as_ref().map(collection_from_row).transpose()
     }
 
+    /// The tenant's collection with this name, or else with this id.
+    pub async fn collection_by_name_or_id(
+        &self,
+        tenant_id: &str,
+        name_or_id: &str,
+    ) -> Result<Option<Collection>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, name FROM collections \
+             WHERE tenant_id = $1 AND (name = $2 OR id = $2)",
+        )
+        .bind(tenant_id)
+        .bind(name_or_id)
+        .fetch_all(&self.pool)
+        .await?;
+        // A name that is also another collection's id means the named one.
+        let named = rows.iter().position(|row| {
+            row.try_get::<String, _>("name")
+                .is_ok_and(|name| name == name_or_id)
+        });
+        named
+            .or((!rows.is_empty()).then_some(0))
+            .map(|at| collection_from_row(&rows[at]))
+            .transpose()
+    }
+
     /// Every collection of a tenant, by name.
     pub async fn list_collections(&self, tenant_id: &str) -> Result<Vec<Collection>, StoreError> {
         Ok(self

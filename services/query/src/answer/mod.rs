@@ -17,7 +17,6 @@ mod paragraphs;
 mod state;
 mod verify;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use folio_common::blob::BlobStore;
@@ -181,8 +180,6 @@ pub enum AskEvent {
     Text(String),
 }
 
-type DemoCache = Arc<Mutex<HashMap<(String, i64, usize, usize), Option<Demo>>>>;
-
 /// Answers questions; cheap to clone.
 #[derive(Clone)]
 pub struct Answerer {
@@ -192,7 +189,7 @@ pub struct Answerer {
     blobs: BlobStore,
     generator: Arc<dyn LanguageModel>,
     config: AnswerConfig,
-    demo_cache: DemoCache,
+    demo_cache: Arc<Mutex<demos::DemoCache>>,
 }
 
 impl Answerer {

@@ -3,6 +3,7 @@
 //! blob key, for one, stays inside). The schema names are the API's published
 //! ones.
 
+use folio_common::model as domain;
 use folio_query::retrieve::{self as search, RetrievalMode, RetrieverRank, SearchTimings};
 use folio_store as rows;
 use serde::Serialize;
@@ -418,5 +419,167 @@ impl From<search::SearchResults> for SearchResults {
             candidates: shown(results.candidates),
             timings: results.timings,
         }
+    }
+}
+
+// The text endpoint streams `folio_common::model::StoredStructure` as it
+// serializes; this type describes it for the spec, and a test keeps the two equal.
+/// The stored structure of a version: page map, section tree, defined terms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct StoredStructure {
+    /// Page map in character offsets: (page number, start, end).
+    pub pages: Vec<(u32, usize, usize)>,
+    /// Sections with character offsets.
+    pub sections: Vec<StoredSection>,
+    /// Defined terms with character offsets.
+    pub terms: Vec<StoredTerm>,
+    /// Title from the document's metadata.
+    pub title: Option<String>,
+}
+
+/// A section of [`StoredStructure`] (character offsets).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct StoredSection {
+    /// Index in the list.
+    pub id: u32,
+    /// Parent index.
+    pub parent: Option<u32>,
+    /// Depth from 0.
+    pub depth: u8,
+    /// Kind, as in [`SectionKind`].
+    pub kind: SectionKind,
+    /// Label and title, as shown in heading paths.
+    pub name: String,
+    /// Char offset of the section start.
+    pub start: usize,
+    /// Char offset one past its end.
+    pub end: usize,
+}
+
+/// A defined term of [`StoredStructure`] (character offsets).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct StoredTerm {
+    /// The term.
+    pub term: String,
+    /// Char offset of the definition.
+    pub start: usize,
+    /// Char offset one past it.
+    pub end: usize,
+}
+
+/// What kind of numbering or markup introduced a section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SectionKind {
+    /// `PART I`, `Part II`.
+    Part,
+    /// `ARTICLE IV`, `Article 9`.
+    Article,
+    /// `Section 4.2`, `§ 4.2`, `4.2.1`.
+    Section,
+    /// SEC `Item 7`, `Item 7A`.
+    Item,
+    /// Financial statement `Note 12`.
+    Note,
+    /// `Exhibit A`, `Schedule 1`, `Annex`, `Appendix`.
+    Exhibit,
+    /// `(a)`, `(i)`, `(A)` list clauses.
+    Clause,
+    /// Markup heading (HTML, DOCX style, Markdown) or an ALL-CAPS line.
+    Heading,
+}
+
+impl From<domain::StoredStructure> for StoredStructure {
+    fn from(stored: domain::StoredStructure) -> Self {
+        StoredStructure {
+            pages: stored.pages,
+            sections: shown(stored.sections),
+            terms: shown(stored.terms),
+            title: stored.title,
+        }
+    }
+}
+
+impl From<domain::StoredSection> for StoredSection {
+    fn from(section: domain::StoredSection) -> Self {
+        StoredSection {
+            id: section.id,
+            parent: section.parent,
+            depth: section.depth,
+            kind: section.kind.into(),
+            name: section.name,
+            start: section.start,
+            end: section.end,
+        }
+    }
+}
+
+impl From<domain::StoredTerm> for StoredTerm {
+    fn from(term: domain::StoredTerm) -> Self {
+        StoredTerm {
+            term: term.term,
+            start: term.start,
+            end: term.end,
+        }
+    }
+}
+
+impl From<domain::SectionKind> for SectionKind {
+    fn from(kind: domain::SectionKind) -> Self {
+        match kind {
+            domain::SectionKind::Part => SectionKind::Part,
+            domain::SectionKind::Article => SectionKind::Article,
+            domain::SectionKind::Section => SectionKind::Section,
+            domain::SectionKind::Item => SectionKind::Item,
+            domain::SectionKind::Note => SectionKind::Note,
+            domain::SectionKind::Exhibit => SectionKind::Exhibit,
+            domain::SectionKind::Clause => SectionKind::Clause,
+            domain::SectionKind::Heading => SectionKind::Heading,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text endpoint streams the domain type; the spec describes this one.
+    #[test]
+    fn the_described_structure_serializes_as_the_streamed_one() {
+        let kinds = [
+            domain::SectionKind::Part,
+            domain::SectionKind::Article,
+            domain::SectionKind::Section,
+            domain::SectionKind::Item,
+            domain::SectionKind::Note,
+            domain::SectionKind::Exhibit,
+            domain::SectionKind::Clause,
+            domain::SectionKind::Heading,
+        ];
+        let stored = domain::StoredStructure {
+            pages: vec![(1, 0, 40), (2, 40, 90)],
+            sections: kinds
+                .iter()
+                .enumerate()
+                .map(|(i, kind)| domain::StoredSection {
+                    id: i as u32,
+                    parent: i.checked_sub(1).map(|p| p as u32),
+                    depth: i as u8,
+                    kind: *kind,
+                    name: format!("{i}. Heading"),
+                    start: i * 10,
+                    end: i * 10 + 9,
+                })
+                .collect(),
+            terms: vec![domain::StoredTerm {
+                term: "Effective Date".into(),
+                start: 3,
+                end: 30,
+            }],
+            title: Some("Agreement".into()),
+        };
+        let streamed = serde_json::to_value(&stored).expect("serializes");
+        let described = serde_json::to_value(StoredStructure::from(stored)).expect("serializes");
+        assert_eq!(streamed, described);
     }
 }

@@ -18,7 +18,7 @@ pub struct DocumentText {
     /// The canonical text; every offset in Folio refers to it.
     pub text: String,
     /// Page map, sections and defined terms (character offsets).
-    pub structure: folio_ingest::pipeline::StoredStructure,
+    pub structure: super::resources::StoredStructure,
 }
 
 /// `{"error": {…}}`: the body of every error response.

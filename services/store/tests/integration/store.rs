@@ -399,6 +399,47 @@ async fn concurrent_claims_never_share_a_job() {
 }
 
 #[tokio::test]
+async fn collections_are_found_by_name_or_id_within_their_tenant() {
+    for (kind, store, _guard) in fresh_stores().await {
+        let a = store.ensure_tenant("a").await.unwrap();
+        let b = store.ensure_tenant("b").await.unwrap();
+        let contracts = store.ensure_collection(&a.id, "contracts").await.unwrap();
+        let find = |tenant: String, name: String| {
+            let store = store.clone();
+            async move {
+                store
+                    .collection_by_name_or_id(&tenant, &name)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(
+            find(a.id.clone(), "contracts".into()).await,
+            Some(contracts.clone()),
+            "{kind}"
+        );
+        assert_eq!(
+            find(a.id.clone(), contracts.id.clone()).await,
+            Some(contracts.clone()),
+            "{kind}"
+        );
+        assert_eq!(find(b.id.clone(), "contracts".into()).await, None, "{kind}");
+        assert_eq!(
+            find(b.id.clone(), contracts.id.clone()).await,
+            None,
+            "{kind}"
+        );
+        // A collection named like another's id: the name wins.
+        let confusing = store.ensure_collection(&a.id, &contracts.id).await.unwrap();
+        assert_eq!(
+            find(a.id.clone(), contracts.id.clone()).await,
+            Some(confusing),
+            "{kind}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn tenants_never_see_each_other() {
     for (kind, store, _guard) in fresh_stores().await {
         let a = store.ensure_tenant("a").await.unwrap();
