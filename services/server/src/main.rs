@@ -15,13 +15,19 @@ use commands::args::{AdminCommand, Cli, Command};
 /// The configuration with the command line as its top layer: the named flags
 /// first, then `--set` in order, so an explicit `--set` has the last word.
 fn load_config(cli: &Cli) -> Result<FolioConfig> {
-    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    // Configuration values are text; a path that is not UTF-8 is refused, not
+    // silently turned into another path.
+    let path = |p: &std::path::Path| {
+        p.to_str()
+            .map(str::to_string)
+            .with_context(|| format!("{} is not a UTF-8 path", p.display()))
+    };
     let mut overrides = Vec::new();
     if let Some(dir) = &cli.data_dir {
-        overrides.push(Override::text("data_dir", path(dir)));
+        overrides.push(Override::text("data_dir", path(dir)?));
     }
     if let Some(dir) = &cli.models_dir {
-        overrides.push(Override::text("models.dir", path(dir)));
+        overrides.push(Override::text("models.dir", path(dir)?));
     }
     if let Some(url) = &cli.store_url {
         overrides.push(Override::text("store.url", url.clone()));
