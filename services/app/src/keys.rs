@@ -26,9 +26,7 @@ use tokio::sync::Semaphore;
 const VERIFIED_KEY_TTL: Duration = Duration::from_secs(30);
 
 /// What a key may do; each role includes the ones before it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read documents, search, ask.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::values::{find_values, supports, FoundValue};
 
 /// One sentence of a generated answer and the verdict on it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShownClaim {
     /// The sentence as the model wrote it.
     pub text: String,

@@ -12,19 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::QueryError;
 
 /// Which retrievers rank the candidates.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RetrievalMode {
     /// Full text only (tantivy BM25).
@@ -47,7 +35,7 @@ impl RetrievalMode {
 }
 
 /// A chunk's place in one retriever's ranking.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RetrieverRank {
     /// 1-based rank in that retriever's list.
     pub rank: usize,
@@ -71,7 +59,7 @@ pub struct Candidate {
 }
 
 /// Where the time of one search went.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct SearchTimings {
     /// Embedding the query.
     pub embed_ms: f64,

@@ -73,6 +73,32 @@ fn every_crate_depends_only_on_lower_layers() {
     }
 }
 
+/// The HTTP API's description (OpenAPI, utoipa) and its framework (axum) are
+/// the HTTP layer's: every crate below the front ends says what it computes,
+/// not how the API shows it.
+#[test]
+fn only_the_front_end_knows_the_http_api() {
+    let entries = std::fs::read_dir(services()).expect("services/ is readable");
+    for entry in entries {
+        let manifest = entry.expect("a directory entry").path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let value: toml::Value = text.parse().expect("a manifest parses");
+        let name = value["package"]["name"].as_str().expect("a package name");
+        if name == "folio-server" {
+            continue;
+        }
+        let dependencies = value.get("dependencies").and_then(|t| t.as_table());
+        for framework in ["utoipa", "utoipa-axum", "axum"] {
+            assert!(
+                !dependencies.is_some_and(|deps| deps.contains_key(framework)),
+                "{name} depends on {framework}: response types and routes belong to folio-server"
+            );
+        }
+    }
+}
+
 /// Rust sources under a directory, recursively.
 fn sources(dir: &Path) -> Vec<(String, String)> {
     let mut found = Vec::new();

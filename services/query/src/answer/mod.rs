@@ -57,7 +57,7 @@ pub struct AskRequest {
 }
 
 /// A span of a stored document that supports the answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Citation {
     /// The marker used in the answer text (`S12` or `P3`).
     pub marker: String,

@@ -32,7 +32,7 @@ pub struct NewKey {
 pub async fn me(Extension(caller): Extension<Caller>) -> Json<Me> {
     Json(Me {
         tenant_id: caller.tenant_id,
-        role: caller.role,
+        role: caller.role.into(),
         key_id: caller.key_id,
     })
 }
@@ -82,7 +82,7 @@ pub async fn create(
             key: issued.key,
             id: issued.record.id,
             name: issued.record.name,
-            role,
+            role: role.into(),
             tenant_id: issued.record.tenant_id,
             created_at: issued.record.created_at,
         }),

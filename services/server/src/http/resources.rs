@@ -3,10 +3,11 @@
 //! blob key, for one, stays inside). The schema names are the API's published
 //! ones.
 
+use folio_app::keys as access;
 use folio_common::model as domain;
-use folio_query::retrieve::{self as search, RetrievalMode, RetrieverRank, SearchTimings};
+use folio_query::retrieve as search;
 use folio_store as rows;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Rows as the API shows them.
@@ -405,8 +406,8 @@ impl From<search::Candidate> for Candidate {
         Candidate {
             rank: found.rank,
             score: found.score,
-            bm25: found.bm25,
-            dense: found.dense,
+            bm25: found.bm25.map(Into::into),
+            dense: found.dense.map(Into::into),
             chunk: found.chunk.into(),
         }
     }
@@ -415,9 +416,9 @@ impl From<search::Candidate> for Candidate {
 impl From<search::SearchResults> for SearchResults {
     fn from(results: search::SearchResults) -> Self {
         SearchResults {
-            mode: results.mode,
+            mode: results.mode.into(),
             candidates: shown(results.candidates),
-            timings: results.timings,
+            timings: results.timings.into(),
         }
     }
 }
@@ -581,5 +582,104 @@ mod tests {
         let streamed = serde_json::to_value(&stored).expect("serializes");
         let described = serde_json::to_value(StoredStructure::from(stored)).expect("serializes");
         assert_eq!(streamed, described);
+    }
+}
+
+/// Which retrievers rank the candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RetrievalMode {
+    /// Full text only (tantivy BM25).
+    Bm25,
+    /// Embeddings only (the vector store).
+    Dense,
+    /// Both, fused by reciprocal rank fusion.
+    Hybrid,
+}
+
+/// A chunk's place in one retriever's ranking.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+pub struct RetrieverRank {
+    /// 1-based rank in that retriever's list.
+    pub rank: usize,
+    /// That retriever's score (BM25 or cosine similarity).
+    pub score: f32,
+}
+
+/// Where the time of one search went.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+pub struct SearchTimings {
+    /// Embedding the query.
+    pub embed_ms: f64,
+    /// BM25 search.
+    pub bm25_ms: f64,
+    /// Vector search.
+    pub dense_ms: f64,
+    /// Loading the chunk rows.
+    pub fetch_ms: f64,
+    /// The whole search.
+    pub total_ms: f64,
+}
+
+/// What a key may do; each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read documents, search, ask.
+    Viewer,
+    /// Also upload and delete documents, create collections.
+    Editor,
+    /// Also manage the tenant's API keys.
+    Admin,
+}
+
+impl From<search::RetrievalMode> for RetrievalMode {
+    fn from(mode: search::RetrievalMode) -> Self {
+        match mode {
+            search::RetrievalMode::Bm25 => RetrievalMode::Bm25,
+            search::RetrievalMode::Dense => RetrievalMode::Dense,
+            search::RetrievalMode::Hybrid => RetrievalMode::Hybrid,
+        }
+    }
+}
+
+impl From<RetrievalMode> for search::RetrievalMode {
+    fn from(mode: RetrievalMode) -> Self {
+        match mode {
+            RetrievalMode::Bm25 => search::RetrievalMode::Bm25,
+            RetrievalMode::Dense => search::RetrievalMode::Dense,
+            RetrievalMode::Hybrid => search::RetrievalMode::Hybrid,
+        }
+    }
+}
+
+impl From<search::RetrieverRank> for RetrieverRank {
+    fn from(rank: search::RetrieverRank) -> Self {
+        RetrieverRank {
+            rank: rank.rank,
+            score: rank.score,
+        }
+    }
+}
+
+impl From<search::SearchTimings> for SearchTimings {
+    fn from(t: search::SearchTimings) -> Self {
+        SearchTimings {
+            embed_ms: t.embed_ms,
+            bm25_ms: t.bm25_ms,
+            dense_ms: t.dense_ms,
+            fetch_ms: t.fetch_ms,
+            total_ms: t.total_ms,
+        }
+    }
+}
+
+impl From<access::Role> for Role {
+    fn from(role: access::Role) -> Self {
+        match role {
+            access::Role::Viewer => Role::Viewer,
+            access::Role::Editor => Role::Editor,
+            access::Role::Admin => Role::Admin,
+        }
     }
 }

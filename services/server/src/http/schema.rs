@@ -5,7 +5,7 @@ use super::resources::{ChunkRecord, Collection, DocumentRecord, JobRecord, Versi
 use serde::Serialize;
 use utoipa::{IntoResponses, ToSchema};
 
-use folio_app::keys::Role;
+use super::resources::Role;
 
 // The text endpoint streams this body; the type describes it for the spec.
 /// The canonical text of a document's current version and its layout.

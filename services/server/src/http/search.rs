@@ -1,6 +1,6 @@
 //! `POST /v1/search`.
 
-use super::resources::SearchResults;
+use super::resources::{RetrievalMode, SearchResults};
 use axum::extract::State;
 use axum::{Extension, Json};
 
@@ -8,7 +8,6 @@ use super::schema::ApiErrors;
 use super::{ApiError, ApiJson, AppState};
 use folio_app::keys::Caller;
 use folio_app::search::{search as run_search, SearchInput};
-use folio_query::retrieve::RetrievalMode;
 
 /// A search as a client states it.
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
@@ -37,7 +36,7 @@ impl From<SearchParams> for SearchInput {
             documents: params.documents,
             collections: params.collections,
             limit: params.limit,
-            mode: params.mode,
+            mode: params.mode.map(Into::into),
         }
     }
 }
