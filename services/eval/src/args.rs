@@ -73,10 +73,10 @@ pub struct BenchTokensArgs {
     pub model: PathBuf,
     /// `cpu`, or `cuda:N` in builds with CUDA.
     #[arg(long, env = "FOLIO_BENCH_DEVICE", default_value = "cpu")]
-    pub device: folio_llm::DeviceSpec,
+    pub device: folio_llm::LlmDevice,
     /// Weight format (f32, q8_0, stored, bf16, f16).
     #[arg(long, env = "FOLIO_BENCH_WEIGHTS", default_value = "bf16")]
-    pub weights: folio_llm::WeightFormat,
+    pub weights: folio_llm::LlmWeights,
     /// The plan: `{"tasks": [...]}` (see bench_tokens.rs).
     #[arg(long)]
     pub plan: PathBuf,

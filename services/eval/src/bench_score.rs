@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use folio_common::config::FolioConfig;
-use folio_llm::{CandleModel, CandleOptions, LanguageModel, ScoreInput, WeightFormat};
+use folio_llm::{CandleModel, CandleOptions, LanguageModel, LlmWeights, ScoreInput};
 use serde_json::{json, Value};
 
 use crate::args::BenchScoreArgs;
@@ -27,12 +27,12 @@ pub fn run(config: &FolioConfig, args: BenchScoreArgs) -> Result<()> {
 
     let mut rows: Vec<Value> = Vec::new();
     for weights in &args.weights {
-        let format: WeightFormat = weights.parse()?;
+        let format: LlmWeights = weights.parse()?;
         let started = Instant::now();
         let options = CandleOptions {
             weights: format,
             max_batch_tokens: args.tokens.iter().max().copied().unwrap_or(512) * args.batch,
-            device: folio_llm::DeviceSpec::Cpu,
+            device: folio_llm::LlmDevice::Cpu,
         };
         let model = CandleModel::load(&model_path, options)
             .with_context(|| format!("loading {}", model_path.display()))?;

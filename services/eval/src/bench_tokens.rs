@@ -110,7 +110,7 @@ pub fn run(args: &BenchTokensArgs) -> Result<()> {
             "model": args.model,
             "architecture": decoder.architecture(),
             "device": args.device.to_string(),
-            "weights": format!("{:?}", args.weights).to_lowercase(),
+            "weights": args.weights.to_string(),
             "load_s": load_s,
             "tasks": results,
         }),

@@ -18,7 +18,7 @@ mod text_stream;
 mod tokenizer;
 
 pub use candle::{
-    CandleDecoder, CandleModel, CandleOptions, DeviceSpec, WeightFormat, DIRECTORY_TOKENIZER,
+    CandleDecoder, CandleModel, CandleOptions, LlmDevice, LlmWeights, DIRECTORY_TOKENIZER,
 };
 pub use gguf::{GgufModelInfo, LlmError};
 pub use model::{

@@ -22,10 +22,9 @@ fn services() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-/// `crate name → its folio-* dependencies` (normal and build, not dev), read
-/// from every manifest under `services/`.
-fn folio_dependencies() -> BTreeMap<String, Vec<String>> {
-    let mut found = BTreeMap::new();
+/// Every manifest under `services/`: `(crate name, manifest)`.
+fn manifests() -> Vec<(String, toml::Value)> {
+    let mut found = Vec::new();
     let entries = std::fs::read_dir(services()).expect("services/ is readable");
     for entry in entries {
         let manifest = entry.expect("a directory entry").path().join("Cargo.toml");
@@ -37,9 +36,18 @@ fn folio_dependencies() -> BTreeMap<String, Vec<String>> {
             .as_str()
             .expect("a package name")
             .to_string();
+        found.push((name, value));
+    }
+    found
+}
+
+/// `crate name → its folio-* dependencies` (normal and build, not dev).
+fn folio_dependencies() -> BTreeMap<String, Vec<String>> {
+    let mut found = BTreeMap::new();
+    for (name, manifest) in manifests() {
         let mut dependencies = Vec::new();
         for table in ["dependencies", "build-dependencies"] {
-            if let Some(deps) = value.get(table).and_then(|t| t.as_table()) {
+            if let Some(deps) = manifest.get(table).and_then(|t| t.as_table()) {
                 dependencies.extend(deps.keys().filter(|k| k.starts_with("folio-")).cloned());
             }
         }
@@ -78,14 +86,7 @@ fn every_crate_depends_only_on_lower_layers() {
 /// not how the API shows it.
 #[test]
 fn only_the_front_end_knows_the_http_api() {
-    let entries = std::fs::read_dir(services()).expect("services/ is readable");
-    for entry in entries {
-        let manifest = entry.expect("a directory entry").path().join("Cargo.toml");
-        let Ok(text) = std::fs::read_to_string(&manifest) else {
-            continue;
-        };
-        let value: toml::Value = text.parse().expect("a manifest parses");
-        let name = value["package"]["name"].as_str().expect("a package name");
+    for (name, value) in manifests() {
         if name == "folio-server" {
             continue;
         }

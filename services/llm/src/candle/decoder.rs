@@ -4,7 +4,7 @@
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
 
-use super::{attention, elementwise, WeightFormat};
+use super::{attention, elementwise, LlmWeights};
 use crate::LlmError;
 
 /// Architecture family, from `general.architecture`.
@@ -208,12 +208,12 @@ pub(crate) trait WeightSource {
     fn matmul(&mut self, name: &str) -> Result<QMatMul, LlmError>;
 }
 
-/// GGUF tensors, dequantized or kept quantized per [`WeightFormat`].
+/// GGUF tensors, dequantized or kept quantized per [`LlmWeights`].
 pub(crate) struct GgufWeights<'a, R: std::io::Read + std::io::Seek> {
     pub content: &'a gguf_file::Content,
     pub reader: &'a mut R,
     pub device: &'a Device,
-    pub format: WeightFormat,
+    pub format: LlmWeights,
 }
 
 impl<R: std::io::Read + std::io::Seek> GgufWeights<'_, R> {
@@ -228,7 +228,7 @@ impl<R: std::io::Read + std::io::Seek> WeightSource for GgufWeights<'_, R> {
     }
 
     fn dense(&mut self, name: &str) -> Result<Tensor, LlmError> {
-        let dtype = self.format.compute_dtype();
+        let dtype = super::compute_dtype(self.format);
         Ok(self
             .qtensor(name)?
             .dequantize(self.device)?
@@ -262,13 +262,14 @@ impl Decoder {
     }
 }
 
-fn to_matmul(q: QTensor, format: WeightFormat, device: &Device) -> candle_core::Result<QMatMul> {
+fn to_matmul(q: QTensor, format: LlmWeights, device: &Device) -> candle_core::Result<QMatMul> {
     match format {
-        WeightFormat::F32 => Ok(QMatMul::Tensor(q.dequantize(device)?)),
-        WeightFormat::Bf16 | WeightFormat::F16 => Ok(QMatMul::Tensor(
-            q.dequantize(device)?.to_dtype(format.compute_dtype())?,
+        LlmWeights::F32 => Ok(QMatMul::Tensor(q.dequantize(device)?)),
+        LlmWeights::Bf16 | LlmWeights::F16 => Ok(QMatMul::Tensor(
+            q.dequantize(device)?
+                .to_dtype(super::compute_dtype(format))?,
         )),
-        WeightFormat::Q8_0 => {
+        LlmWeights::Q8_0 => {
             let cols = *q.shape().dims().last().unwrap_or(&0);
             if !cols.is_multiple_of(GgmlDType::Q8_0.block_size()) {
                 return Ok(QMatMul::Tensor(q.dequantize(device)?));
@@ -276,7 +277,7 @@ fn to_matmul(q: QTensor, format: WeightFormat, device: &Device) -> candle_core::
             let dense = q.dequantize(device)?;
             QMatMul::from_qtensor(QTensor::quantize(&dense, GgmlDType::Q8_0)?)
         }
-        WeightFormat::Stored => QMatMul::from_qtensor(q),
+        LlmWeights::Stored => QMatMul::from_qtensor(q),
     }
 }
 

@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 
 use super::decoder::{Family, Hyper, Llama3RopeScaling, WeightSource};
-use super::WeightFormat;
+use super::LlmWeights;
 use crate::LlmError;
 
 fn invalid(dir: &Path, reason: impl Into<String>) -> LlmError {
@@ -144,16 +144,12 @@ fn hf_name(gguf: &str) -> Option<String> {
 pub(crate) struct HfWeights {
     tensors: HashMap<String, Tensor>,
     device: Device,
-    format: WeightFormat,
+    format: LlmWeights,
 }
 
 impl HfWeights {
     /// Loads `*.safetensors` of `dir` (one file or shards).
-    pub(crate) fn load(
-        dir: &Path,
-        device: &Device,
-        format: WeightFormat,
-    ) -> Result<Self, LlmError> {
+    pub(crate) fn load(dir: &Path, device: &Device, format: LlmWeights) -> Result<Self, LlmError> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|source| LlmError::Open {
                 path: dir.to_path_buf(),
@@ -188,8 +184,8 @@ impl HfWeights {
 
     fn compute_dtype(&self, stored: DType) -> DType {
         match self.format {
-            WeightFormat::Stored => stored,
-            other => other.compute_dtype(),
+            LlmWeights::Stored => stored,
+            other => super::compute_dtype(other),
         }
     }
 }
@@ -207,7 +203,7 @@ impl WeightSource for HfWeights {
 
     fn matmul(&mut self, name: &str) -> Result<QMatMul, LlmError> {
         let tensor = self.tensor(name)?;
-        if self.format == WeightFormat::Q8_0 {
+        if self.format == LlmWeights::Q8_0 {
             let dense = tensor.to_dtype(DType::F32)?;
             let cols = dense.dims().last().copied().unwrap_or(0);
             if cols.is_multiple_of(GgmlDType::Q8_0.block_size()) {

@@ -24,50 +24,14 @@ use crate::{
     LlmError, ModelDescription, ScoreInput, TokenSink,
 };
 use decoder::{Decoder, GgufWeights, Hyper};
+pub use folio_common::config::{LlmDevice, LlmWeights};
 
-/// How GGUF weights are held for computation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WeightFormat {
-    /// Dequantized to f32 at load: the fastest prefill on CPU (candle's f32 GEMM),
-    /// 4–8× the memory of a 4-bit file. The default for scoring.
-    #[default]
-    F32,
-    /// Re-quantized to Q8_0: candle has fast Q8_0 kernels; about a quarter of F32's
-    /// memory.
-    Q8_0,
-    /// As stored in the file (slow for formats without a fast kernel, e.g. Q4_1);
-    /// a safetensors model computes in its stored dtype.
-    Stored,
-    /// bfloat16 weights and activations: the GPU format (tensor cores).
-    Bf16,
-    /// float16 weights and activations.
-    F16,
-}
-
-impl WeightFormat {
-    /// The dtype activations are computed in.
-    pub fn compute_dtype(self) -> DType {
-        match self {
-            Self::Bf16 => DType::BF16,
-            Self::F16 => DType::F16,
-            Self::F32 | Self::Q8_0 | Self::Stored => DType::F32,
-        }
-    }
-}
-
-impl std::str::FromStr for WeightFormat {
-    type Err = LlmError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "f32" => Ok(Self::F32),
-            "q8_0" => Ok(Self::Q8_0),
-            "stored" => Ok(Self::Stored),
-            "bf16" => Ok(Self::Bf16),
-            "f16" => Ok(Self::F16),
-            other => Err(LlmError::InvalidRequest(format!(
-                "unknown weight format {other:?} (f32, q8_0, stored, bf16, f16)"
-            ))),
-        }
+/// The dtype activations are computed in, for weights held as `weights`.
+pub fn compute_dtype(weights: LlmWeights) -> DType {
+    match weights {
+        LlmWeights::Bf16 => DType::BF16,
+        LlmWeights::F16 => DType::F16,
+        LlmWeights::F32 | LlmWeights::Q8_0 | LlmWeights::Stored => DType::F32,
     }
 }
 
@@ -75,69 +39,34 @@ impl std::str::FromStr for WeightFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CandleOptions {
     /// Weight format for computation.
-    pub weights: WeightFormat,
+    pub weights: LlmWeights,
     /// Most tokens (batch × padded length) in one forward pass: bounds memory.
     pub max_batch_tokens: usize,
     /// The CPU, or a CUDA device in builds with the `cuda` feature.
-    pub device: DeviceSpec,
+    pub device: LlmDevice,
 }
 
 impl Default for CandleOptions {
     fn default() -> Self {
         Self {
-            weights: WeightFormat::default(),
+            weights: LlmWeights::default(),
             max_batch_tokens: 4096,
-            device: DeviceSpec::Cpu,
+            device: LlmDevice::Cpu,
         }
     }
 }
 
-/// Where a model runs, parsed from `cpu`, `cuda` or `cuda:N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceSpec {
-    /// The host CPU (candle's thread pool).
-    Cpu,
-    /// A CUDA device by ordinal.
-    Cuda(usize),
-}
-
-impl std::str::FromStr for DeviceSpec {
-    type Err = LlmError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || LlmError::InvalidRequest(format!("unknown device {s:?} (cpu, cuda, cuda:N)"));
-        match s {
-            "cpu" => Ok(Self::Cpu),
-            "cuda" => Ok(Self::Cuda(0)),
-            other => {
-                let ordinal = other.strip_prefix("cuda:").ok_or_else(bad)?;
-                ordinal.parse().map(Self::Cuda).map_err(|_| bad())
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for DeviceSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Cpu => f.write_str("cpu"),
-            Self::Cuda(ordinal) => write!(f, "cuda:{ordinal}"),
-        }
-    }
-}
-
-impl DeviceSpec {
-    /// Opens the device; CUDA needs a build with the `cuda` feature.
-    pub fn open(self) -> Result<Device, LlmError> {
-        match self {
-            Self::Cpu => Ok(Device::Cpu),
-            #[cfg(feature = "cuda")]
-            Self::Cuda(ordinal) => Ok(Device::new_cuda(ordinal)?),
-            #[cfg(not(feature = "cuda"))]
-            Self::Cuda(_) => Err(LlmError::InvalidRequest(
-                "this build has no CUDA support (build with the `cuda` feature: scripts/build-cuda.sh)"
-                    .into(),
-            )),
-        }
+/// Opens the device; CUDA needs a build with the `cuda` feature.
+pub fn open_device(device: LlmDevice) -> Result<Device, LlmError> {
+    match device {
+        LlmDevice::Cpu => Ok(Device::Cpu),
+        #[cfg(feature = "cuda")]
+        LlmDevice::Cuda(ordinal) => Ok(Device::new_cuda(ordinal)?),
+        #[cfg(not(feature = "cuda"))]
+        LlmDevice::Cuda(_) => Err(LlmError::InvalidRequest(
+            "this build has no CUDA support (build with the `cuda` feature: scripts/build-cuda.sh)"
+                .into(),
+        )),
     }
 }
 
@@ -167,13 +96,13 @@ impl CandleDecoder {
     /// Loads the weights of `path` (a GGUF file or a model directory) onto
     /// `options.device` in `options.weights`.
     pub fn load(path: &Path, options: CandleOptions) -> Result<Self, LlmError> {
-        let device = options.device.open()?;
+        let device = open_device(options.device)?;
         let decoder = if path.is_dir() {
             let hyper = hf::read_hyper(path)?;
             let mut weights = hf::HfWeights::load(path, &device, options.weights)?;
             let dtype = match options.weights {
-                WeightFormat::Stored => hf::stored_dtype(&weights),
-                other => other.compute_dtype(),
+                LlmWeights::Stored => hf::stored_dtype(&weights),
+                other => compute_dtype(other),
             };
             Decoder::load(hyper, &mut weights, &device, dtype)?
         } else {
@@ -185,12 +114,7 @@ impl CandleDecoder {
                 device: &device,
                 format: options.weights,
             };
-            Decoder::load(
-                hyper,
-                &mut weights,
-                &device,
-                options.weights.compute_dtype(),
-            )?
+            Decoder::load(hyper, &mut weights, &device, compute_dtype(options.weights))?
         };
         Ok(Self {
             path: path.to_path_buf(),
@@ -825,18 +749,13 @@ mod tests {
 
     #[test]
     fn devices_parse_and_cuda_needs_the_feature() {
-        assert_eq!("cpu".parse::<DeviceSpec>().ok(), Some(DeviceSpec::Cpu));
-        assert_eq!("cuda".parse::<DeviceSpec>().ok(), Some(DeviceSpec::Cuda(0)));
-        assert_eq!(
-            "cuda:3".parse::<DeviceSpec>().ok(),
-            Some(DeviceSpec::Cuda(3))
-        );
-        assert!("gpu".parse::<DeviceSpec>().is_err());
-        assert!("cuda:x".parse::<DeviceSpec>().is_err());
+        assert_eq!("cpu".parse::<LlmDevice>().ok(), Some(LlmDevice::Cpu));
+        assert_eq!("cuda".parse::<LlmDevice>().ok(), Some(LlmDevice::Cuda(0)));
+        assert_eq!("cuda:3".parse::<LlmDevice>().ok(), Some(LlmDevice::Cuda(3)));
+        assert!("gpu".parse::<LlmDevice>().is_err());
+        assert!("cuda:x".parse::<LlmDevice>().is_err());
         if !cfg!(feature = "cuda") {
-            let err = DeviceSpec::Cuda(0)
-                .open()
-                .expect_err("a CPU build refuses CUDA");
+            let err = open_device(LlmDevice::Cuda(0)).expect_err("a CPU build refuses CUDA");
             assert!(err.to_string().contains("cuda"), "{err}");
         }
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use folio_llm::{
-    CandleDecoder, CandleModel, CandleOptions, LanguageModel, ScoreInput, WeightFormat,
+    CandleDecoder, CandleModel, CandleOptions, LanguageModel, LlmWeights, ScoreInput,
     DIRECTORY_TOKENIZER,
 };
 
@@ -156,7 +156,7 @@ fn a_hugging_face_export_scores_what_the_gguf_scores() {
     let bf16 = CandleModel::load(
         dir.path(),
         CandleOptions {
-            weights: WeightFormat::Bf16,
+            weights: LlmWeights::Bf16,
             ..CandleOptions::default()
         },
     )
@@ -175,7 +175,7 @@ fn a_hugging_face_export_scores_what_the_gguf_scores() {
     let q8 = CandleModel::load(
         dir.path(),
         CandleOptions {
-            weights: WeightFormat::Q8_0,
+            weights: LlmWeights::Q8_0,
             ..CandleOptions::default()
         },
     )

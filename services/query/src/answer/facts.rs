@@ -10,9 +10,9 @@ use folio_llm::ChatMessage;
 
 use super::citations::cite_units;
 use super::state::{AnswerState, Outcome};
+use super::verify::sources;
 use super::{AnswerTrace, Answerer};
 use crate::alr2::{self, AnswerDemo, FactCheck, Unit};
-use crate::claims;
 use crate::demos::Demo;
 use crate::QueryError;
 
@@ -55,29 +55,13 @@ impl Answerer {
             state.question,
             &answer_demos(&state.demos, &state.trace.units),
         );
-        // Not streamed: no sentence is shown before its claims are checked.
-        let reply = self
-            .call(
-                "answer",
-                messages,
-                self.config.max_answer_tokens,
-                None,
-                &mut state.trace.calls,
-            )
-            .await?;
+        let reply = self.write_answer(messages, state).await?;
         if alr2::is_insufficient(reply.text.trim()) {
             return Ok(Outcome::none(reply.text.trim().to_string()));
         }
         let units: Vec<&Unit> = check.verified.iter().map(|f| &f.unit).collect();
         let markers: Vec<String> = units.iter().map(|u| format!("S{}", u.id)).collect();
-        let sources: Vec<claims::Source> = units
-            .iter()
-            .zip(&markers)
-            .map(|(u, marker)| claims::Source {
-                marker,
-                text: &u.text,
-            })
-            .collect();
+        let sources = sources(&markers, units.iter().map(|u| u.text.as_str()));
         match self.checked_claims(&reply.text, &sources, state) {
             Some((shown, supported)) => {
                 let cited = cite_units(

@@ -6,9 +6,9 @@ use folio_llm::ChatMessage;
 
 use super::citations::cite_paragraphs;
 use super::state::{AnswerState, Outcome};
+use super::verify::sources;
 use super::Answerer;
 use crate::alr2;
-use crate::claims;
 use crate::demos::Demo;
 use crate::xl3m::Segment;
 use crate::QueryError;
@@ -22,30 +22,14 @@ impl Answerer {
     ) -> Result<Outcome, QueryError> {
         let at = state.stage("answer");
         let messages = paragraph_prompt(&state.context, state.question, &state.demos);
-        // Not streamed: no sentence is shown before its claims are checked.
-        let reply = self
-            .call(
-                "answer",
-                messages,
-                self.config.max_answer_tokens,
-                None,
-                &mut state.trace.calls,
-            )
-            .await?;
+        let reply = self.write_answer(messages, state).await?;
         let (_, written) = split_paragraph_reply(&reply.text);
         let outcome = if alr2::is_insufficient(&written) {
             Outcome::none(written)
         } else {
             let context = std::mem::take(&mut state.context);
             let markers: Vec<String> = (1..=context.len()).map(|n| format!("P{n}")).collect();
-            let sources: Vec<claims::Source> = context
-                .iter()
-                .zip(&markers)
-                .map(|(s, marker)| claims::Source {
-                    marker,
-                    text: &s.text,
-                })
-                .collect();
+            let sources = sources(&markers, context.iter().map(|s| s.text.as_str()));
             let checked = self.checked_claims(&written, &sources, state);
             let cited = checked.map(|(shown, supported)| {
                 let cited =

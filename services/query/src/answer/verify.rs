@@ -4,12 +4,43 @@
 //! never shown as fact, and never cited.
 
 use folio_common::config::UnsupportedClaims;
+use folio_llm::{ChatMessage, Generation};
 
 use super::state::AnswerState;
 use super::{Answerer, UNSUPPORTED_MARK};
 use crate::claims;
+use crate::QueryError;
+
+/// The sources a written answer is checked against: each text under its marker.
+pub(super) fn sources<'a>(
+    markers: &'a [String],
+    texts: impl IntoIterator<Item = &'a str>,
+) -> Vec<claims::Source<'a>> {
+    markers
+        .iter()
+        .zip(texts)
+        .map(|(marker, text)| claims::Source { marker, text })
+        .collect()
+}
 
 impl Answerer {
+    /// Generates the answer to check. Not streamed: no sentence is shown
+    /// before its claims are checked.
+    pub(super) async fn write_answer(
+        &self,
+        messages: Vec<ChatMessage>,
+        state: &mut AnswerState<'_>,
+    ) -> Result<Generation, QueryError> {
+        self.call(
+            "answer",
+            messages,
+            self.config.max_answer_tokens,
+            None,
+            &mut state.trace.calls,
+        )
+        .await
+    }
+
     /// Whether a claim its sources do not support is dropped (else flagged).
     fn drops_unsupported_claims(&self) -> bool {
         match self.config.unsupported_claims {
